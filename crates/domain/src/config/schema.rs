@@ -1,0 +1,1068 @@
+//! The use-case schema: which keys exist, what they mean, and how they are cross-checked.
+//!
+//! Every `read_*` function reads one section, records its problems in the [`Cx`] and returns `None`
+//! when the section cannot be built; [`parse_use_case`] reads every section regardless, so one pass
+//! reports everything, then builds the [`UseCase`] only when nothing was wrong.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use toml::de::{DeTable, DeValue};
+
+use super::diagnostic::Diagnostics;
+use super::reader::{Cx, Sp, Table, as_number, as_string, as_strings, as_table, join, unknown_value};
+use crate::action::{ActionSpace, EligibilityRule, ExclusionRule, MAX_RULES};
+use crate::dimension::{Channel, Dimension, DimensionKind, LocalTime, MessageTarget, OptionPayload, OptionSpec, Weekday};
+use crate::features::{FeatureSchema, FeatureSpec, FeatureType, FieldPath};
+use crate::holdout::{ControlAction, Holdout};
+use crate::ids::{Fraction, Identifier, identifier_problem};
+use crate::metric::{ConversionOn, MAX_ATTRIBUTION_WINDOW_DAYS, MetricKind, SuccessMetric};
+use crate::predicate::{Comparison, Literal, Predicate};
+use crate::usecase::{
+    ActivationMapping, Algorithm, Audience, AudienceSource, BrazeConnection, Guardrails, PolicySettings, UseCase,
+    UseCaseKind,
+};
+use crate::{Error, Result};
+
+/// Parses and validates a use case from TOML `source`; `file` names it in diagnostics.
+///
+/// # Errors
+/// [`Error::Config`] with every problem found, in source order.
+pub fn parse_use_case(source: &str, file: &str) -> Result<UseCase> {
+    let mut cx = Cx::new(source, file);
+    let root = match DeTable::parse(source) {
+        Ok(root) => root,
+        Err(e) => {
+            let span = e.span().unwrap_or(0..0);
+            let message = e.message().trim_end_matches('\n').trim_end_matches('.').to_owned();
+            cx.error(span, "", format!("invalid TOML: {message}"));
+            return Err(into_error(cx));
+        }
+    };
+    let table = Table::new(root.get_ref(), 0..0, String::new());
+    let use_case = read_root(&mut cx, table);
+    match use_case {
+        Some(use_case) if cx.error_count() == 0 => Ok(use_case),
+        _ => Err(into_error(cx)),
+    }
+}
+
+fn into_error(cx: Cx<'_>) -> Error {
+    let mut diagnostics = cx.diagnostics;
+    diagnostics.sort_by_key(|d| (d.span.start, d.path.clone()));
+    diagnostics.dedup();
+    Error::Config(Diagnostics(diagnostics))
+}
+
+/// Checks an identifier value, reporting at its span.
+fn identifier(cx: &mut Cx<'_>, (value, span): Sp<String>, path: &str) -> Option<Sp<Identifier>> {
+    match identifier_problem(&value) {
+        None => Identifier::new(value).ok().map(|id| (id, span)),
+        Some(reason) => {
+            cx.error(span, path, format!("invalid identifier `{value}`: {reason}"));
+            None
+        }
+    }
+}
+
+fn read_root(cx: &mut Cx<'_>, mut root: Table<'_, '_>) -> Option<UseCase> {
+    let header = read_header(cx, &mut root);
+    let braze = root.table(cx, "braze", true).and_then(|t| read_braze(cx, t));
+    let audience = root.table(cx, "audience", true).and_then(|t| read_audience(cx, t));
+    let metric = root.table(cx, "metric", true).and_then(|t| read_metric(cx, t));
+    let feature_tables = root.tables(cx, "feature");
+    let mut feature_catalog = FeatureCatalog::new();
+    let features = read_features(cx, feature_tables, &mut feature_catalog);
+    let dimension_tables = root.tables(cx, "dimension");
+    if dimension_tables.is_empty() && !root.has("dimension") {
+        root.missing(cx, "dimension");
+    }
+    let mut catalog = Catalog::default();
+    let dimensions = read_dimensions(cx, dimension_tables, &mut catalog);
+    let rule_tables = root.tables(cx, "rule");
+    let rules = read_rules(cx, rule_tables, &catalog);
+    let eligibility_tables = root.tables(cx, "eligibility");
+    let eligibility = read_eligibility(cx, eligibility_tables, &catalog, &feature_catalog);
+    let holdout_table = root.table(cx, "holdout", true);
+    let holdout_span = holdout_table.as_ref().map(|t| t.span.clone());
+    let holdout = holdout_table.and_then(|t| read_holdout(cx, t, &catalog));
+    let guardrails = match root.table(cx, "guardrails", false) {
+        Some(t) => read_guardrails(cx, t),
+        None => Some(Guardrails::default()),
+    };
+    let policy_table = root.table(cx, "policy", false);
+    let policy_span = policy_table.as_ref().map(|t| t.span.clone()).unwrap_or(0..0);
+    let policy = match policy_table {
+        Some(t) => read_policy(cx, t),
+        None => Some((PolicySettings::default(), None)),
+    };
+    let activation = match root.table(cx, "activation", false) {
+        Some(t) => read_activation(cx, t, &catalog),
+        None => read_activation_default(cx, &root, &catalog),
+    };
+    root.finish(cx);
+
+    // Cross-section checks that need several sections at once.
+    let dimensions = dimensions?;
+    let rules = rules?;
+    let eligibility = eligibility?;
+    let space_span = rules.first().map(|(_, span)| span.clone()).unwrap_or(0..0);
+    let actions = match ActionSpace::new(
+        dimensions.into_iter().map(|(d, _)| d).collect(),
+        rules.into_iter().map(|(r, _)| r).collect(),
+        eligibility,
+    ) {
+        Ok(space) => space,
+        Err(e) => {
+            cx.error(space_span, "rule", e.to_string());
+            return None;
+        }
+    };
+    let (holdout, bau_span) = holdout?;
+    if let ControlAction::BusinessAsUsual { options } = holdout.control_action() {
+        match actions.action_from_names(options) {
+            Ok(action) => {
+                if let Some(rule) = actions.excluding_rule(&action) {
+                    cx.error(
+                        bau_span,
+                        "holdout.business_as_usual",
+                        format!("the business-as-usual action is forbidden by rule `{}`", rule.name),
+                    );
+                }
+            }
+            Err(e) => cx.error(bau_span, "holdout.business_as_usual", e.to_string()),
+        }
+    }
+    let (policy, floor_span) = policy?;
+    if policy.algorithm == Algorithm::Fixed && matches!(holdout.control_action(), ControlAction::NoMessage) {
+        cx.error(
+            holdout_span.unwrap_or(0..0),
+            "holdout.control",
+            "the `fixed` algorithm sends the business-as-usual action; set control = \"business_as_usual\" and [holdout.business_as_usual]",
+        );
+    }
+    let count = actions.count();
+    if policy.exploration_floor > 0.0 && policy.exploration_floor * count as f64 >= 1.0 {
+        cx.error(
+            floor_span.unwrap_or(policy_span),
+            "policy.exploration_floor",
+            format!(
+                "{} × {count} joint actions ≥ 1: no probability would be left to exploit; lower it below {:.3e}",
+                policy.exploration_floor,
+                1.0 / count as f64
+            ),
+        );
+    }
+    let (name, kind, description, time_zone) = header?;
+    Some(UseCase {
+        name,
+        kind,
+        description,
+        time_zone,
+        metric: metric?,
+        audience: audience?,
+        features: features?,
+        actions,
+        holdout,
+        guardrails: guardrails?,
+        policy,
+        activation: activation?,
+        braze: braze?,
+    })
+}
+
+fn read_header(cx: &mut Cx<'_>, root: &mut Table<'_, '_>) -> Option<(Identifier, UseCaseKind, String, String)> {
+    let mut t = root.table(cx, "use_case", true)?;
+    let name_path = t.key_path("name");
+    let name = t.string(cx, "name", true).and_then(|v| identifier(cx, v, &name_path));
+    let kinds: Vec<(&str, UseCaseKind)> = UseCaseKind::ALL.iter().map(|k| (k.as_str(), *k)).collect();
+    let kind = t.choice(cx, "kind", true, &kinds);
+    let description = t.string(cx, "description", false).map(|(s, _)| s).unwrap_or_default();
+    let time_zone = t.string(cx, "time_zone", true).and_then(|(tz, span)| {
+        if jiff::tz::TimeZone::get(&tz).is_err() {
+            cx.error(span, &t.key_path("time_zone"), format!("unknown IANA time zone `{tz}` (e.g. `Europe/Paris`, `America/New_York`, `UTC`)"));
+            return None;
+        }
+        Some(tz)
+    });
+    t.finish(cx);
+    Some((name?.0, kind?.0, description, time_zone?))
+}
+
+fn read_braze(cx: &mut Cx<'_>, mut t: Table<'_, '_>) -> Option<BrazeConnection> {
+    let endpoint = t.nonempty(cx, "endpoint", true).and_then(|(url, span)| {
+        let path = t.key_path("endpoint");
+        let (scheme, rest) = url.split_once("://").unwrap_or(("", &url));
+        let host = rest.split(['/', ':']).next().unwrap_or("");
+        let host = if rest.starts_with('[') { rest.split(']').next().map_or("", |h| &h[1..]) } else { host };
+        let loopback = host == "localhost" || host.starts_with("127.") || host == "::1";
+        match scheme {
+            "https" if !host.is_empty() => Some(url.trim_end_matches('/').to_owned()),
+            "http" if loopback => Some(url.trim_end_matches('/').to_owned()),
+            "http" => {
+                cx.error(span, &path, "plain http is refused except to loopback (the API key would travel in clear); use https");
+                None
+            }
+            _ => {
+                cx.error(span, &path, format!("`{url}` is not an https URL such as `https://rest.iad-01.braze.com`"));
+                None
+            }
+        }
+    });
+    let api_key_env = t.nonempty(cx, "api_key_env", true).and_then(|(name, span)| {
+        let path = t.key_path("api_key_env");
+        let valid = name.bytes().next().is_some_and(|b| b.is_ascii_uppercase() || b == b'_')
+            && name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+        if valid {
+            return Some(name);
+        }
+        let looks_like_key = name.len() >= 32 && name.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+        if looks_like_key {
+            cx.error(span, &path, "this looks like an API key itself; put the key in an environment variable and name the variable here (the key never belongs in a file)");
+        } else {
+            cx.error(span, &path, format!("`{name}` is not an environment variable name (uppercase letters, digits and `_`)"));
+        }
+        None
+    });
+    t.not_here(cx, "api_key", "an API key never belongs in a file; set `api_key_env` to the name of the environment variable that holds it");
+    t.finish(cx);
+    Some(BrazeConnection { endpoint: endpoint?, api_key_env: api_key_env? })
+}
+
+fn read_audience(cx: &mut Cx<'_>, mut t: Table<'_, '_>) -> Option<Audience> {
+    let segment = t.nonempty(cx, "segment_id", false);
+    let ids_file = t.nonempty(cx, "ids_file", false);
+    let max = t.integer(cx, "max_customers_per_run", false, 1, u64::MAX >> 1).map(|(n, _)| n);
+    let source = match (segment, ids_file) {
+        (Some((segment_id, _)), None) => Some(AudienceSource::Segment { segment_id }),
+        (None, Some((path, _))) => Some(AudienceSource::IdsFile { path }),
+        (Some(_), Some((_, span))) => {
+            cx.error(span, &t.key_path("ids_file"), "give either `segment_id` or `ids_file`, not both");
+            None
+        }
+        (None, None) => {
+            if !t.has("segment_id") && !t.has("ids_file") {
+                t.missing(cx, "segment_id");
+            }
+            None
+        }
+    };
+    t.finish(cx);
+    Some(Audience { source: source?, max_customers_per_run: max })
+}
+
+const METRIC_KEYS: [&str; 8] = [
+    "event",
+    "purchase",
+    "product",
+    "subtract_option_cost",
+    "active_event",
+    "churn_event",
+    "property",
+    "annual_discount_rate",
+];
+
+fn read_metric(cx: &mut Cx<'_>, mut t: Table<'_, '_>) -> Option<SuccessMetric> {
+    let kinds = [
+        ("conversion", "conversion"),
+        ("revenue", "revenue"),
+        ("arpu", "arpu"),
+        ("retention", "retention"),
+        ("renewal", "renewal"),
+        ("event_value", "event_value"),
+        ("npv", "npv"),
+    ];
+    let kind = t.choice(cx, "kind", true, &kinds).map(|(k, _)| k);
+    let window = t
+        .integer(cx, "attribution_window_days", true, 1, u64::from(MAX_ATTRIBUTION_WINDOW_DAYS))
+        .map(|(n, _)| n as u32);
+    let Some(kind_name) = kind else {
+        // Still mark the kind-specific keys as known, so they are not also reported as unknown.
+        for key in METRIC_KEYS {
+            t.get(key);
+        }
+        t.finish(cx);
+        return None;
+    };
+    let product = |t: &mut Table<'_, '_>, cx: &mut Cx<'_>, key: &'static str| {
+        t.nonempty(cx, key, false).map(|(p, _)| p).filter(|p| p != "*")
+    };
+    let used: &[&str] = match kind_name {
+        "conversion" => &["event", "purchase"],
+        "revenue" => &["product", "subtract_option_cost"],
+        "arpu" => &["product"],
+        "retention" => &["active_event", "churn_event"],
+        "renewal" => &["event"],
+        "event_value" => &["event", "property", "subtract_option_cost"],
+        _ => &["product", "annual_discount_rate", "subtract_option_cost"],
+    };
+    for key in METRIC_KEYS {
+        if !used.contains(&key) {
+            t.not_here(cx, key, &format!("not used by metric kind `{kind_name}` (it uses: {})", used.join(", ")));
+        }
+    }
+    let metric_kind = match kind_name {
+        "conversion" => {
+            let event = t.nonempty(cx, "event", false);
+            let purchase = t.nonempty(cx, "purchase", false);
+            match (event, purchase) {
+                (Some((event, _)), None) => Some(MetricKind::Conversion { on: ConversionOn::CustomEvent { event } }),
+                (None, Some((p, _))) => Some(MetricKind::Conversion {
+                    on: ConversionOn::Purchase { product: (p != "*").then_some(p) },
+                }),
+                (Some(_), Some((_, span))) => {
+                    cx.error(span, &t.key_path("purchase"), "a conversion is either a custom `event` or a `purchase` (product id, or \"*\"), not both");
+                    None
+                }
+                (None, None) => {
+                    if !t.has("event") && !t.has("purchase") {
+                        t.missing(cx, "event");
+                    }
+                    None
+                }
+            }
+        }
+        "revenue" => {
+            let product = product(&mut t, cx, "product");
+            let subtract = t.boolean(cx, "subtract_option_cost", false).map_or(true, |(b, _)| b);
+            Some(MetricKind::Revenue { product, subtract_option_cost: subtract })
+        }
+        "arpu" => Some(MetricKind::Arpu { product: product(&mut t, cx, "product") }),
+        "retention" => {
+            let active = t.nonempty(cx, "active_event", false);
+            let churn = t.nonempty(cx, "churn_event", false);
+            match (active, churn) {
+                (Some(_), Some((_, span))) => {
+                    cx.error(span, &t.key_path("churn_event"), "give either `active_event` or `churn_event`, not both");
+                    None
+                }
+                (None, None) => {
+                    if !t.has("active_event") && !t.has("churn_event") {
+                        t.missing(cx, "churn_event");
+                    }
+                    None
+                }
+                (a, c) => Some(MetricKind::Retention { active_event: a.map(|x| x.0), churn_event: c.map(|x| x.0) }),
+            }
+        }
+        "renewal" => t.nonempty(cx, "event", true).map(|(event, _)| MetricKind::Renewal { event }),
+        "event_value" => {
+            let event = t.nonempty(cx, "event", true);
+            let property = t.nonempty(cx, "property", true);
+            let subtract = t.boolean(cx, "subtract_option_cost", false).is_some_and(|(b, _)| b);
+            Some(MetricKind::EventValue { event: event?.0, property: property?.0, subtract_option_cost: subtract })
+        }
+        _ => {
+            let product = product(&mut t, cx, "product");
+            let rate = t.number_in(cx, "annual_discount_rate", true, |x| x > 0.0 && x <= 1.0, "(0, 1]");
+            let subtract = t.boolean(cx, "subtract_option_cost", false).map_or(true, |(b, _)| b);
+            Some(MetricKind::Npv { product, annual_discount_rate: rate?.0, subtract_option_cost: subtract })
+        }
+    };
+    t.finish(cx);
+    Some(SuccessMetric { kind: metric_kind?, attribution_window_days: window? })
+}
+
+/// Feature names and (when readable) types, in declaration order: predicates are checked against it
+/// even when another feature has a problem.
+type FeatureCatalog = Vec<(String, Option<FeatureType>)>;
+
+fn read_features(cx: &mut Cx<'_>, tables: Vec<Table<'_, '_>>, catalog: &mut FeatureCatalog) -> Option<FeatureSchema> {
+    let mut specs = Vec::new();
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut ok = true;
+    let types = [
+        ("number", FeatureType::Number),
+        ("category", FeatureType::Category),
+        ("boolean", FeatureType::Boolean),
+        ("timestamp", FeatureType::Timestamp),
+    ];
+    for mut t in tables {
+        let name_path = t.key_path("name");
+        let name = t.string(cx, "name", true).and_then(|v| identifier(cx, v, &name_path));
+        if let Some((name, span)) = &name {
+            if let Some(line) = seen.get(name.as_str()) {
+                cx.error(span.clone(), &name_path, format!("duplicate feature `{name}` (first defined on line {line})"));
+                ok = false;
+            } else {
+                seen.insert(name.to_string(), cx.line_of(span.start));
+            }
+        }
+        let field_path = t.key_path("field");
+        let field = t.nonempty(cx, "field", true).and_then(|(text, span)| match FieldPath::parse(&text) {
+            Ok(path) => Some(path),
+            Err(Error::Pii(refused)) => {
+                cx.error(span, &field_path, refused.to_string());
+                None
+            }
+            Err(Error::InvalidField { reason, .. }) => {
+                cx.error(span, &field_path, format!("`{text}`: {reason}"));
+                None
+            }
+            Err(e) => {
+                cx.error(span, &field_path, e.to_string());
+                None
+            }
+        });
+        let ty = t.choice(cx, "type", true, &types).map(|(ty, _)| ty);
+        if let Some(raw_name) = t.peek_string("name") {
+            catalog.push((raw_name.to_owned(), ty));
+        }
+        t.finish(cx);
+        match (name, field, ty) {
+            (Some((name, _)), Some(field), Some(ty)) => specs.push(FeatureSpec { name, field, ty }),
+            _ => ok = false,
+        }
+    }
+    if !ok {
+        return None;
+    }
+    FeatureSchema::new(specs).ok()
+}
+
+type Located<T> = (T, Range<usize>);
+
+/// What the dimensions declare, as far as it could be read: names, kinds and option ids. Rules,
+/// eligibility and the business-as-usual action are checked against it even when some dimension has
+/// an unrelated problem, so one pass reports those too.
+#[derive(Default)]
+struct Catalog {
+    dims: Vec<(Identifier, Option<DimensionKind>, Vec<Identifier>)>,
+}
+
+impl Catalog {
+    fn has_channel(&self) -> bool {
+        self.dims.iter().any(|(_, k, _)| *k == Some(DimensionKind::Channel))
+    }
+}
+
+fn read_dimensions(cx: &mut Cx<'_>, tables: Vec<Table<'_, '_>>, catalog: &mut Catalog) -> Option<Vec<Located<Dimension>>> {
+    let kinds: Vec<(&str, DimensionKind)> = DimensionKind::ALL.iter().map(|k| (k.as_str(), *k)).collect();
+    let mut dims = Vec::new();
+    let mut ok = true;
+    let mut names: BTreeMap<String, usize> = BTreeMap::new();
+    let mut singleton: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for mut t in tables {
+        let span = t.span.clone();
+        let name_path = t.key_path("name");
+        let name = t.string(cx, "name", true).and_then(|v| identifier(cx, v, &name_path));
+        if let Some((name, span)) = &name {
+            if let Some(line) = names.get(name.as_str()) {
+                cx.error(span.clone(), &name_path, format!("duplicate dimension `{name}` (first defined on line {line})"));
+                ok = false;
+            } else {
+                names.insert(name.to_string(), cx.line_of(span.start));
+            }
+        }
+        let kind = t.choice(cx, "kind", true, &kinds);
+        if let Some((kind, kind_span)) = &kind {
+            if kind.is_singleton() {
+                if let Some(line) = singleton.get(kind.as_str()) {
+                    cx.error(
+                        kind_span.clone(),
+                        &t.key_path("kind"),
+                        format!("a use case has at most one `{kind}` dimension (another is on line {line})"),
+                    );
+                    ok = false;
+                } else {
+                    singleton.insert(kind.as_str(), cx.line_of(kind_span.start));
+                }
+            }
+        }
+        let option_tables = t.tables(cx, "options");
+        if option_tables.is_empty() {
+            match t.span_of("options") {
+                Some(s) => cx.error(s, &t.key_path("options"), "a dimension needs at least one option"),
+                None => t.missing(cx, "options"),
+            }
+            ok = false;
+        }
+        let option_ids: Vec<Identifier> = option_tables
+            .iter()
+            .filter_map(|o| o.peek_string("id"))
+            .filter_map(|id| Identifier::new(id).ok())
+            .collect();
+        if let Some((name, _)) = &name {
+            catalog.dims.push((name.clone(), kind.as_ref().map(|k| k.0), option_ids));
+        }
+        let options = read_options(cx, option_tables, kind.as_ref().map(|k| k.0));
+        t.finish(cx);
+        match (name, kind, options) {
+            (Some((name, _)), Some((kind, _)), Some(options)) if !options.is_empty() => {
+                match Dimension::new(name, kind, options) {
+                    Ok(d) => dims.push((d, span)),
+                    Err(e) => {
+                        cx.error(span, "dimension", e.to_string());
+                        ok = false;
+                    }
+                }
+            }
+            _ => ok = false,
+        }
+    }
+    ok.then_some(dims)
+}
+
+const OPTION_KIND_KEYS: [(&str, DimensionKind); 7] = [
+    ("channel", DimensionKind::Channel),
+    ("campaign_id", DimensionKind::Channel),
+    ("canvas_id", DimensionKind::Channel),
+    ("local_time", DimensionKind::SendTime),
+    ("weekday", DimensionKind::DayOfWeek),
+    ("skip", DimensionKind::Frequency),
+    ("min_days_between_messages", DimensionKind::Frequency),
+];
+
+fn read_options(cx: &mut Cx<'_>, tables: Vec<Table<'_, '_>>, kind: Option<DimensionKind>) -> Option<Vec<OptionSpec>> {
+    let mut options = Vec::new();
+    let mut ids: BTreeMap<String, usize> = BTreeMap::new();
+    let mut ok = true;
+    let channels: Vec<(&str, Channel)> = Channel::ALL.iter().map(|c| (c.as_str(), *c)).collect();
+    let weekdays: Vec<(&str, Weekday)> = Weekday::ALL.iter().map(|w| (w.as_str(), *w)).collect();
+    for mut t in tables {
+        let errors_before = cx.error_count();
+        let id_path = t.key_path("id");
+        let id = t.string(cx, "id", true).and_then(|v| identifier(cx, v, &id_path));
+        if let Some((id, span)) = &id {
+            if let Some(line) = ids.get(id.as_str()) {
+                cx.error(span.clone(), &id_path, format!("duplicate option id `{id}` (first defined on line {line})"));
+            } else {
+                ids.insert(id.to_string(), cx.line_of(span.start));
+            }
+        }
+        let label = t.nonempty(cx, "label", false).map(|(l, _)| l);
+        let cost = t.number_in(cx, "cost", false, |x| x >= 0.0, "[0, ∞)").map_or(0.0, |(c, _)| c);
+        let properties = t.table(cx, "properties", false).map(|p| read_properties(cx, p)).unwrap_or_default();
+        if let Some(kind) = kind {
+            for (key, owner) in OPTION_KIND_KEYS {
+                if owner != kind {
+                    t.not_here(cx, key, &format!("only options of a `{owner}` dimension carry `{key}`"));
+                }
+            }
+        }
+        let payload = match kind {
+            Some(DimensionKind::Channel) => {
+                let channel = t.choice(cx, "channel", true, &channels).map(|(c, _)| c);
+                let campaign = t.nonempty(cx, "campaign_id", false);
+                let canvas = t.nonempty(cx, "canvas_id", false);
+                let target = match (campaign, canvas) {
+                    (Some((c, _)), None) => Some(MessageTarget::Campaign(c)),
+                    (None, Some((c, _))) => Some(MessageTarget::Canvas(c)),
+                    (Some(_), Some((_, span))) => {
+                        cx.error(span, &t.key_path("canvas_id"), "give either `campaign_id` or `canvas_id`, not both");
+                        None
+                    }
+                    (None, None) => {
+                        if !t.has("campaign_id") && !t.has("canvas_id") {
+                            t.missing(cx, "campaign_id");
+                        }
+                        None
+                    }
+                };
+                channel.zip(target).map(|(channel, target)| OptionPayload::Channel { channel, target })
+            }
+            Some(DimensionKind::SendTime) => t.nonempty(cx, "local_time", true).and_then(|(text, span)| match LocalTime::parse(&text) {
+                Ok(local_time) => Some(OptionPayload::SendTime { local_time }),
+                Err(_) => {
+                    cx.error(span, &t.key_path("local_time"), format!("`{text}` is not a 24-hour local time `HH:MM`, e.g. `09:30`"));
+                    None
+                }
+            }),
+            Some(DimensionKind::DayOfWeek) => {
+                t.choice(cx, "weekday", true, &weekdays).map(|(weekday, _)| OptionPayload::DayOfWeek { weekday })
+            }
+            Some(DimensionKind::Frequency) => {
+                let skip = t.boolean(cx, "skip", false).is_some_and(|(b, _)| b);
+                let gap = t.integer(cx, "min_days_between_messages", false, 0, 365).map(|(n, _)| n as u32);
+                Some(OptionPayload::Frequency { skip, min_days_between_messages: gap })
+            }
+            Some(_) => Some(OptionPayload::None),
+            None => {
+                for (key, _) in OPTION_KIND_KEYS {
+                    t.get(key);
+                }
+                None
+            }
+        };
+        t.finish(cx);
+        if cx.error_count() != errors_before {
+            ok = false;
+        }
+        if let (Some((id, _)), Some(payload)) = (id, payload) {
+            let label = label.unwrap_or_else(|| id.to_string());
+            options.push(OptionSpec { id, label, cost, properties, payload });
+        } else {
+            ok = false;
+        }
+    }
+    ok.then_some(options)
+}
+
+fn read_properties(cx: &mut Cx<'_>, t: Table<'_, '_>) -> BTreeMap<String, serde_json::Value> {
+    let mut out = BTreeMap::new();
+    for (key, key_span, value) in t.entries() {
+        let path = join(&t.path, key);
+        if let Some(reason) = identifier_problem(key) {
+            cx.error(key_span, &path, format!("invalid Liquid property name `{key}`: {reason}"));
+            continue;
+        }
+        if let Some(json) = to_json(cx, value, &path) {
+            out.insert(key.to_owned(), json);
+        }
+    }
+    out
+}
+
+fn to_json(cx: &mut Cx<'_>, v: &toml::Spanned<DeValue<'_>>, path: &str) -> Option<serde_json::Value> {
+    Some(match v.get_ref() {
+        DeValue::String(s) => serde_json::Value::String(s.to_string()),
+        DeValue::Integer(_) | DeValue::Float(_) => {
+            let (x, _) = as_number(cx, v, path)?;
+            if x.fract() == 0.0 && x.abs() < 9.0e15 {
+                serde_json::Value::from(x as i64)
+            } else {
+                serde_json::Value::from(x)
+            }
+        }
+        DeValue::Boolean(b) => serde_json::Value::Bool(*b),
+        DeValue::Datetime(d) => serde_json::Value::String(d.to_string()),
+        DeValue::Array(items) => serde_json::Value::Array(
+            items.iter().enumerate().map(|(i, item)| to_json(cx, item, &format!("{path}[{i}]"))).collect::<Option<_>>()?,
+        ),
+        DeValue::Table(t) => serde_json::Value::Object(
+            t.iter()
+                .map(|(k, item)| Some((k.get_ref().to_string(), to_json(cx, item, &join(path, k.get_ref()))?)))
+                .collect::<Option<_>>()?,
+        ),
+    })
+}
+
+/// Resolves `dimension = option(s)` pairs against the dimensions, reporting unknown names.
+fn resolve_choice(
+    cx: &mut Cx<'_>,
+    catalog: &Catalog,
+    dim_name: &str,
+    key_span: Range<usize>,
+    options: Vec<Sp<String>>,
+    path: &str,
+) -> Option<(Identifier, Vec<Identifier>)> {
+    let Some((dim, _, dim_options)) = catalog.dims.iter().find(|(d, _, _)| d.as_str() == dim_name) else {
+        let names: Vec<&str> = catalog.dims.iter().map(|(d, _, _)| d.as_str()).collect();
+        cx.error(key_span, path, unknown_value(dim_name, &names).replacen("value", "dimension", 1));
+        return None;
+    };
+    let mut ids = Vec::new();
+    let mut ok = true;
+    for (option, span) in options {
+        match dim_options.iter().find(|o| o.as_str() == option) {
+            Some(o) => ids.push(o.clone()),
+            None => {
+                let names: Vec<&str> = dim_options.iter().map(Identifier::as_str).collect();
+                let message = unknown_value(&option, &names).replacen("value", "option", 1);
+                cx.error(span, path, format!("{message} (in dimension `{dim_name}`)"));
+                ok = false;
+            }
+        }
+    }
+    ok.then(|| (dim.clone(), ids))
+}
+
+fn read_rules(
+    cx: &mut Cx<'_>,
+    tables: Vec<Table<'_, '_>>,
+    catalog: &Catalog,
+) -> Option<Vec<(ExclusionRule, Range<usize>)>> {
+    let mut rules = Vec::new();
+    let mut ok = true;
+    if let Some(extra) = tables.get(MAX_RULES) {
+        cx.error(extra.span.clone(), &extra.path, format!("at most {MAX_RULES} exclusion rules are supported"));
+        ok = false;
+    }
+    for (i, mut t) in tables.into_iter().enumerate() {
+        let name = t.nonempty(cx, "name", false).map_or_else(|| format!("rule[{i}]"), |(n, _)| n);
+        let exclude = t.table(cx, "exclude", true);
+        let rule_span = t.span.clone();
+        t.finish(cx);
+        let Some(exclude) = exclude else {
+            ok = false;
+            continue;
+        };
+        let mut conditions = BTreeMap::new();
+        let entries: Vec<_> = exclude.entries().collect();
+        if entries.is_empty() {
+            cx.error(exclude.span.clone(), &exclude.path, "name at least one `dimension = option` to exclude");
+            ok = false;
+        }
+        for (dim_name, key_span, value) in entries {
+            let path = join(&exclude.path, dim_name);
+            let Some(options) = as_strings(cx, value, &path) else {
+                ok = false;
+                continue;
+            };
+            match resolve_choice(cx, catalog, dim_name, key_span, options, &path) {
+                Some((d, os)) => {
+                    conditions.insert(d, os);
+                }
+                None => ok = false,
+            }
+        }
+        rules.push((ExclusionRule { name, conditions }, rule_span));
+    }
+    ok.then_some(rules)
+}
+
+fn read_eligibility(
+    cx: &mut Cx<'_>,
+    tables: Vec<Table<'_, '_>>,
+    catalog: &Catalog,
+    features: &FeatureCatalog,
+) -> Option<Vec<EligibilityRule>> {
+    let mut rules = Vec::new();
+    let mut ok = true;
+    for mut t in tables {
+        let dimension = t.nonempty(cx, "dimension", true);
+        let option = t.nonempty(cx, "option", true);
+        let when = t.table(cx, "when", true).and_then(|w| read_predicate(cx, w, features));
+        let resolved = match (dimension, option) {
+            (Some((d, d_span)), Some(o)) => {
+                let known = catalog.dims.iter().any(|(dim, _, _)| dim.as_str() == d);
+                let path = t.key_path(if known { "option" } else { "dimension" });
+                resolve_choice(cx, catalog, &d, d_span, vec![o], &path)
+            }
+            _ => None,
+        };
+        t.finish(cx);
+        match (resolved, when) {
+            (Some((dimension, mut options)), Some(when)) if options.len() == 1 => {
+                if let Some(option) = options.pop() {
+                    rules.push(EligibilityRule { dimension, option, when });
+                }
+            }
+            _ => ok = false,
+        }
+    }
+    ok.then_some(rules)
+}
+
+const OPERATORS: [&str; 10] = ["eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "present", "missing"];
+
+fn read_predicate(cx: &mut Cx<'_>, mut t: Table<'_, '_>, features: &FeatureCatalog) -> Option<Predicate> {
+    for combinator in ["all", "any"] {
+        let key: &'static str = combinator;
+        if let Some(v) = t.raw(key) {
+            let path = t.key_path(key);
+            let DeValue::Array(items) = v.get_ref() else {
+                cx.error(v.span(), &path, "expected an array of conditions");
+                t.finish(cx);
+                return None;
+            };
+            let inner: Vec<Option<Predicate>> = items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| as_table(cx, item, format!("{path}[{i}]")).and_then(|it| read_predicate(cx, it, features)))
+                .collect();
+            t.finish(cx);
+            let inner: Option<Vec<Predicate>> = inner.into_iter().collect();
+            return inner.map(|ps| if key == "all" { Predicate::All(ps) } else { Predicate::Any(ps) });
+        }
+    }
+    if let Some(inner) = t.table(cx, "not", false) {
+        let p = read_predicate(cx, inner, features);
+        t.finish(cx);
+        return p.map(|p| Predicate::Not(Box::new(p)));
+    }
+    let feature_path = t.key_path("feature");
+    let feature = t.nonempty(cx, "feature", true).and_then(|(name, span)| {
+        match features.iter().position(|(n, _)| *n == name) {
+            // A feature whose type could not be read has its own diagnostic already.
+            Some(i) => features[i].1.map(|ty| (i, ty)),
+            None => {
+                let names: Vec<&str> = features.iter().map(|(n, _)| n.as_str()).collect();
+                let message = if names.is_empty() {
+                    format!("unknown feature `{name}`: declare it in a [[feature]] table")
+                } else {
+                    unknown_value(&name, &names).replacen("value", "feature", 1)
+                };
+                cx.error(span, &feature_path, message);
+                None
+            }
+        }
+    });
+    let present: Vec<&'static str> = OPERATORS.iter().copied().filter(|op| t.has(op)).collect();
+    let op = match present.as_slice() {
+        [op] => Some(*op),
+        [] => {
+            cx.error(t.span.clone(), &t.path, format!("a condition needs one operator: {}, or all / any / not", OPERATORS.join(", ")));
+            None
+        }
+        [_, second, ..] => {
+            let span = t.span_of(second).unwrap_or(t.span.clone());
+            cx.error(span, &t.key_path(second), "a condition has exactly one operator; combine several with `all = [...]`");
+            None
+        }
+    };
+    let predicate = match (feature, op) {
+        (Some((feature, ty)), Some(op)) => read_operator(cx, &mut t, op, feature, ty),
+        _ => None,
+    };
+    t.finish(cx);
+    predicate
+}
+
+fn literal(cx: &mut Cx<'_>, v: &toml::Spanned<DeValue<'_>>, path: &str, ty: FeatureType) -> Option<Literal> {
+    let lit = match (v.get_ref(), ty) {
+        (DeValue::Boolean(b), FeatureType::Boolean | FeatureType::Category) => Literal::Boolean(*b),
+        (DeValue::String(s), FeatureType::Category) => Literal::Text(s.to_string()),
+        (DeValue::Integer(_) | DeValue::Float(_), FeatureType::Number | FeatureType::Category) => {
+            Literal::Number(as_number(cx, v, path)?.0)
+        }
+        (other, _) => {
+            cx.error(v.span(), path, format!("cannot compare a {} feature with {}", ty.as_str(), super::reader::article(other.type_str())));
+            return None;
+        }
+    };
+    Some(lit)
+}
+
+fn read_operator(cx: &mut Cx<'_>, t: &mut Table<'_, '_>, op: &'static str, feature: usize, ty: FeatureType) -> Option<Predicate> {
+    let path = t.key_path(op);
+    let v = t.raw(op)?;
+    match op {
+        "eq" | "ne" => {
+            let value = literal(cx, v, &path, ty)?;
+            Some(if op == "eq" { Predicate::Eq { feature, value } } else { Predicate::Ne { feature, value } })
+        }
+        "in" | "not_in" => {
+            let DeValue::Array(items) = v.get_ref() else {
+                cx.error(v.span(), &path, "expected an array of values");
+                return None;
+            };
+            let values: Option<Vec<Literal>> =
+                items.iter().enumerate().map(|(i, item)| literal(cx, item, &format!("{path}[{i}]"), ty)).collect();
+            let values = values?;
+            Some(if op == "in" { Predicate::In { feature, values } } else { Predicate::NotIn { feature, values } })
+        }
+        "present" | "missing" => match v.get_ref() {
+            DeValue::Boolean(true) => {
+                Some(if op == "present" { Predicate::Present { feature } } else { Predicate::Missing { feature } })
+            }
+            _ => {
+                cx.error(v.span(), &path, format!("write `{op} = true`"));
+                None
+            }
+        },
+        _ => {
+            if !matches!(ty, FeatureType::Number | FeatureType::Timestamp) {
+                cx.error(v.span(), &path, format!("`{op}` compares numbers or timestamps, not a {} feature", ty.as_str()));
+                return None;
+            }
+            let value = match (v.get_ref(), ty) {
+                (DeValue::Datetime(d), FeatureType::Timestamp) => match d.to_string().parse::<jiff::Timestamp>() {
+                    Ok(ts) => ts.as_second() as f64,
+                    Err(_) => {
+                        cx.error(v.span(), &path, "expected an offset date-time such as 2026-01-01T00:00:00Z");
+                        return None;
+                    }
+                },
+                _ => as_number(cx, v, &path)?.0,
+            };
+            let op = match op {
+                "gt" => Comparison::Gt,
+                "gte" => Comparison::Gte,
+                "lt" => Comparison::Lt,
+                _ => Comparison::Lte,
+            };
+            Some(Predicate::Compare { feature, op, value })
+        }
+    }
+}
+
+fn read_holdout(cx: &mut Cx<'_>, mut t: Table<'_, '_>, catalog: &Catalog) -> Option<(Holdout, Range<usize>)> {
+    let salt = t.nonempty(cx, "salt", true);
+    let control = t.number_in(cx, "control_fraction", true, |x| (0.0..1.0).contains(&x), "[0, 1)");
+    let random = t.number_in(cx, "random_control_fraction", false, |x| (0.0..1.0).contains(&x), "[0, 1)");
+    if let (Some((c, _)), Some((r, span))) = (&control, &random) {
+        if c + r >= 1.0 {
+            cx.error(span.clone(), &t.key_path("random_control_fraction"), format!("control_fraction + random_control_fraction = {} leaves nobody to treat; keep the sum below 1", c + r));
+        }
+    }
+    let modes = [("business_as_usual", true), ("no_message", false)];
+    let bau_mode = t.choice(cx, "control", false, &modes).map_or(Some(true), |(m, _)| Some(m));
+    let bau_table = t.table(cx, "business_as_usual", false);
+    let bau_span = bau_table.as_ref().map(|b| b.span.clone()).unwrap_or(t.span.clone());
+    let control_action = match (bau_mode, bau_table) {
+        (Some(false), None) => Some(ControlAction::NoMessage),
+        (Some(false), Some(b)) => {
+            cx.error(b.span.clone(), &b.path, "not used when control = \"no_message\"");
+            None
+        }
+        (_, None) => {
+            t.missing(cx, "business_as_usual");
+            None
+        }
+        (_, Some(b)) => {
+            let mut options = BTreeMap::new();
+            let mut ok = true;
+            for (dim_name, key_span, value) in b.entries() {
+                let path = join(&b.path, dim_name);
+                let Some((option, span)) = as_string(cx, value, &path) else {
+                    ok = false;
+                    continue;
+                };
+                match resolve_choice(cx, catalog, dim_name, key_span, vec![(option, span)], &path) {
+                    Some((d, mut os)) => {
+                        if let Some(o) = os.pop() {
+                            options.insert(d, o);
+                        }
+                    }
+                    None => ok = false,
+                }
+            }
+            for (d, _, _) in &catalog.dims {
+                if ok && !options.contains_key(d) {
+                    b.missing(cx, d.as_str());
+                    ok = false;
+                }
+            }
+            ok.then_some(ControlAction::BusinessAsUsual { options })
+        }
+    };
+    t.finish(cx);
+    let control = Fraction::new(control?.0).ok()?;
+    let random = Fraction::new(random.map_or(0.0, |r| r.0)).ok()?;
+    let holdout = Holdout::new(salt?.0, control, random, control_action?).ok()?;
+    Some((holdout, bau_span))
+}
+
+fn read_guardrails(cx: &mut Cx<'_>, mut t: Table<'_, '_>) -> Option<Guardrails> {
+    let errors = cx.error_count();
+    let per_week = t.integer(cx, "max_messages_per_customer_per_week", false, 1, 100).map(|(n, _)| n as u32);
+    let gap = t.integer(cx, "min_days_between_messages", false, 0, 365).map(|(n, _)| n as u32);
+    let sends = t.integer(cx, "max_sends_per_run", false, 1, u64::MAX >> 1).map(|(n, _)| n);
+    let cost = t.number_in(cx, "max_cost_per_run", false, |x| x >= 0.0, "[0, ∞)").map(|(x, _)| x);
+    let unsub = t
+        .number_in(cx, "max_unsubscribe_rate_increase", false, |x| x > 0.0 && x < 1.0, "(0, 1)")
+        .map(|(x, _)| x);
+    let quiet = t.table(cx, "quiet_hours", false).and_then(|mut q| {
+        let mut time = |q: &mut Table<'_, '_>, key: &'static str| {
+            let path = q.key_path(key);
+            q.nonempty(cx, key, true).and_then(|(text, span)| match LocalTime::parse(&text) {
+                Ok(t) => Some(t),
+                Err(_) => {
+                    cx.error(span, &path, format!("`{text}` is not a 24-hour local time `HH:MM`"));
+                    None
+                }
+            })
+        };
+        let start = time(&mut q, "start");
+        let end = time(&mut q, "end");
+        q.finish(cx);
+        start.zip(end)
+    });
+    t.finish(cx);
+    (cx.error_count() == errors).then_some(Guardrails {
+        max_messages_per_customer_per_week: per_week,
+        min_days_between_messages: gap,
+        max_sends_per_run: sends,
+        max_cost_per_run: cost,
+        quiet_hours: quiet,
+        max_unsubscribe_rate_increase: unsub,
+    })
+}
+
+fn read_policy(cx: &mut Cx<'_>, mut t: Table<'_, '_>) -> Option<(PolicySettings, Option<Range<usize>>)> {
+    let errors = cx.error_count();
+    let defaults = PolicySettings::default();
+    let algorithms: Vec<(&str, Algorithm)> = Algorithm::ALL.iter().map(|a| (a.as_str(), *a)).collect();
+    let algorithm = t.choice(cx, "algorithm", false, &algorithms).map_or(defaults.algorithm, |(a, _)| a);
+    let seed = t.integer(cx, "seed", false, 0, i64::MAX as u64).map_or(defaults.seed, |(n, _)| n);
+    let floor = t.number_in(cx, "exploration_floor", false, |x| (0.0..1.0).contains(&x), "[0, 1)");
+    let forgetting = t
+        .number_in(cx, "forgetting_factor", false, |x| x > 0.0 && x <= 1.0, "(0, 1]")
+        .map_or(defaults.forgetting_factor, |(x, _)| x);
+    let pairwise = t.boolean(cx, "pairwise_interactions", false).map_or(defaults.pairwise_interactions, |(b, _)| b);
+    let drift = t.boolean(cx, "drift_detection", false).map_or(defaults.drift_detection, |(b, _)| b);
+    let explore_days = if algorithm == Algorithm::ExploreThenCommit {
+        t.integer(cx, "explore_days", true, 1, 365).map(|(n, _)| n as u32)
+    } else {
+        t.not_here(cx, "explore_days", "only the `explore_then_commit` algorithm uses `explore_days`");
+        None
+    };
+    t.finish(cx);
+    (cx.error_count() == errors).then(|| {
+        (
+            PolicySettings {
+                algorithm,
+                seed,
+                exploration_floor: floor.as_ref().map_or(defaults.exploration_floor, |(x, _)| *x),
+                forgetting_factor: forgetting,
+                pairwise_interactions: pairwise,
+                explore_days,
+                drift_detection: drift,
+            },
+            floor.map(|(_, s)| s),
+        )
+    })
+}
+
+fn read_activation_default(
+    cx: &mut Cx<'_>,
+    root: &Table<'_, '_>,
+    catalog: &Catalog,
+) -> Option<ActivationMapping> {
+    if !catalog.dims.is_empty() && !catalog.has_channel() {
+        cx.error(
+            root.span.clone(),
+            "activation.campaign_id",
+            "missing: without a `channel` dimension, [activation] must name the campaign_id or canvas_id that sends every decision",
+        );
+        return None;
+    }
+    Some(ActivationMapping::default())
+}
+
+fn read_activation(cx: &mut Cx<'_>, mut t: Table<'_, '_>, catalog: &Catalog) -> Option<ActivationMapping> {
+    let errors = cx.error_count();
+    let defaults = ActivationMapping::default();
+    let campaign = t.nonempty(cx, "campaign_id", false);
+    let canvas = t.nonempty(cx, "canvas_id", false);
+    let channel_dim = catalog.has_channel();
+    let default_target = match (campaign, canvas) {
+        (Some((_, span)), _) | (None, Some((_, span))) if channel_dim => {
+            cx.error(span, &t.path, "the channel dimension's options choose the campaign or canvas; remove this default target");
+            None
+        }
+        (Some(_), Some((_, span))) => {
+            cx.error(span, &t.key_path("canvas_id"), "give either `campaign_id` or `canvas_id`, not both");
+            None
+        }
+        (Some((c, _)), None) => Some(MessageTarget::Campaign(c)),
+        (None, Some((c, _))) => Some(MessageTarget::Canvas(c)),
+        (None, None) => {
+            if !catalog.dims.is_empty() && !channel_dim {
+                cx.error(t.span.clone(), &t.key_path("campaign_id"), "missing: without a `channel` dimension, name the campaign_id or canvas_id that sends every decision");
+            }
+            None
+        }
+    };
+    let write = t.boolean(cx, "write_profile_attributes", false).map_or(defaults.write_profile_attributes, |(b, _)| b);
+    let prefix_path = t.key_path("attribute_prefix");
+    let prefix = match t.string(cx, "attribute_prefix", false) {
+        Some((p, span)) => {
+            let ok = !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !ok {
+                cx.error(span, &prefix_path, "use lowercase letters, digits and `_` (e.g. `offerloop_`)");
+            }
+            p
+        }
+        None => defaults.attribute_prefix,
+    };
+    let local = t.boolean(cx, "in_local_time", false).map_or(defaults.in_local_time, |(b, _)| b);
+    t.finish(cx);
+    (cx.error_count() == errors).then_some(ActivationMapping {
+        default_target,
+        write_profile_attributes: write,
+        attribute_prefix: prefix,
+        in_local_time: local,
+    })
+}
