@@ -138,15 +138,21 @@ mod tests {
     }
 
     #[test]
-    fn assignment_is_a_fixed_function_of_salt_and_id() {
-        // Pinned values: if these change, every deployed holdout would reshuffle.
-        let h = holdout(0.1, 0.05);
+    fn position_depends_on_salt_and_id_only() {
         let id = CustomerId::new("customer-42").unwrap();
-        let expected = h.position(&id);
-        assert_eq!(h.position(&id), expected);
+        let p = holdout(0.1, 0.05).position(&id);
+        assert!((0.0..1.0).contains(&p));
+        // The shares do not move a customer's position, only the cut points.
+        assert_eq!(p.to_bits(), holdout(0.3, 0.0).position(&id).to_bits());
         let other_salt = Holdout::new("other", Fraction::ZERO, Fraction::ZERO, ControlAction::NoMessage).unwrap();
-        assert_ne!(other_salt.position(&id), expected);
-        assert_eq!(format!("{:.12}", expected), format!("{:.12}", holdout(0.3, 0.0).position(&id)));
+        assert_ne!(other_salt.position(&id).to_bits(), p.to_bits());
+        // The separator keeps (salt, id) pairs that concatenate alike apart.
+        let a = Holdout::new("ab", Fraction::ZERO, Fraction::ZERO, ControlAction::NoMessage).unwrap();
+        let b = Holdout::new("a", Fraction::ZERO, Fraction::ZERO, ControlAction::NoMessage).unwrap();
+        assert_ne!(
+            a.position(&CustomerId::new("c").unwrap()).to_bits(),
+            b.position(&CustomerId::new("bc").unwrap()).to_bits()
+        );
     }
 
     #[test]

@@ -481,7 +481,12 @@ fn read_dimensions(cx: &mut Cx<'_>, tables: Vec<Table<'_, '_>>, catalog: &mut Ca
             .iter()
             .filter_map(|o| o.peek_string("id"))
             .filter_map(|id| Identifier::new(id).ok())
-            .collect();
+            .fold(Vec::new(), |mut ids, id| {
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+                ids
+            });
         if let Some((name, _)) = &name {
             catalog.dims.push((name.clone(), kind.as_ref().map(|k| k.0), option_ids));
         }
@@ -651,6 +656,10 @@ fn resolve_choice(
         cx.error(key_span, path, unknown_value(dim_name, &names).replacen("value", "dimension", 1));
         return None;
     };
+    if dim_options.is_empty() {
+        // The dimension's own diagnostic already says it has no (readable) options.
+        return None;
+    }
     let mut ids = Vec::new();
     let mut ok = true;
     for (option, span) in options {

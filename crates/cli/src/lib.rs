@@ -1,0 +1,8 @@
+//! The commands behind the `offerloop` binary, as a library so they are tested without a process.
+//!
+//! `main.rs` only parses arguments (clap), sets up tracing and prints; each command here takes plain
+//! inputs and returns what to print and whether it succeeded. Commands arrive with the layers they
+//! drive: today `init` and `validate`.
+
+pub mod init;
+pub mod validate;

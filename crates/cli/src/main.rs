@@ -1,0 +1,107 @@
+//! The `offerloop` command line: thin argument parsing over [`offerloop_cli`]'s commands.
+
+// A command-line program talks to people through stdout and stderr.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+use offerloop_cli::init;
+use offerloop_cli::validate::{self, Verdict};
+
+/// offerloop: per-customer AI decisions for lifecycle marketing, activated through Braze.
+#[derive(Debug, Parser)]
+#[command(name = "offerloop", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `offerloop=debug`. Also `OFFERLOOP_LOG`.
+    #[arg(long, global = true, env = "OFFERLOOP_LOG", default_value = "warn")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write a realistic, valid use-case file to start from.
+    Init {
+        /// The use-case kind: cross_sell, upsell, renewal, retention, repeat_purchase, winback, referral,
+        /// lead_nurture or loyalty.
+        #[arg(long, value_name = "KIND")]
+        template: String,
+        /// Where to write it (`-` for standard output). Default: `<kind>.toml` in the current directory.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check use-case files and report every problem with file, line, column and field path.
+    Validate {
+        /// Use-case TOML files.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Init { template, out, force } => run_init(&template, out.as_deref(), force),
+        Command::Validate { files } => Ok(run_validate(&files)),
+    }
+}
+
+fn run_init(kind: &str, out: Option<&Path>, force: bool) -> anyhow::Result<ExitCode> {
+    let template = init::template(kind).map_err(anyhow::Error::msg)?;
+    let text = template.text();
+    let path = out.map_or_else(|| PathBuf::from(template.file_name), Path::to_path_buf);
+    if path.as_os_str() == "-" {
+        std::io::stdout().write_all(text.as_bytes()).context("writing to standard output")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if path.exists() && !force {
+        bail!("{} already exists; pass --force to overwrite it", path.display());
+    }
+    // Write to a temporary file beside the target, then rename, so a failure never leaves half a file.
+    let tmp = path.with_extension("toml.tmp");
+    std::fs::write(&tmp, &text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("moving {} to {}", tmp.display(), path.display()))?;
+    tracing::info!(template = template.kind, path = %path.display(), "wrote use case");
+    println!("wrote {} ({}: {})", path.display(), template.kind, template.about);
+    println!("next: edit the Braze ids and segment, then `offerloop validate {}`", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_validate(files: &[PathBuf]) -> ExitCode {
+    let mut failed = 0usize;
+    for path in files {
+        let name = path.display().to_string();
+        match validate::check_file(path) {
+            (Verdict::Valid(use_case), _) => println!("{}", validate::summary(&name, &use_case)),
+            (Verdict::Invalid(diagnostics), source) => {
+                failed += 1;
+                eprintln!("{}", validate::render_problems(&name, &source, &diagnostics));
+            }
+            (Verdict::Unreadable(message), _) => {
+                failed += 1;
+                eprintln!("error: {message}");
+            }
+        }
+    }
+    if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}

@@ -1,0 +1,101 @@
+//! `offerloop validate FILE...`: report every problem of each use-case file, located.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use offerloop_domain::config::{Diagnostic, parse_use_case};
+use offerloop_domain::{Error, UseCase};
+
+/// The verdict on one file.
+#[derive(Debug)]
+pub enum Verdict {
+    /// The file is a valid use case.
+    Valid(Box<UseCase>),
+    /// The file has problems, in source order.
+    Invalid(Vec<Diagnostic>),
+    /// The file could not be read.
+    Unreadable(String),
+}
+
+/// Reads and validates one file. `display_name` is how the file is named in diagnostics.
+pub fn check_file(path: &Path) -> (Verdict, String) {
+    let name = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(source) => (check_source(&source, &name), source),
+        Err(e) => (Verdict::Unreadable(format!("{name}: cannot read: {e}")), String::new()),
+    }
+}
+
+/// Validates use-case TOML `source`, named `name` in diagnostics.
+pub fn check_source(source: &str, name: &str) -> Verdict {
+    match parse_use_case(source, name) {
+        Ok(use_case) => Verdict::Valid(Box::new(use_case)),
+        Err(Error::Config(diagnostics)) => Verdict::Invalid(diagnostics.0),
+        Err(other) => Verdict::Invalid(vec![Diagnostic {
+            file: name.to_owned(),
+            line: 1,
+            column: 1,
+            path: String::new(),
+            message: other.to_string(),
+            span: 0..0,
+        }]),
+    }
+}
+
+/// A one-line summary of a valid use case.
+pub fn summary(name: &str, use_case: &UseCase) -> String {
+    let space = &use_case.actions;
+    let dims: Vec<String> =
+        space.dimensions().iter().map(|d| format!("{} ({})", d.name, d.options.len())).collect();
+    let mut out = format!(
+        "ok {name}: use case `{}` ({}), metric {} over {} days; dimensions {}; {} of {} joint actions allowed by the rules",
+        use_case.name,
+        use_case.kind,
+        use_case.metric.kind.name(),
+        use_case.metric.attribution_window_days,
+        dims.join(" × "),
+        space.count(),
+        space.size(),
+    );
+    let _ = write!(
+        out,
+        "; control {:.1} %, random control {:.1} %; algorithm {}",
+        use_case.holdout.control_fraction().get() * 100.0,
+        use_case.holdout.random_control_fraction().get() * 100.0,
+        use_case.policy.algorithm.as_str(),
+    );
+    out
+}
+
+/// The text of a failed verdict: every diagnostic with its source line, then a count.
+pub fn render_problems(name: &str, source: &str, diagnostics: &[Diagnostic]) -> String {
+    let mut out = String::new();
+    for d in diagnostics {
+        out.push_str(&d.render(source));
+        out.push_str("\n\n");
+    }
+    let n = diagnostics.len();
+    let _ = write!(out, "error: {name}: {n} problem{}", if n == 1 { "" } else { "s" });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_winback_example_is_valid_and_summarised() {
+        let source = include_str!("../../../examples/winback.toml");
+        let Verdict::Valid(use_case) = check_source(source, "winback.toml") else { panic!("invalid") };
+        let line = summary("winback.toml", &use_case);
+        assert!(line.contains("64 of 72 joint actions"), "{line}");
+    }
+
+    #[test]
+    fn problems_are_counted() {
+        let Verdict::Invalid(d) = check_source("[use_case]\nname = 1\n", "x.toml") else { panic!("valid") };
+        let text = render_problems("x.toml", "[use_case]\nname = 1\n", &d);
+        assert!(text.starts_with("x.toml:2:8 use_case.name: expected a string, found an integer"), "{text}");
+        assert!(text.ends_with(&format!("error: x.toml: {} problems", d.len())), "{text}");
+    }
+}

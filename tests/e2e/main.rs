@@ -1,0 +1,3 @@
+//! End-to-end tests of offerloop (one test binary, to keep link time down).
+
+mod config;
