@@ -15,7 +15,11 @@ fn verdict(path: &std::path::Path) -> (String, Verdict) {
 #[test]
 fn every_example_validates() {
     let files = toml_files("examples");
-    assert!(files.len() >= 7, "expected the seven use-case examples, found {}", files.len());
+    assert!(
+        files.len() >= 7,
+        "expected the seven use-case examples, found {}",
+        files.len()
+    );
     for path in files {
         let (name, verdict) = verdict(&path);
         if let Verdict::Invalid(problems) = verdict {
@@ -34,14 +38,22 @@ fn the_minimal_fixture_validates() {
 #[test]
 fn every_invalid_fixture_yields_its_located_errors() {
     let files = toml_files("tests/fixtures/invalid");
-    assert!(files.len() >= 12, "expected at least 12 invalid fixtures, found {}", files.len());
+    assert!(
+        files.len() >= 12,
+        "expected at least 12 invalid fixtures, found {}",
+        files.len()
+    );
     for path in files {
         let (name, verdict) = verdict(&path);
         let Verdict::Invalid(problems) = verdict else {
             panic!("{name} should be invalid");
         };
         let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("fixture").to_owned();
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("fixture")
+            .to_owned();
         insta::assert_snapshot!(stem, text.join("\n"));
     }
 }

@@ -22,9 +22,9 @@ impl Template {
     /// The template text, with its `kind` set to this template's kind.
     pub fn text(&self) -> String {
         match self.rename_kind {
-            Some((from, to)) => {
-                self.source.replacen(&format!("kind = \"{from}\""), &format!("kind = \"{to}\""), 1)
-            }
+            Some((from, to)) => self
+                .source
+                .replacen(&format!("kind = \"{from}\""), &format!("kind = \"{to}\""), 1),
             None => self.source.to_owned(),
         }
     }

@@ -48,8 +48,12 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     match run(cli.command) {
         Ok(code) => code,
         Err(e) => {
@@ -71,7 +75,9 @@ fn run_init(kind: &str, out: Option<&Path>, force: bool) -> anyhow::Result<ExitC
     let text = template.text();
     let path = out.map_or_else(|| PathBuf::from(template.file_name), Path::to_path_buf);
     if path.as_os_str() == "-" {
-        std::io::stdout().write_all(text.as_bytes()).context("writing to standard output")?;
+        std::io::stdout()
+            .write_all(text.as_bytes())
+            .context("writing to standard output")?;
         return Ok(ExitCode::SUCCESS);
     }
     if path.exists() && !force {
@@ -83,7 +89,10 @@ fn run_init(kind: &str, out: Option<&Path>, force: bool) -> anyhow::Result<ExitC
     std::fs::rename(&tmp, &path).with_context(|| format!("moving {} to {}", tmp.display(), path.display()))?;
     tracing::info!(template = template.kind, path = %path.display(), "wrote use case");
     println!("wrote {} ({}: {})", path.display(), template.kind, template.about);
-    println!("next: edit the Braze ids and segment, then `offerloop validate {}`", path.display());
+    println!(
+        "next: edit the Braze ids and segment, then `offerloop validate {}`",
+        path.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -103,5 +112,9 @@ fn run_validate(files: &[PathBuf]) -> ExitCode {
             }
         }
     }
-    if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

@@ -45,8 +45,11 @@ pub fn check_source(source: &str, name: &str) -> Verdict {
 /// A one-line summary of a valid use case.
 pub fn summary(name: &str, use_case: &UseCase) -> String {
     let space = &use_case.actions;
-    let dims: Vec<String> =
-        space.dimensions().iter().map(|d| format!("{} ({})", d.name, d.options.len())).collect();
+    let dims: Vec<String> = space
+        .dimensions()
+        .iter()
+        .map(|d| format!("{} ({})", d.name, d.options.len()))
+        .collect();
     let mut out = format!(
         "ok {name}: use case `{}` ({}), metric {} over {} days; dimensions {}; {} of {} joint actions allowed by the rules",
         use_case.name,
@@ -86,16 +89,26 @@ mod tests {
     #[test]
     fn the_winback_example_is_valid_and_summarised() {
         let source = include_str!("../../../examples/winback.toml");
-        let Verdict::Valid(use_case) = check_source(source, "winback.toml") else { panic!("invalid") };
+        let Verdict::Valid(use_case) = check_source(source, "winback.toml") else {
+            panic!("invalid")
+        };
         let line = summary("winback.toml", &use_case);
         assert!(line.contains("64 of 72 joint actions"), "{line}");
     }
 
     #[test]
     fn problems_are_counted() {
-        let Verdict::Invalid(d) = check_source("[use_case]\nname = 1\n", "x.toml") else { panic!("valid") };
+        let Verdict::Invalid(d) = check_source("[use_case]\nname = 1\n", "x.toml") else {
+            panic!("valid")
+        };
         let text = render_problems("x.toml", "[use_case]\nname = 1\n", &d);
-        assert!(text.starts_with("x.toml:2:8 use_case.name: expected a string, found an integer"), "{text}");
-        assert!(text.ends_with(&format!("error: x.toml: {} problems", d.len())), "{text}");
+        assert!(
+            text.starts_with("x.toml:2:8 use_case.name: expected a string, found an integer"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(&format!("error: x.toml: {} problems", d.len())),
+            "{text}"
+        );
     }
 }

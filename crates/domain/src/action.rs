@@ -82,7 +82,10 @@ impl OptionSet {
 
     /// The empty set over `len` options.
     pub fn empty(len: usize) -> Self {
-        Self { words: vec![0; len.div_ceil(64)], len }
+        Self {
+            words: vec![0; len.div_ceil(64)],
+            len,
+        }
     }
 
     /// Whether option `i` is in the set.
@@ -167,7 +170,10 @@ struct Pattern {
 
 impl Pattern {
     fn matches(&self, action: &JointAction) -> bool {
-        self.sets.iter().zip(&action.0).all(|(set, &o)| set.as_ref().is_none_or(|s| s.contains(o as usize)))
+        self.sets
+            .iter()
+            .zip(&action.0)
+            .all(|(set, &o)| set.as_ref().is_none_or(|s| s.contains(o as usize)))
     }
 }
 
@@ -202,7 +208,11 @@ impl TryFrom<ActionSpaceDef> for ActionSpace {
 
 impl From<ActionSpace> for ActionSpaceDef {
     fn from(space: ActionSpace) -> Self {
-        Self { dimensions: space.dimensions, rules: space.rules, eligibility: space.eligibility }
+        Self {
+            dimensions: space.dimensions,
+            rules: space.rules,
+            eligibility: space.eligibility,
+        }
     }
 }
 
@@ -214,7 +224,11 @@ impl ActionSpace {
     /// [`Error::ActionSpaceTooLarge`], [`Error::UnknownDimension`] / [`Error::UnknownOption`] in a rule,
     /// [`Error::OutOfRange`] for more than [`MAX_RULES`] rules, and [`Error::EmptyActionSpace`] when the
     /// rules forbid every joint action.
-    pub fn new(dimensions: Vec<Dimension>, rules: Vec<ExclusionRule>, eligibility: Vec<EligibilityRule>) -> Result<Self> {
+    pub fn new(
+        dimensions: Vec<Dimension>,
+        rules: Vec<ExclusionRule>,
+        eligibility: Vec<EligibilityRule>,
+    ) -> Result<Self> {
         if dimensions.is_empty() {
             return Err(Error::NoDimensions);
         }
@@ -223,19 +237,36 @@ impl ActionSpace {
                 return Err(Error::EmptyDimension(d.name.to_string()));
             }
             if dimensions[..i].iter().any(|e| e.name == d.name) {
-                return Err(Error::Duplicate { what: "dimension", name: d.name.to_string() });
+                return Err(Error::Duplicate {
+                    what: "dimension",
+                    name: d.name.to_string(),
+                });
             }
         }
         if rules.len() > MAX_RULES {
-            return Err(Error::OutOfRange { what: "the number of exclusion rules", range: "[0, 24]", value: rules.len() as f64 });
+            return Err(Error::OutOfRange {
+                what: "the number of exclusion rules",
+                range: "[0, 24]",
+                value: rules.len() as f64,
+            });
         }
         let mut strides = vec![1u64; dimensions.len()];
         let mut size: u64 = 1;
         for d in (0..dimensions.len()).rev() {
             strides[d] = size;
-            size = size.checked_mul(dimensions[d].options.len() as u64).ok_or(Error::ActionSpaceTooLarge)?;
+            size = size
+                .checked_mul(dimensions[d].options.len() as u64)
+                .ok_or(Error::ActionSpaceTooLarge)?;
         }
-        let mut space = Self { dimensions, rules, eligibility, strides, size, patterns: Vec::new(), gates: Vec::new() };
+        let mut space = Self {
+            dimensions,
+            rules,
+            eligibility,
+            strides,
+            size,
+            patterns: Vec::new(),
+            gates: Vec::new(),
+        };
         space.patterns = space.rules.iter().map(|r| space.compile(r)).collect::<Result<_>>()?;
         space.gates = space
             .eligibility
@@ -254,7 +285,9 @@ impl ActionSpace {
     fn compile(&self, rule: &ExclusionRule) -> Result<Pattern> {
         let mut sets: Vec<Option<OptionSet>> = vec![None; self.dimensions.len()];
         for (dim, options) in &rule.conditions {
-            let d = self.dimension_index(dim.as_str()).ok_or_else(|| Error::UnknownDimension(dim.to_string()))?;
+            let d = self
+                .dimension_index(dim.as_str())
+                .ok_or_else(|| Error::UnknownDimension(dim.to_string()))?;
             let mut set = OptionSet::empty(self.dimensions[d].options.len());
             for o in options {
                 let (_, i) = self.resolve(dim.as_str(), o.as_str())?;
@@ -290,10 +323,15 @@ impl ActionSpace {
     /// # Errors
     /// [`Error::UnknownDimension`] or [`Error::UnknownOption`].
     pub fn resolve(&self, dimension: &str, option: &str) -> Result<(usize, usize)> {
-        let d = self.dimension_index(dimension).ok_or_else(|| Error::UnknownDimension(dimension.to_owned()))?;
+        let d = self
+            .dimension_index(dimension)
+            .ok_or_else(|| Error::UnknownDimension(dimension.to_owned()))?;
         let o = self.dimensions[d]
             .option_index(option)
-            .ok_or_else(|| Error::UnknownOption { dimension: dimension.to_owned(), option: option.to_owned() })?;
+            .ok_or_else(|| Error::UnknownOption {
+                dimension: dimension.to_owned(),
+                option: option.to_owned(),
+            })?;
         Ok((d, o))
     }
 
@@ -304,7 +342,13 @@ impl ActionSpace {
 
     /// The mask that allows every option (no customer-specific eligibility).
     pub fn full_mask(&self) -> EligibilityMask {
-        EligibilityMask { allowed: self.dimensions.iter().map(|d| OptionSet::full(d.options.len())).collect() }
+        EligibilityMask {
+            allowed: self
+                .dimensions
+                .iter()
+                .map(|d| OptionSet::full(d.options.len()))
+                .collect(),
+        }
     }
 
     /// The options a customer with these feature values (schema order) may receive.
@@ -353,7 +397,7 @@ impl ActionSpace {
             if size == 0 {
                 continue;
             }
-            let sign = if depth % 2 == 0 { 1 } else { -1 };
+            let sign = if depth.is_multiple_of(2) { 1 } else { -1 };
             sum += sign * i128::from(size) + self.union_size(j + 1, &next, depth + 1);
         }
         sum
@@ -391,10 +435,15 @@ impl ActionSpace {
     /// [`Error::ActionIdOutOfRange`] when `id >= size()`.
     pub fn decode(&self, id: ActionId) -> Result<JointAction> {
         if id.0 >= self.size {
-            return Err(Error::ActionIdOutOfRange { id: id.0, size: self.size });
+            return Err(Error::ActionIdOutOfRange {
+                id: id.0,
+                size: self.size,
+            });
         }
         Ok(JointAction(
-            (0..self.dimensions.len()).map(|d| self.option_of(id, d) as u32).collect(),
+            (0..self.dimensions.len())
+                .map(|d| self.option_of(id, d) as u32)
+                .collect(),
         ))
     }
 
@@ -419,7 +468,10 @@ impl ActionSpace {
 
     /// The rule that forbids this joint action, if any.
     pub fn excluding_rule(&self, action: &JointAction) -> Option<&ExclusionRule> {
-        self.patterns.iter().position(|p| p.matches(action)).map(|i| &self.rules[i])
+        self.patterns
+            .iter()
+            .position(|p| p.matches(action))
+            .map(|i| &self.rules[i])
     }
 
     /// Every allowed joint action, in increasing [`ActionId`] order. Lazy: it never materialises the
@@ -430,15 +482,29 @@ impl ActionSpace {
 
     /// Every joint action allowed under `mask` and by the rules, in increasing [`ActionId`] order.
     pub fn iter_for(&self, mask: EligibilityMask) -> ActionIter<'_> {
-        let choices: Vec<Vec<u32>> =
-            mask.allowed.iter().map(|s| s.iter().map(|i| i as u32).collect()).collect();
+        let choices: Vec<Vec<u32>> = mask
+            .allowed
+            .iter()
+            .map(|s| s.iter().map(|i| i as u32).collect())
+            .collect();
         let done = choices.iter().any(Vec::is_empty);
-        ActionIter { space: self, positions: vec![0; choices.len()], choices, done }
+        ActionIter {
+            space: self,
+            positions: vec![0; choices.len()],
+            choices,
+            done,
+        }
     }
 
     /// The `(dimension, option)` pairs a joint action chooses.
-    pub fn options<'a>(&'a self, action: &'a JointAction) -> impl Iterator<Item = (&'a Dimension, &'a OptionSpec)> + 'a {
-        self.dimensions.iter().zip(&action.0).filter_map(|(d, &o)| d.options.get(o as usize).map(|opt| (d, opt)))
+    pub fn options<'a>(
+        &'a self,
+        action: &'a JointAction,
+    ) -> impl Iterator<Item = (&'a Dimension, &'a OptionSpec)> + 'a {
+        self.dimensions
+            .iter()
+            .zip(&action.0)
+            .filter_map(|(d, &o)| d.options.get(o as usize).map(|opt| (d, opt)))
     }
 
     /// The joint action that picks, in each dimension, the option named in `choice`.
@@ -517,13 +583,21 @@ mod tests {
     }
 
     fn dim(name: &str, options: &[&str]) -> Dimension {
-        Dimension::new(id(name), DimensionKind::Custom, options.iter().map(|o| OptionSpec::new(id(o))).collect()).unwrap()
+        Dimension::new(
+            id(name),
+            DimensionKind::Custom,
+            options.iter().map(|o| OptionSpec::new(id(o))).collect(),
+        )
+        .unwrap()
     }
 
     fn rule(conditions: &[(&str, &[&str])]) -> ExclusionRule {
         ExclusionRule {
             name: "r".into(),
-            conditions: conditions.iter().map(|(d, os)| (id(d), os.iter().map(|o| id(o)).collect())).collect(),
+            conditions: conditions
+                .iter()
+                .map(|(d, os)| (id(d), os.iter().map(|o| id(o)).collect()))
+                .collect(),
         }
     }
 
@@ -532,7 +606,10 @@ mod tests {
         let options: Vec<String> = (0..10).map(|i| format!("o{i}")).collect();
         let refs: Vec<&str> = options.iter().map(String::as_str).collect();
         let dims: Vec<Dimension> = (0..10).map(|i| dim(&format!("d{i}"), &refs)).collect();
-        let rules = vec![rule(&[("d0", &["o1"]), ("d1", &["o2", "o3"])]), rule(&[("d1", &["o3"]), ("d9", &["o9"])])];
+        let rules = vec![
+            rule(&[("d0", &["o1"]), ("d1", &["o2", "o3"])]),
+            rule(&[("d1", &["o3"]), ("d9", &["o9"])]),
+        ];
         let space = ActionSpace::new(dims, rules, vec![]).unwrap();
         assert_eq!(space.size(), 10_000_000_000);
         // Rule A forbids 1·2·10^8 = 2·10^8, rule B 10^8, both 1·1·1·10^7 = 10^7.
@@ -552,7 +629,10 @@ mod tests {
             vec![EligibilityRule {
                 dimension: id("channel"),
                 option: id("sms"),
-                when: Predicate::Eq { feature: 0, value: crate::predicate::Literal::Boolean(true) },
+                when: Predicate::Eq {
+                    feature: 0,
+                    value: crate::predicate::Literal::Boolean(true),
+                },
             }],
         )
         .unwrap();
@@ -567,7 +647,12 @@ mod tests {
 
     #[test]
     fn a_space_with_nothing_left_is_refused() {
-        let err = ActionSpace::new(vec![dim("channel", &["email"])], vec![rule(&[("channel", &["email"])])], vec![]).unwrap_err();
+        let err = ActionSpace::new(
+            vec![dim("channel", &["email"])],
+            vec![rule(&[("channel", &["email"])])],
+            vec![],
+        )
+        .unwrap_err();
         assert!(matches!(err, Error::EmptyActionSpace));
     }
 
@@ -576,7 +661,10 @@ mod tests {
         let options: Vec<String> = (0..256).map(|i| format!("o{i}")).collect();
         let refs: Vec<&str> = options.iter().map(String::as_str).collect();
         let dims: Vec<Dimension> = (0..9).map(|i| dim(&format!("d{i}"), &refs)).collect();
-        assert!(matches!(ActionSpace::new(dims, vec![], vec![]), Err(Error::ActionSpaceTooLarge)));
+        assert!(matches!(
+            ActionSpace::new(dims, vec![], vec![]),
+            Err(Error::ActionSpaceTooLarge)
+        ));
     }
 
     #[test]

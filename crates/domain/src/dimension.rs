@@ -97,8 +97,15 @@ pub enum Channel {
 
 impl Channel {
     /// Every channel, in documentation order.
-    pub const ALL: [Self; 7] =
-        [Self::Email, Self::Sms, Self::Push, Self::InApp, Self::ContentCard, Self::Whatsapp, Self::Webhook];
+    pub const ALL: [Self; 7] = [
+        Self::Email,
+        Self::Sms,
+        Self::Push,
+        Self::InApp,
+        Self::ContentCard,
+        Self::Whatsapp,
+        Self::Webhook,
+    ];
 
     /// The name used in configuration files.
     pub fn as_str(self) -> &'static str {
@@ -145,10 +152,18 @@ impl LocalTime {
     /// [`Error::OutOfRange`] when either is out of range.
     pub fn new(hour: u8, minute: u8) -> Result<Self> {
         if hour > 23 {
-            return Err(Error::OutOfRange { what: "an hour", range: "[0, 23]", value: f64::from(hour) });
+            return Err(Error::OutOfRange {
+                what: "an hour",
+                range: "[0, 23]",
+                value: f64::from(hour),
+            });
         }
         if minute > 59 {
-            return Err(Error::OutOfRange { what: "a minute", range: "[0, 59]", value: f64::from(minute) });
+            return Err(Error::OutOfRange {
+                what: "a minute",
+                range: "[0, 59]",
+                value: f64::from(minute),
+            });
         }
         Ok(Self { hour, minute })
     }
@@ -234,8 +249,15 @@ pub enum Weekday {
 
 impl Weekday {
     /// Every weekday, Monday first.
-    pub const ALL: [Self; 7] =
-        [Self::Monday, Self::Tuesday, Self::Wednesday, Self::Thursday, Self::Friday, Self::Saturday, Self::Sunday];
+    pub const ALL: [Self; 7] = [
+        Self::Monday,
+        Self::Tuesday,
+        Self::Wednesday,
+        Self::Thursday,
+        Self::Friday,
+        Self::Saturday,
+        Self::Sunday,
+    ];
 
     /// The name used in configuration files.
     pub fn as_str(self) -> &'static str {
@@ -317,7 +339,13 @@ impl OptionSpec {
     /// A plain option with no cost, properties or payload.
     pub fn new(id: Identifier) -> Self {
         let label = id.as_str().to_owned();
-        Self { id, label, cost: 0.0, properties: BTreeMap::new(), payload: OptionPayload::None }
+        Self {
+            id,
+            label,
+            cost: 0.0,
+            properties: BTreeMap::new(),
+            payload: OptionPayload::None,
+        }
     }
 
     /// Whether choosing this option means sending nothing (a frequency "skip").
@@ -348,7 +376,10 @@ impl Dimension {
         }
         for (i, option) in options.iter().enumerate() {
             if options[..i].iter().any(|o| o.id == option.id) {
-                return Err(Error::Duplicate { what: "option", name: option.id.to_string() });
+                return Err(Error::Duplicate {
+                    what: "option",
+                    name: option.id.to_string(),
+                });
             }
         }
         Ok(Self { name, kind, options })

@@ -152,7 +152,10 @@ impl FieldPath {
     /// [`Error::Pii`] for a refused field; [`Error::InvalidField`] for anything that is not a readable
     /// export path.
     pub fn parse(text: &str) -> Result<Self> {
-        let invalid = |reason: &str| Error::InvalidField { field: text.to_owned(), reason: reason.to_owned() };
+        let invalid = |reason: &str| Error::InvalidField {
+            field: text.to_owned(),
+            reason: reason.to_owned(),
+        };
         let mut parts = text.split('.');
         let head = parts.next().unwrap_or_default();
         let rest: Vec<&str> = parts.collect();
@@ -175,11 +178,18 @@ impl FieldPath {
                 let [name, stat] = rest.as_slice() else {
                     return Err(invalid(&format!("expected `{head}.<name>.<count|first|last>`")));
                 };
-                let stat = EventStat::parse(stat).ok_or_else(|| invalid("the statistic must be `count`, `first` or `last`"))?;
+                let stat = EventStat::parse(stat)
+                    .ok_or_else(|| invalid("the statistic must be `count`, `first` or `last`"))?;
                 Ok(if head == "custom_events" {
-                    Self::CustomEvent { name: (*name).to_owned(), stat }
+                    Self::CustomEvent {
+                        name: (*name).to_owned(),
+                        stat,
+                    }
                 } else {
-                    Self::Purchase { product: (*name).to_owned(), stat }
+                    Self::Purchase {
+                        product: (*name).to_owned(),
+                        stat,
+                    }
                 })
             }
             field => {
@@ -224,14 +234,20 @@ impl FieldPath {
                 }
                 Some(v)
             }
-            Self::CustomEvent { name, stat } => find_named(profile.get("custom_events")?, "name", name)?.get(stat.as_str()),
-            Self::Purchase { product, stat } => find_named(profile.get("purchases")?, "name", product)?.get(stat.as_str()),
+            Self::CustomEvent { name, stat } => {
+                find_named(profile.get("custom_events")?, "name", name)?.get(stat.as_str())
+            }
+            Self::Purchase { product, stat } => {
+                find_named(profile.get("purchases")?, "name", product)?.get(stat.as_str())
+            }
         }
     }
 }
 
 fn find_named<'a>(list: &'a serde_json::Value, key: &str, name: &str) -> Option<&'a serde_json::Value> {
-    list.as_array()?.iter().find(|item| item.get(key).and_then(|n| n.as_str()) == Some(name))
+    list.as_array()?
+        .iter()
+        .find(|item| item.get(key).and_then(|n| n.as_str()) == Some(name))
 }
 
 impl fmt::Display for FieldPath {
@@ -284,7 +300,10 @@ impl FeatureSchema {
     pub fn new(specs: Vec<FeatureSpec>) -> Result<Self> {
         for (i, spec) in specs.iter().enumerate() {
             if specs[..i].iter().any(|s| s.name == spec.name) {
-                return Err(Error::Duplicate { what: "feature", name: spec.name.to_string() });
+                return Err(Error::Duplicate {
+                    what: "feature",
+                    name: spec.name.to_string(),
+                });
             }
         }
         Ok(Self { specs })
@@ -329,7 +348,10 @@ impl FeatureSchema {
     /// # Errors
     /// [`Error::FeatureType`] for the first value whose JSON type does not fit the declared type.
     pub fn extract(&self, profile: &serde_json::Value) -> Result<Vec<FeatureValue>> {
-        self.specs.iter().map(|spec| convert(spec, spec.field.lookup(profile))).collect()
+        self.specs
+            .iter()
+            .map(|spec| convert(spec, spec.field.lookup(profile)))
+            .collect()
     }
 
     /// Reads every feature, turning values of the wrong type into [`FeatureValue::Missing`]; returns the
@@ -364,7 +386,9 @@ fn convert(spec: &FeatureSpec, raw: Option<&serde_json::Value>) -> Result<Featur
             J::Object(_) => "an object".to_owned(),
         },
     };
-    let Some(raw) = raw else { return Ok(FeatureValue::Missing) };
+    let Some(raw) = raw else {
+        return Ok(FeatureValue::Missing);
+    };
     if raw.is_null() {
         return Ok(FeatureValue::Missing);
     }
@@ -384,7 +408,9 @@ fn convert(spec: &FeatureSpec, raw: Option<&serde_json::Value>) -> Result<Featur
             _ => return Err(mismatch(raw)),
         },
         FeatureType::Timestamp => match raw {
-            J::String(s) => parse_timestamp(s).map(FeatureValue::Timestamp).ok_or_else(|| mismatch(raw))?,
+            J::String(s) => parse_timestamp(s)
+                .map(FeatureValue::Timestamp)
+                .ok_or_else(|| mismatch(raw))?,
             _ => return Err(mismatch(raw)),
         },
     })
@@ -396,7 +422,9 @@ fn parse_timestamp(text: &str) -> Option<Timestamp> {
         return Some(ts);
     }
     let date: jiff::civil::Date = text.parse().ok()?;
-    jiff::tz::TimeZone::UTC.to_timestamp(date.to_datetime(jiff::civil::Time::midnight())).ok()
+    jiff::tz::TimeZone::UTC
+        .to_timestamp(date.to_datetime(jiff::civil::Time::midnight()))
+        .ok()
 }
 
 /// A customer as the policy sees them: an id and one value per schema feature.
@@ -416,16 +444,32 @@ mod tests {
     use serde_json::json;
 
     fn spec(name: &str, field: &str, ty: FeatureType) -> FeatureSpec {
-        FeatureSpec { name: Identifier::new(name).unwrap(), field: FieldPath::parse(field).unwrap(), ty }
+        FeatureSpec {
+            name: Identifier::new(name).unwrap(),
+            field: FieldPath::parse(field).unwrap(),
+            ty,
+        }
     }
 
     #[test]
     fn paths_parse_and_refuse_pii() {
         assert!(matches!(FieldPath::parse("email"), Err(Error::Pii(_))));
-        assert!(matches!(FieldPath::parse("custom_attributes.home_address"), Err(Error::Pii(_))));
-        assert!(matches!(FieldPath::parse("custom_attributes"), Err(Error::InvalidField { .. })));
-        assert!(matches!(FieldPath::parse("custom_events.login"), Err(Error::InvalidField { .. })));
-        assert!(matches!(FieldPath::parse("favourite_colour"), Err(Error::InvalidField { .. })));
+        assert!(matches!(
+            FieldPath::parse("custom_attributes.home_address"),
+            Err(Error::Pii(_))
+        ));
+        assert!(matches!(
+            FieldPath::parse("custom_attributes"),
+            Err(Error::InvalidField { .. })
+        ));
+        assert!(matches!(
+            FieldPath::parse("custom_events.login"),
+            Err(Error::InvalidField { .. })
+        ));
+        assert!(matches!(
+            FieldPath::parse("favourite_colour"),
+            Err(Error::InvalidField { .. })
+        ));
         let p = FieldPath::parse("custom_events.login.last").unwrap();
         assert_eq!(p.to_string(), "custom_events.login.last");
         assert_eq!(p.export_field(), "custom_events");
@@ -452,11 +496,17 @@ mod tests {
         assert_eq!(values[0], FeatureValue::Category("gold".into()));
         assert_eq!(values[1], FeatureValue::Number(120.5));
         assert_eq!(values[2], FeatureValue::Number(7.0));
-        assert_eq!(values[3], FeatureValue::Timestamp("2026-11-20T08:00:00Z".parse().unwrap()));
+        assert_eq!(
+            values[3],
+            FeatureValue::Timestamp("2026-11-20T08:00:00Z".parse().unwrap())
+        );
         assert_eq!(values[4], FeatureValue::Missing);
         assert_eq!(values[5], FeatureValue::Category("3".into()));
         let (fields, attributes) = schema.export_fields();
-        assert_eq!(fields, ["custom_attributes", "custom_events", "external_id", "total_revenue"]);
+        assert_eq!(
+            fields,
+            ["custom_attributes", "custom_events", "external_id", "total_revenue"]
+        );
         assert_eq!(attributes, ["loyalty", "plan", "vip"]);
     }
 

@@ -71,10 +71,18 @@ impl Holdout {
     /// # Errors
     /// [`Error::OutOfRange`] when the two shares add up to 1 or more (nobody would be treated), and
     /// [`Error::InvalidIdentifier`] for an empty salt.
-    pub fn new(salt: impl Into<String>, control: Fraction, random_control: Fraction, control_action: ControlAction) -> Result<Self> {
+    pub fn new(
+        salt: impl Into<String>,
+        control: Fraction,
+        random_control: Fraction,
+        control_action: ControlAction,
+    ) -> Result<Self> {
         let salt = salt.into();
         if salt.is_empty() {
-            return Err(Error::InvalidIdentifier { value: salt, reason: "the holdout salt cannot be empty" });
+            return Err(Error::InvalidIdentifier {
+                value: salt,
+                reason: "the holdout salt cannot be empty",
+            });
         }
         let total = control.get() + random_control.get();
         if total >= 1.0 {
@@ -84,7 +92,12 @@ impl Holdout {
                 value: total,
             });
         }
-        Ok(Self { salt, control, random_control, control_action })
+        Ok(Self {
+            salt,
+            control,
+            random_control,
+            control_action,
+        })
     }
 
     /// The salt.
@@ -134,7 +147,13 @@ mod tests {
     use super::*;
 
     fn holdout(control: f64, random: f64) -> Holdout {
-        Holdout::new("salt", Fraction::new(control).unwrap(), Fraction::new(random).unwrap(), ControlAction::NoMessage).unwrap()
+        Holdout::new(
+            "salt",
+            Fraction::new(control).unwrap(),
+            Fraction::new(random).unwrap(),
+            ControlAction::NoMessage,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -157,7 +176,12 @@ mod tests {
 
     #[test]
     fn shares_adding_to_one_are_refused() {
-        let r = Holdout::new("s", Fraction::new(0.6).unwrap(), Fraction::new(0.4).unwrap(), ControlAction::NoMessage);
+        let r = Holdout::new(
+            "s",
+            Fraction::new(0.6).unwrap(),
+            Fraction::new(0.4).unwrap(),
+            ControlAction::NoMessage,
+        );
         assert!(matches!(r, Err(Error::OutOfRange { .. })));
     }
 }

@@ -109,10 +109,16 @@ impl CustomerId {
     pub fn new(value: impl Into<String>) -> Result<Self> {
         let value = value.into();
         if value.is_empty() {
-            return Err(Error::InvalidIdentifier { value, reason: "a customer id cannot be empty" });
+            return Err(Error::InvalidIdentifier {
+                value,
+                reason: "a customer id cannot be empty",
+            });
         }
         if value.len() > Self::MAX_LEN {
-            return Err(Error::InvalidIdentifier { value, reason: "a customer id is at most 512 bytes" });
+            return Err(Error::InvalidIdentifier {
+                value,
+                reason: "a customer id is at most 512 bytes",
+            });
         }
         Ok(Self(value))
     }
@@ -168,7 +174,11 @@ impl Probability {
         if value.is_finite() && value > 0.0 && value <= 1.0 {
             Ok(Self(value))
         } else {
-            Err(Error::OutOfRange { what: "a propensity", range: "(0, 1]", value })
+            Err(Error::OutOfRange {
+                what: "a propensity",
+                range: "(0, 1]",
+                value,
+            })
         }
     }
 
@@ -210,7 +220,11 @@ impl Fraction {
         if value.is_finite() && (0.0..1.0).contains(&value) {
             Ok(Self(value))
         } else {
-            Err(Error::OutOfRange { what: "a fraction of the audience", range: "[0, 1)", value })
+            Err(Error::OutOfRange {
+                what: "a fraction of the audience",
+                range: "[0, 1)",
+                value,
+            })
         }
     }
 

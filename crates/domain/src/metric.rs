@@ -103,7 +103,10 @@ impl MetricKind {
 
     /// Whether rewards are 0/1 (a Bernoulli model fits) rather than real-valued.
     pub fn is_binary(&self) -> bool {
-        matches!(self, Self::Conversion { .. } | Self::Retention { .. } | Self::Renewal { .. })
+        matches!(
+            self,
+            Self::Conversion { .. } | Self::Retention { .. } | Self::Renewal { .. }
+        )
     }
 
     fn matches(&self, kind: &OutcomeKind) -> bool {
@@ -113,12 +116,17 @@ impl MetricKind {
         };
         let event = |wanted: &str| matches!(kind, OutcomeKind::CustomEvent { name } if name == wanted);
         match self {
-            Self::Conversion { on: ConversionOn::CustomEvent { event: e } } => event(e),
-            Self::Conversion { on: ConversionOn::Purchase { product } } => purchase(product),
+            Self::Conversion {
+                on: ConversionOn::CustomEvent { event: e },
+            } => event(e),
+            Self::Conversion {
+                on: ConversionOn::Purchase { product },
+            } => purchase(product),
             Self::Revenue { product, .. } | Self::Arpu { product } | Self::Npv { product, .. } => purchase(product),
-            Self::Retention { active_event, churn_event } => {
-                active_event.as_deref().is_some_and(event) || churn_event.as_deref().is_some_and(event)
-            }
+            Self::Retention {
+                active_event,
+                churn_event,
+            } => active_event.as_deref().is_some_and(event) || churn_event.as_deref().is_some_and(event),
             Self::Renewal { event: e } | Self::EventValue { event: e, .. } => event(e),
         }
     }
@@ -148,7 +156,12 @@ impl SuccessMetric {
     ///
     /// Outcomes of other customers, outside the window, not matching the metric, or repeated (same
     /// `dedupe_key`) are ignored, so the caller may pass a superset.
-    pub fn reward<'a>(&self, decision: &Decision, outcomes: impl IntoIterator<Item = &'a Outcome>, now: Timestamp) -> Reward {
+    pub fn reward<'a>(
+        &self,
+        decision: &Decision,
+        outcomes: impl IntoIterator<Item = &'a Outcome>,
+        now: Timestamp,
+    ) -> Reward {
         let end = self.window_end(decision.decided_at);
         let mut seen = BTreeSet::new();
         let attributed: Vec<&Outcome> = outcomes
@@ -163,12 +176,22 @@ impl SuccessMetric {
         let cost = |subtract: bool| if subtract { decision.cost } else { 0.0 };
         let value = match &self.kind {
             MetricKind::Conversion { .. } | MetricKind::Renewal { .. } => f64::from(u8::from(any)),
-            MetricKind::Retention { active_event: Some(_), .. } => f64::from(u8::from(any)),
+            MetricKind::Retention {
+                active_event: Some(_), ..
+            } => f64::from(u8::from(any)),
             MetricKind::Retention { .. } => f64::from(u8::from(!any)),
-            MetricKind::Revenue { subtract_option_cost, .. } => sum - cost(*subtract_option_cost),
+            MetricKind::Revenue {
+                subtract_option_cost, ..
+            } => sum - cost(*subtract_option_cost),
             MetricKind::Arpu { .. } => sum,
-            MetricKind::EventValue { subtract_option_cost, .. } => sum - cost(*subtract_option_cost),
-            MetricKind::Npv { annual_discount_rate, subtract_option_cost, .. } => {
+            MetricKind::EventValue {
+                subtract_option_cost, ..
+            } => sum - cost(*subtract_option_cost),
+            MetricKind::Npv {
+                annual_discount_rate,
+                subtract_option_cost,
+                ..
+            } => {
                 let discounted: f64 = attributed
                     .iter()
                     .map(|o| {
@@ -179,17 +202,26 @@ impl SuccessMetric {
                 discounted - cost(*subtract_option_cost)
             }
         };
-        let status = if now >= end { RewardStatus::Final } else { RewardStatus::Pending };
-        Reward { decision_id: decision.id.clone(), value, status, attributed_outcomes: attributed.len() }
+        let status = if now >= end {
+            RewardStatus::Final
+        } else {
+            RewardStatus::Pending
+        };
+        Reward {
+            decision_id: decision.id.clone(),
+            value,
+            status,
+            attributed_outcomes: attributed.len(),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ActionId;
     use crate::holdout::Group;
     use crate::ids::{CustomerId, Probability};
-    use crate::ActionId;
 
     fn ts(s: &str) -> Timestamp {
         s.parse().unwrap()
@@ -213,7 +245,9 @@ mod tests {
     fn purchase(customer: &str, at: &str, value: f64, key: &str) -> Outcome {
         Outcome {
             customer_id: CustomerId::new(customer).unwrap(),
-            kind: OutcomeKind::Purchase { product_id: "shoes".into() },
+            kind: OutcomeKind::Purchase {
+                product_id: "shoes".into(),
+            },
             occurred_at: ts(at),
             value,
             dedupe_key: key.into(),
@@ -233,7 +267,10 @@ mod tests {
     #[test]
     fn revenue_sums_attributed_purchases_once_and_subtracts_cost() {
         let metric = SuccessMetric {
-            kind: MetricKind::Revenue { product: None, subtract_option_cost: true },
+            kind: MetricKind::Revenue {
+                product: None,
+                subtract_option_cost: true,
+            },
             attribution_window_days: 7,
         };
         let outcomes = [
@@ -245,7 +282,10 @@ mod tests {
             purchase("c1", "2026-11-08T09:00:00Z", 1000.0, "after"),
         ];
         let pending = metric.reward(&decision(5.0), &outcomes, ts("2026-11-05T00:00:00Z"));
-        assert_eq!((pending.value, pending.status, pending.attributed_outcomes), (45.0, RewardStatus::Pending, 2));
+        assert_eq!(
+            (pending.value, pending.status, pending.attributed_outcomes),
+            (45.0, RewardStatus::Pending, 2)
+        );
         let done = metric.reward(&decision(5.0), &outcomes, ts("2026-11-08T09:00:00Z"));
         assert_eq!(done.status, RewardStatus::Final);
     }
@@ -253,27 +293,55 @@ mod tests {
     #[test]
     fn binary_metrics() {
         let conversion = SuccessMetric {
-            kind: MetricKind::Conversion { on: ConversionOn::CustomEvent { event: "signup".into() } },
+            kind: MetricKind::Conversion {
+                on: ConversionOn::CustomEvent { event: "signup".into() },
+            },
             attribution_window_days: 3,
         };
         let now = ts("2026-12-01T00:00:00Z");
-        assert_eq!(conversion.reward(&decision(0.0), &[event("signup", "2026-11-02T00:00:00Z")], now).value, 1.0);
-        assert_eq!(conversion.reward(&decision(0.0), &[event("signup", "2026-11-05T00:00:00Z")], now).value, 0.0);
+        assert_eq!(
+            conversion
+                .reward(&decision(0.0), &[event("signup", "2026-11-02T00:00:00Z")], now)
+                .value,
+            1.0
+        );
+        assert_eq!(
+            conversion
+                .reward(&decision(0.0), &[event("signup", "2026-11-05T00:00:00Z")], now)
+                .value,
+            0.0
+        );
         let churn = SuccessMetric {
-            kind: MetricKind::Retention { active_event: None, churn_event: Some("cancelled".into()) },
+            kind: MetricKind::Retention {
+                active_event: None,
+                churn_event: Some("cancelled".into()),
+            },
             attribution_window_days: 30,
         };
         assert_eq!(churn.reward(&decision(0.0), &[], now).value, 1.0);
-        assert_eq!(churn.reward(&decision(0.0), &[event("cancelled", "2026-11-10T00:00:00Z")], now).value, 0.0);
+        assert_eq!(
+            churn
+                .reward(&decision(0.0), &[event("cancelled", "2026-11-10T00:00:00Z")], now)
+                .value,
+            0.0
+        );
     }
 
     #[test]
     fn npv_discounts_by_days_elapsed() {
         let metric = SuccessMetric {
-            kind: MetricKind::Npv { product: None, annual_discount_rate: 0.1, subtract_option_cost: false },
+            kind: MetricKind::Npv {
+                product: None,
+                annual_discount_rate: 0.1,
+                subtract_option_cost: false,
+            },
             attribution_window_days: 365,
         };
-        let r = metric.reward(&decision(0.0), &[purchase("c1", "2027-11-01T08:59:59Z", 110.0, "k")], ts("2030-01-01T00:00:00Z"));
+        let r = metric.reward(
+            &decision(0.0),
+            &[purchase("c1", "2027-11-01T08:59:59Z", 110.0, "k")],
+            ts("2030-01-01T00:00:00Z"),
+        );
         assert!((r.value - 100.0).abs() < 0.01, "{}", r.value);
     }
 }

@@ -32,9 +32,32 @@ pub const REFUSED_PROFILE_FIELDS: &[(&str, &str)] = &[
 
 /// Words that, alone, mark a custom attribute as personal data.
 pub const REFUSED_WORDS: &[&str] = &[
-    "email", "mail", "phone", "mobile", "msisdn", "surname", "address", "street", "postcode", "zipcode", "zip",
-    "ssn", "passport", "iban", "dob", "birthday", "birthdate", "ip", "latitude", "longitude", "lat", "lng",
-    "password", "idfa", "idfv", "gaid",
+    "email",
+    "mail",
+    "phone",
+    "mobile",
+    "msisdn",
+    "surname",
+    "address",
+    "street",
+    "postcode",
+    "zipcode",
+    "zip",
+    "ssn",
+    "passport",
+    "iban",
+    "dob",
+    "birthday",
+    "birthdate",
+    "ip",
+    "latitude",
+    "longitude",
+    "lat",
+    "lng",
+    "password",
+    "idfa",
+    "idfv",
+    "gaid",
 ];
 
 /// Word pairs that, next to each other, mark a custom attribute as personal data.
@@ -85,7 +108,10 @@ impl fmt::Display for PiiRefused {
 /// [`PiiRefused`] when the field is in [`REFUSED_PROFILE_FIELDS`].
 pub fn check_profile_field(field: &str) -> Result<(), PiiRefused> {
     match REFUSED_PROFILE_FIELDS.iter().find(|(name, _)| *name == field) {
-        Some((_, reason)) => Err(PiiRefused { field: field.to_owned(), reason: (*reason).to_owned() }),
+        Some((_, reason)) => Err(PiiRefused {
+            field: field.to_owned(),
+            reason: (*reason).to_owned(),
+        }),
         None => Ok(()),
     }
 }
@@ -95,7 +121,12 @@ pub fn check_profile_field(field: &str) -> Result<(), PiiRefused> {
 /// # Errors
 /// [`PiiRefused`] when its words mark it as personal data.
 pub fn check_custom_attribute(name: &str) -> Result<(), PiiRefused> {
-    let refuse = |reason: String| Err(PiiRefused { field: format!("custom_attributes.{name}"), reason });
+    let refuse = |reason: String| {
+        Err(PiiRefused {
+            field: format!("custom_attributes.{name}"),
+            reason,
+        })
+    };
     let words = split_words(name);
     if words.len() == 1 && words[0] == "name" {
         return refuse("a person's name".to_owned());
@@ -154,7 +185,14 @@ mod tests {
         for (field, _) in REFUSED_PROFILE_FIELDS {
             assert!(check_profile_field(field).is_err(), "{field}");
         }
-        for ok in ["country", "language", "time_zone", "total_revenue", "email_subscribe", "push_subscribe"] {
+        for ok in [
+            "country",
+            "language",
+            "time_zone",
+            "total_revenue",
+            "email_subscribe",
+            "push_subscribe",
+        ] {
             assert!(check_profile_field(ok).is_ok(), "{ok}");
         }
     }
@@ -175,7 +213,15 @@ mod tests {
         ] {
             assert!(check_custom_attribute(bad).is_err(), "{bad} should be refused");
         }
-        for ok in ["plan", "plan_name", "tenure_days", "lifetime_value", "emailable_segment_v2", "zipper_fan", "loyalty_tier"] {
+        for ok in [
+            "plan",
+            "plan_name",
+            "tenure_days",
+            "lifetime_value",
+            "emailable_segment_v2",
+            "zipper_fan",
+            "loyalty_tier",
+        ] {
             // `emailable` and `zipper` are single words that merely start like a refused one.
             assert!(check_custom_attribute(ok).is_ok(), "{ok} should be accepted");
         }
@@ -190,6 +236,10 @@ mod tests {
     #[test]
     fn refusal_message_names_the_field() {
         let err = check_custom_attribute("phone_number").unwrap_err();
-        assert!(err.to_string().starts_with("`custom_attributes.phone_number` is personal data"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("`custom_attributes.phone_number` is personal data"),
+            "{err}"
+        );
     }
 }

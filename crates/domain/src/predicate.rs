@@ -154,9 +154,27 @@ mod tests {
     fn missing_values_satisfy_only_missing() {
         let f = [FeatureValue::Missing];
         let lit = Literal::Text("opted_in".into());
-        assert!(!Predicate::Eq { feature: 0, value: lit.clone() }.eval(&f));
-        assert!(!Predicate::Ne { feature: 0, value: lit.clone() }.eval(&f));
-        assert!(!Predicate::NotIn { feature: 0, values: vec![lit] }.eval(&f));
+        assert!(
+            !Predicate::Eq {
+                feature: 0,
+                value: lit.clone()
+            }
+            .eval(&f)
+        );
+        assert!(
+            !Predicate::Ne {
+                feature: 0,
+                value: lit.clone()
+            }
+            .eval(&f)
+        );
+        assert!(
+            !Predicate::NotIn {
+                feature: 0,
+                values: vec![lit]
+            }
+            .eval(&f)
+        );
         assert!(Predicate::Missing { feature: 0 }.eval(&f));
     }
 
@@ -167,10 +185,20 @@ mod tests {
             feature: 0,
             values: vec![Literal::Text("opted_in".into()), Literal::Text("subscribed".into())],
         };
-        let big = Predicate::Compare { feature: 1, op: Comparison::Gte, value: 40.0 };
+        let big = Predicate::Compare {
+            feature: 1,
+            op: Comparison::Gte,
+            value: 40.0,
+        };
         assert!(Predicate::All(vec![consent.clone(), big.clone()]).eval(&f));
         assert!(!Predicate::Not(Box::new(big)).eval(&f));
         assert!(Predicate::Any(vec![Predicate::Missing { feature: 1 }, consent]).eval(&f));
-        assert!(Predicate::Eq { feature: 1, value: Literal::Number(42.0) }.eval(&f));
+        assert!(
+            Predicate::Eq {
+                feature: 1,
+                value: Literal::Number(42.0)
+            }
+            .eval(&f)
+        );
     }
 }

@@ -45,7 +45,11 @@ impl fmt::Display for Diagnostic {
         if self.path.is_empty() {
             write!(f, "{}:{}:{} {}", self.file, self.line, self.column, self.message)
         } else {
-            write!(f, "{}:{}:{} {}: {}", self.file, self.line, self.column, self.path, self.message)
+            write!(
+                f,
+                "{}:{}:{} {}: {}",
+                self.file, self.line, self.column, self.path, self.message
+            )
         }
     }
 }
@@ -131,6 +135,9 @@ mod tests {
             message: "bad".into(),
             span: 13..18,
         };
-        assert_eq!(d.render(src), "f.toml:2:8 name: bad\n  |\n2 | name = \"Bad\"\n  |        ^^^^^");
+        assert_eq!(
+            d.render(src),
+            "f.toml:2:8 name: bad\n  |\n2 | name = \"Bad\"\n  |        ^^^^^"
+        );
     }
 }

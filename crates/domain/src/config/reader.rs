@@ -25,7 +25,12 @@ pub(crate) struct Cx<'s> {
 
 impl<'s> Cx<'s> {
     pub(crate) fn new(source: &'s str, file: &'s str) -> Self {
-        Self { source, file, index: LineIndex::new(source), diagnostics: Vec::new() }
+        Self {
+            source,
+            file,
+            index: LineIndex::new(source),
+            diagnostics: Vec::new(),
+        }
     }
 
     /// Records a problem at `span` for the field `path`.
@@ -53,7 +58,11 @@ impl<'s> Cx<'s> {
 
 /// Joins a parent path and a key.
 pub(crate) fn join(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 /// One TOML table being read.
@@ -66,7 +75,12 @@ pub(crate) struct Table<'a, 'i> {
 
 impl<'a, 'i> Table<'a, 'i> {
     pub(crate) fn new(table: &'a DeTable<'i>, span: Range<usize>, path: String) -> Self {
-        Self { table, span, path, known: Vec::new() }
+        Self {
+            table,
+            span,
+            path,
+            known: Vec::new(),
+        }
     }
 
     /// The path of a key of this table.
@@ -137,7 +151,11 @@ impl<'a, 'i> Table<'a, 'i> {
         match v.get_ref() {
             DeValue::Boolean(b) => Some((*b, v.span())),
             other => {
-                cx.error(v.span(), &path, format!("expected a boolean, found {}", article(other.type_str())));
+                cx.error(
+                    v.span(),
+                    &path,
+                    format!("expected a boolean, found {}", article(other.type_str())),
+                );
                 None
             }
         }
@@ -168,11 +186,22 @@ impl<'a, 'i> Table<'a, 'i> {
     }
 
     /// A non-negative integer in `[lo, hi]`.
-    pub(crate) fn integer(&mut self, cx: &mut Cx<'_>, key: &'static str, required: bool, lo: u64, hi: u64) -> Option<Sp<u64>> {
+    pub(crate) fn integer(
+        &mut self,
+        cx: &mut Cx<'_>,
+        key: &'static str,
+        required: bool,
+        lo: u64,
+        hi: u64,
+    ) -> Option<Sp<u64>> {
         let path = self.key_path(key);
         let v = self.present(cx, key, required)?;
         let DeValue::Integer(i) = v.get_ref() else {
-            cx.error(v.span(), &path, format!("expected an integer, found {}", article(v.get_ref().type_str())));
+            cx.error(
+                v.span(),
+                &path,
+                format!("expected an integer, found {}", article(v.get_ref().type_str())),
+            );
             return None;
         };
         match i64::from_str_radix(i.as_str(), i.radix()) {
@@ -219,10 +248,18 @@ impl<'a, 'i> Table<'a, 'i> {
         let path = self.key_path(key);
         let Some(v) = self.get(key) else { return Vec::new() };
         let DeValue::Array(items) = v.get_ref() else {
-            cx.error(v.span(), &path, format!("expected an array of tables, found {}", article(v.get_ref().type_str())));
+            cx.error(
+                v.span(),
+                &path,
+                format!("expected an array of tables, found {}", article(v.get_ref().type_str())),
+            );
             return Vec::new();
         };
-        items.iter().enumerate().filter_map(|(i, item)| as_table(cx, item, format!("{path}[{i}]"))).collect()
+        items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| as_table(cx, item, format!("{path}[{i}]")))
+            .collect()
     }
 
     /// The raw value of a key (marks it known).
@@ -261,7 +298,11 @@ impl<'a, 'i> Table<'a, 'i> {
                     known.sort_unstable();
                     format!("; expected one of: {}", known.join(", "))
                 });
-            let span = if key.span().is_empty() { value.span() } else { key.span() };
+            let span = if key.span().is_empty() {
+                value.span()
+            } else {
+                key.span()
+            };
             cx.error(span, &join(&self.path, name), format!("unknown key{hint}"));
         }
     }
@@ -272,7 +313,11 @@ pub(crate) fn as_string(cx: &mut Cx<'_>, v: &Spanned<DeValue<'_>>, path: &str) -
     match v.get_ref() {
         DeValue::String(s) => Some((s.to_string(), v.span())),
         other => {
-            cx.error(v.span(), path, format!("expected a string, found {}", article(other.type_str())));
+            cx.error(
+                v.span(),
+                path,
+                format!("expected a string, found {}", article(other.type_str())),
+            );
             None
         }
     }
@@ -284,7 +329,11 @@ pub(crate) fn as_number(cx: &mut Cx<'_>, v: &Spanned<DeValue<'_>>, path: &str) -
         DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix()).ok().map(|n| n as f64),
         DeValue::Float(f) => f.as_str().parse::<f64>().ok(),
         other => {
-            cx.error(v.span(), path, format!("expected a number, found {}", article(other.type_str())));
+            cx.error(
+                v.span(),
+                path,
+                format!("expected a number, found {}", article(other.type_str())),
+            );
             return None;
         }
     };
@@ -302,7 +351,11 @@ pub(crate) fn as_table<'a, 'i>(cx: &mut Cx<'_>, v: &'a Spanned<DeValue<'i>>, pat
     match v.get_ref() {
         DeValue::Table(t) => Some(Table::new(t, v.span(), path)),
         other => {
-            cx.error(v.span(), &path, format!("expected a table, found {}", article(other.type_str())));
+            cx.error(
+                v.span(),
+                &path,
+                format!("expected a table, found {}", article(other.type_str())),
+            );
             None
         }
     }
@@ -324,7 +377,14 @@ pub(crate) fn as_strings(cx: &mut Cx<'_>, v: &Spanned<DeValue<'_>>, path: &str) 
             Some(out)
         }
         other => {
-            cx.error(v.span(), path, format!("expected a string or an array of strings, found {}", article(other.type_str())));
+            cx.error(
+                v.span(),
+                path,
+                format!(
+                    "expected a string or an array of strings, found {}",
+                    article(other.type_str())
+                ),
+            );
             None
         }
     }

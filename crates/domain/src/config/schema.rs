@@ -12,7 +12,9 @@ use toml::de::{DeTable, DeValue};
 use super::diagnostic::Diagnostics;
 use super::reader::{Cx, Sp, Table, as_number, as_string, as_strings, as_table, join, unknown_value};
 use crate::action::{ActionSpace, EligibilityRule, ExclusionRule, MAX_RULES};
-use crate::dimension::{Channel, Dimension, DimensionKind, LocalTime, MessageTarget, OptionPayload, OptionSpec, Weekday};
+use crate::dimension::{
+    Channel, Dimension, DimensionKind, LocalTime, MessageTarget, OptionPayload, OptionSpec, Weekday,
+};
 use crate::features::{FeatureSchema, FeatureSpec, FeatureType, FieldPath};
 use crate::holdout::{ControlAction, Holdout};
 use crate::ids::{Fraction, Identifier, identifier_problem};
@@ -180,7 +182,11 @@ fn read_header(cx: &mut Cx<'_>, root: &mut Table<'_, '_>) -> Option<(Identifier,
     let description = t.string(cx, "description", false).map(|(s, _)| s).unwrap_or_default();
     let time_zone = t.string(cx, "time_zone", true).and_then(|(tz, span)| {
         if jiff::tz::TimeZone::get(&tz).is_err() {
-            cx.error(span, &t.key_path("time_zone"), format!("unknown IANA time zone `{tz}` (e.g. `Europe/Paris`, `America/New_York`, `UTC`)"));
+            cx.error(
+                span,
+                &t.key_path("time_zone"),
+                format!("unknown IANA time zone `{tz}` (e.g. `Europe/Paris`, `America/New_York`, `UTC`)"),
+            );
             return None;
         }
         Some(tz)
@@ -194,17 +200,29 @@ fn read_braze(cx: &mut Cx<'_>, mut t: Table<'_, '_>) -> Option<BrazeConnection> 
         let path = t.key_path("endpoint");
         let (scheme, rest) = url.split_once("://").unwrap_or(("", &url));
         let host = rest.split(['/', ':']).next().unwrap_or("");
-        let host = if rest.starts_with('[') { rest.split(']').next().map_or("", |h| &h[1..]) } else { host };
+        let host = if rest.starts_with('[') {
+            rest.split(']').next().map_or("", |h| &h[1..])
+        } else {
+            host
+        };
         let loopback = host == "localhost" || host.starts_with("127.") || host == "::1";
         match scheme {
             "https" if !host.is_empty() => Some(url.trim_end_matches('/').to_owned()),
             "http" if loopback => Some(url.trim_end_matches('/').to_owned()),
             "http" => {
-                cx.error(span, &path, "plain http is refused except to loopback (the API key would travel in clear); use https");
+                cx.error(
+                    span,
+                    &path,
+                    "plain http is refused except to loopback (the API key would travel in clear); use https",
+                );
                 None
             }
             _ => {
-                cx.error(span, &path, format!("`{url}` is not an https URL such as `https://rest.iad-01.braze.com`"));
+                cx.error(
+                    span,
+                    &path,
+                    format!("`{url}` is not an https URL such as `https://rest.iad-01.braze.com`"),
+                );
                 None
             }
         }
@@ -224,20 +242,33 @@ fn read_braze(cx: &mut Cx<'_>, mut t: Table<'_, '_>) -> Option<BrazeConnection> 
         }
         None
     });
-    t.not_here(cx, "api_key", "an API key never belongs in a file; set `api_key_env` to the name of the environment variable that holds it");
+    t.not_here(
+        cx,
+        "api_key",
+        "an API key never belongs in a file; set `api_key_env` to the name of the environment variable that holds it",
+    );
     t.finish(cx);
-    Some(BrazeConnection { endpoint: endpoint?, api_key_env: api_key_env? })
+    Some(BrazeConnection {
+        endpoint: endpoint?,
+        api_key_env: api_key_env?,
+    })
 }
 
 fn read_audience(cx: &mut Cx<'_>, mut t: Table<'_, '_>) -> Option<Audience> {
     let segment = t.nonempty(cx, "segment_id", false);
     let ids_file = t.nonempty(cx, "ids_file", false);
-    let max = t.integer(cx, "max_customers_per_run", false, 1, u64::MAX >> 1).map(|(n, _)| n);
+    let max = t
+        .integer(cx, "max_customers_per_run", false, 1, u64::MAX >> 1)
+        .map(|(n, _)| n);
     let source = match (segment, ids_file) {
         (Some((segment_id, _)), None) => Some(AudienceSource::Segment { segment_id }),
         (None, Some((path, _))) => Some(AudienceSource::IdsFile { path }),
         (Some(_), Some((_, span))) => {
-            cx.error(span, &t.key_path("ids_file"), "give either `segment_id` or `ids_file`, not both");
+            cx.error(
+                span,
+                &t.key_path("ids_file"),
+                "give either `segment_id` or `ids_file`, not both",
+            );
             None
         }
         (None, None) => {
@@ -248,7 +279,10 @@ fn read_audience(cx: &mut Cx<'_>, mut t: Table<'_, '_>) -> Option<Audience> {
         }
     };
     t.finish(cx);
-    Some(Audience { source: source?, max_customers_per_run: max })
+    Some(Audience {
+        source: source?,
+        max_customers_per_run: max,
+    })
 }
 
 const METRIC_KEYS: [&str; 8] = [
@@ -274,7 +308,13 @@ fn read_metric(cx: &mut Cx<'_>, mut t: Table<'_, '_>) -> Option<SuccessMetric> {
     ];
     let kind = t.choice(cx, "kind", true, &kinds).map(|(k, _)| k);
     let window = t
-        .integer(cx, "attribution_window_days", true, 1, u64::from(MAX_ATTRIBUTION_WINDOW_DAYS))
+        .integer(
+            cx,
+            "attribution_window_days",
+            true,
+            1,
+            u64::from(MAX_ATTRIBUTION_WINDOW_DAYS),
+        )
         .map(|(n, _)| n as u32);
     let Some(kind_name) = kind else {
         // Still mark the kind-specific keys as known, so they are not also reported as unknown.
@@ -298,7 +338,11 @@ fn read_metric(cx: &mut Cx<'_>, mut t: Table<'_, '_>) -> Option<SuccessMetric> {
     };
     for key in METRIC_KEYS {
         if !used.contains(&key) {
-            t.not_here(cx, key, &format!("not used by metric kind `{kind_name}` (it uses: {})", used.join(", ")));
+            t.not_here(
+                cx,
+                key,
+                &format!("not used by metric kind `{kind_name}` (it uses: {})", used.join(", ")),
+            );
         }
     }
     let metric_kind = match kind_name {
@@ -306,12 +350,20 @@ fn read_metric(cx: &mut Cx<'_>, mut t: Table<'_, '_>) -> Option<SuccessMetric> {
             let event = t.nonempty(cx, "event", false);
             let purchase = t.nonempty(cx, "purchase", false);
             match (event, purchase) {
-                (Some((event, _)), None) => Some(MetricKind::Conversion { on: ConversionOn::CustomEvent { event } }),
+                (Some((event, _)), None) => Some(MetricKind::Conversion {
+                    on: ConversionOn::CustomEvent { event },
+                }),
                 (None, Some((p, _))) => Some(MetricKind::Conversion {
-                    on: ConversionOn::Purchase { product: (p != "*").then_some(p) },
+                    on: ConversionOn::Purchase {
+                        product: (p != "*").then_some(p),
+                    },
                 }),
                 (Some(_), Some((_, span))) => {
-                    cx.error(span, &t.key_path("purchase"), "a conversion is either a custom `event` or a `purchase` (product id, or \"*\"), not both");
+                    cx.error(
+                        span,
+                        &t.key_path("purchase"),
+                        "a conversion is either a custom `event` or a `purchase` (product id, or \"*\"), not both",
+                    );
                     None
                 }
                 (None, None) => {
@@ -324,16 +376,25 @@ fn read_metric(cx: &mut Cx<'_>, mut t: Table<'_, '_>) -> Option<SuccessMetric> {
         }
         "revenue" => {
             let product = product(&mut t, cx, "product");
-            let subtract = t.boolean(cx, "subtract_option_cost", false).map_or(true, |(b, _)| b);
-            Some(MetricKind::Revenue { product, subtract_option_cost: subtract })
+            let subtract = t.boolean(cx, "subtract_option_cost", false).is_none_or(|(b, _)| b);
+            Some(MetricKind::Revenue {
+                product,
+                subtract_option_cost: subtract,
+            })
         }
-        "arpu" => Some(MetricKind::Arpu { product: product(&mut t, cx, "product") }),
+        "arpu" => Some(MetricKind::Arpu {
+            product: product(&mut t, cx, "product"),
+        }),
         "retention" => {
             let active = t.nonempty(cx, "active_event", false);
             let churn = t.nonempty(cx, "churn_event", false);
             match (active, churn) {
                 (Some(_), Some((_, span))) => {
-                    cx.error(span, &t.key_path("churn_event"), "give either `active_event` or `churn_event`, not both");
+                    cx.error(
+                        span,
+                        &t.key_path("churn_event"),
+                        "give either `active_event` or `churn_event`, not both",
+                    );
                     None
                 }
                 (None, None) => {
@@ -342,25 +403,41 @@ fn read_metric(cx: &mut Cx<'_>, mut t: Table<'_, '_>) -> Option<SuccessMetric> {
                     }
                     None
                 }
-                (a, c) => Some(MetricKind::Retention { active_event: a.map(|x| x.0), churn_event: c.map(|x| x.0) }),
+                (a, c) => Some(MetricKind::Retention {
+                    active_event: a.map(|x| x.0),
+                    churn_event: c.map(|x| x.0),
+                }),
             }
         }
-        "renewal" => t.nonempty(cx, "event", true).map(|(event, _)| MetricKind::Renewal { event }),
+        "renewal" => t
+            .nonempty(cx, "event", true)
+            .map(|(event, _)| MetricKind::Renewal { event }),
         "event_value" => {
             let event = t.nonempty(cx, "event", true);
             let property = t.nonempty(cx, "property", true);
             let subtract = t.boolean(cx, "subtract_option_cost", false).is_some_and(|(b, _)| b);
-            Some(MetricKind::EventValue { event: event?.0, property: property?.0, subtract_option_cost: subtract })
+            Some(MetricKind::EventValue {
+                event: event?.0,
+                property: property?.0,
+                subtract_option_cost: subtract,
+            })
         }
         _ => {
             let product = product(&mut t, cx, "product");
             let rate = t.number_in(cx, "annual_discount_rate", true, |x| x > 0.0 && x <= 1.0, "(0, 1]");
-            let subtract = t.boolean(cx, "subtract_option_cost", false).map_or(true, |(b, _)| b);
-            Some(MetricKind::Npv { product, annual_discount_rate: rate?.0, subtract_option_cost: subtract })
+            let subtract = t.boolean(cx, "subtract_option_cost", false).is_none_or(|(b, _)| b);
+            Some(MetricKind::Npv {
+                product,
+                annual_discount_rate: rate?.0,
+                subtract_option_cost: subtract,
+            })
         }
     };
     t.finish(cx);
-    Some(SuccessMetric { kind: metric_kind?, attribution_window_days: window? })
+    Some(SuccessMetric {
+        kind: metric_kind?,
+        attribution_window_days: window?,
+    })
 }
 
 /// Feature names and (when readable) types, in declaration order: predicates are checked against it
@@ -382,28 +459,34 @@ fn read_features(cx: &mut Cx<'_>, tables: Vec<Table<'_, '_>>, catalog: &mut Feat
         let name = t.string(cx, "name", true).and_then(|v| identifier(cx, v, &name_path));
         if let Some((name, span)) = &name {
             if let Some(line) = seen.get(name.as_str()) {
-                cx.error(span.clone(), &name_path, format!("duplicate feature `{name}` (first defined on line {line})"));
+                cx.error(
+                    span.clone(),
+                    &name_path,
+                    format!("duplicate feature `{name}` (first defined on line {line})"),
+                );
                 ok = false;
             } else {
                 seen.insert(name.to_string(), cx.line_of(span.start));
             }
         }
         let field_path = t.key_path("field");
-        let field = t.nonempty(cx, "field", true).and_then(|(text, span)| match FieldPath::parse(&text) {
-            Ok(path) => Some(path),
-            Err(Error::Pii(refused)) => {
-                cx.error(span, &field_path, refused.to_string());
-                None
-            }
-            Err(Error::InvalidField { reason, .. }) => {
-                cx.error(span, &field_path, format!("`{text}`: {reason}"));
-                None
-            }
-            Err(e) => {
-                cx.error(span, &field_path, e.to_string());
-                None
-            }
-        });
+        let field = t
+            .nonempty(cx, "field", true)
+            .and_then(|(text, span)| match FieldPath::parse(&text) {
+                Ok(path) => Some(path),
+                Err(Error::Pii(refused)) => {
+                    cx.error(span, &field_path, refused.to_string());
+                    None
+                }
+                Err(Error::InvalidField { reason, .. }) => {
+                    cx.error(span, &field_path, format!("`{text}`: {reason}"));
+                    None
+                }
+                Err(e) => {
+                    cx.error(span, &field_path, e.to_string());
+                    None
+                }
+            });
         let ty = t.choice(cx, "type", true, &types).map(|(ty, _)| ty);
         if let Some(raw_name) = t.peek_string("name") {
             catalog.push((raw_name.to_owned(), ty));
@@ -436,7 +519,11 @@ impl Catalog {
     }
 }
 
-fn read_dimensions(cx: &mut Cx<'_>, tables: Vec<Table<'_, '_>>, catalog: &mut Catalog) -> Option<Vec<Located<Dimension>>> {
+fn read_dimensions(
+    cx: &mut Cx<'_>,
+    tables: Vec<Table<'_, '_>>,
+    catalog: &mut Catalog,
+) -> Option<Vec<Located<Dimension>>> {
     let kinds: Vec<(&str, DimensionKind)> = DimensionKind::ALL.iter().map(|k| (k.as_str(), *k)).collect();
     let mut dims = Vec::new();
     let mut ok = true;
@@ -448,15 +535,21 @@ fn read_dimensions(cx: &mut Cx<'_>, tables: Vec<Table<'_, '_>>, catalog: &mut Ca
         let name = t.string(cx, "name", true).and_then(|v| identifier(cx, v, &name_path));
         if let Some((name, span)) = &name {
             if let Some(line) = names.get(name.as_str()) {
-                cx.error(span.clone(), &name_path, format!("duplicate dimension `{name}` (first defined on line {line})"));
+                cx.error(
+                    span.clone(),
+                    &name_path,
+                    format!("duplicate dimension `{name}` (first defined on line {line})"),
+                );
                 ok = false;
             } else {
                 names.insert(name.to_string(), cx.line_of(span.start));
             }
         }
         let kind = t.choice(cx, "kind", true, &kinds);
-        if let Some((kind, kind_span)) = &kind {
-            if kind.is_singleton() {
+        if let Some((kind, kind_span)) = &kind
+            && kind.is_singleton()
+        {
+            {
                 if let Some(line) = singleton.get(kind.as_str()) {
                     cx.error(
                         kind_span.clone(),
@@ -488,7 +581,9 @@ fn read_dimensions(cx: &mut Cx<'_>, tables: Vec<Table<'_, '_>>, catalog: &mut Ca
                 ids
             });
         if let Some((name, _)) = &name {
-            catalog.dims.push((name.clone(), kind.as_ref().map(|k| k.0), option_ids));
+            catalog
+                .dims
+                .push((name.clone(), kind.as_ref().map(|k| k.0), option_ids));
         }
         let options = read_options(cx, option_tables, kind.as_ref().map(|k| k.0));
         t.finish(cx);
@@ -530,14 +625,23 @@ fn read_options(cx: &mut Cx<'_>, tables: Vec<Table<'_, '_>>, kind: Option<Dimens
         let id = t.string(cx, "id", true).and_then(|v| identifier(cx, v, &id_path));
         if let Some((id, span)) = &id {
             if let Some(line) = ids.get(id.as_str()) {
-                cx.error(span.clone(), &id_path, format!("duplicate option id `{id}` (first defined on line {line})"));
+                cx.error(
+                    span.clone(),
+                    &id_path,
+                    format!("duplicate option id `{id}` (first defined on line {line})"),
+                );
             } else {
                 ids.insert(id.to_string(), cx.line_of(span.start));
             }
         }
         let label = t.nonempty(cx, "label", false).map(|(l, _)| l);
-        let cost = t.number_in(cx, "cost", false, |x| x >= 0.0, "[0, ∞)").map_or(0.0, |(c, _)| c);
-        let properties = t.table(cx, "properties", false).map(|p| read_properties(cx, p)).unwrap_or_default();
+        let cost = t
+            .number_in(cx, "cost", false, |x| x >= 0.0, "[0, ∞)")
+            .map_or(0.0, |(c, _)| c);
+        let properties = t
+            .table(cx, "properties", false)
+            .map(|p| read_properties(cx, p))
+            .unwrap_or_default();
         if let Some(kind) = kind {
             for (key, owner) in OPTION_KIND_KEYS {
                 if owner != kind {
@@ -554,7 +658,11 @@ fn read_options(cx: &mut Cx<'_>, tables: Vec<Table<'_, '_>>, kind: Option<Dimens
                     (Some((c, _)), None) => Some(MessageTarget::Campaign(c)),
                     (None, Some((c, _))) => Some(MessageTarget::Canvas(c)),
                     (Some(_), Some((_, span))) => {
-                        cx.error(span, &t.key_path("canvas_id"), "give either `campaign_id` or `canvas_id`, not both");
+                        cx.error(
+                            span,
+                            &t.key_path("canvas_id"),
+                            "give either `campaign_id` or `canvas_id`, not both",
+                        );
                         None
                     }
                     (None, None) => {
@@ -564,22 +672,36 @@ fn read_options(cx: &mut Cx<'_>, tables: Vec<Table<'_, '_>>, kind: Option<Dimens
                         None
                     }
                 };
-                channel.zip(target).map(|(channel, target)| OptionPayload::Channel { channel, target })
+                channel
+                    .zip(target)
+                    .map(|(channel, target)| OptionPayload::Channel { channel, target })
             }
-            Some(DimensionKind::SendTime) => t.nonempty(cx, "local_time", true).and_then(|(text, span)| match LocalTime::parse(&text) {
-                Ok(local_time) => Some(OptionPayload::SendTime { local_time }),
-                Err(_) => {
-                    cx.error(span, &t.key_path("local_time"), format!("`{text}` is not a 24-hour local time `HH:MM`, e.g. `09:30`"));
-                    None
-                }
-            }),
-            Some(DimensionKind::DayOfWeek) => {
-                t.choice(cx, "weekday", true, &weekdays).map(|(weekday, _)| OptionPayload::DayOfWeek { weekday })
+            Some(DimensionKind::SendTime) => {
+                t.nonempty(cx, "local_time", true)
+                    .and_then(|(text, span)| match LocalTime::parse(&text) {
+                        Ok(local_time) => Some(OptionPayload::SendTime { local_time }),
+                        Err(_) => {
+                            cx.error(
+                                span,
+                                &t.key_path("local_time"),
+                                format!("`{text}` is not a 24-hour local time `HH:MM`, e.g. `09:30`"),
+                            );
+                            None
+                        }
+                    })
             }
+            Some(DimensionKind::DayOfWeek) => t
+                .choice(cx, "weekday", true, &weekdays)
+                .map(|(weekday, _)| OptionPayload::DayOfWeek { weekday }),
             Some(DimensionKind::Frequency) => {
                 let skip = t.boolean(cx, "skip", false).is_some_and(|(b, _)| b);
-                let gap = t.integer(cx, "min_days_between_messages", false, 0, 365).map(|(n, _)| n as u32);
-                Some(OptionPayload::Frequency { skip, min_days_between_messages: gap })
+                let gap = t
+                    .integer(cx, "min_days_between_messages", false, 0, 365)
+                    .map(|(n, _)| n as u32);
+                Some(OptionPayload::Frequency {
+                    skip,
+                    min_days_between_messages: gap,
+                })
             }
             Some(_) => Some(OptionPayload::None),
             None => {
@@ -595,7 +717,13 @@ fn read_options(cx: &mut Cx<'_>, tables: Vec<Table<'_, '_>>, kind: Option<Dimens
         }
         if let (Some((id, _)), Some(payload)) = (id, payload) {
             let label = label.unwrap_or_else(|| id.to_string());
-            options.push(OptionSpec { id, label, cost, properties, payload });
+            options.push(OptionSpec {
+                id,
+                label,
+                cost,
+                properties,
+                payload,
+            });
         } else {
             ok = false;
         }
@@ -608,7 +736,11 @@ fn read_properties(cx: &mut Cx<'_>, t: Table<'_, '_>) -> BTreeMap<String, serde_
     for (key, key_span, value) in t.entries() {
         let path = join(&t.path, key);
         if let Some(reason) = identifier_problem(key) {
-            cx.error(key_span, &path, format!("invalid Liquid property name `{key}`: {reason}"));
+            cx.error(
+                key_span,
+                &path,
+                format!("invalid Liquid property name `{key}`: {reason}"),
+            );
             continue;
         }
         if let Some(json) = to_json(cx, value, &path) {
@@ -632,7 +764,11 @@ fn to_json(cx: &mut Cx<'_>, v: &toml::Spanned<DeValue<'_>>, path: &str) -> Optio
         DeValue::Boolean(b) => serde_json::Value::Bool(*b),
         DeValue::Datetime(d) => serde_json::Value::String(d.to_string()),
         DeValue::Array(items) => serde_json::Value::Array(
-            items.iter().enumerate().map(|(i, item)| to_json(cx, item, &format!("{path}[{i}]"))).collect::<Option<_>>()?,
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| to_json(cx, item, &format!("{path}[{i}]")))
+                .collect::<Option<_>>()?,
         ),
         DeValue::Table(t) => serde_json::Value::Object(
             t.iter()
@@ -653,7 +789,11 @@ fn resolve_choice(
 ) -> Option<(Identifier, Vec<Identifier>)> {
     let Some((dim, _, dim_options)) = catalog.dims.iter().find(|(d, _, _)| d.as_str() == dim_name) else {
         let names: Vec<&str> = catalog.dims.iter().map(|(d, _, _)| d.as_str()).collect();
-        cx.error(key_span, path, unknown_value(dim_name, &names).replacen("value", "dimension", 1));
+        cx.error(
+            key_span,
+            path,
+            unknown_value(dim_name, &names).replacen("value", "dimension", 1),
+        );
         return None;
     };
     if dim_options.is_empty() {
@@ -684,11 +824,17 @@ fn read_rules(
     let mut rules = Vec::new();
     let mut ok = true;
     if let Some(extra) = tables.get(MAX_RULES) {
-        cx.error(extra.span.clone(), &extra.path, format!("at most {MAX_RULES} exclusion rules are supported"));
+        cx.error(
+            extra.span.clone(),
+            &extra.path,
+            format!("at most {MAX_RULES} exclusion rules are supported"),
+        );
         ok = false;
     }
     for (i, mut t) in tables.into_iter().enumerate() {
-        let name = t.nonempty(cx, "name", false).map_or_else(|| format!("rule[{i}]"), |(n, _)| n);
+        let name = t
+            .nonempty(cx, "name", false)
+            .map_or_else(|| format!("rule[{i}]"), |(n, _)| n);
         let exclude = t.table(cx, "exclude", true);
         let rule_span = t.span.clone();
         t.finish(cx);
@@ -699,7 +845,11 @@ fn read_rules(
         let mut conditions = BTreeMap::new();
         let entries: Vec<_> = exclude.entries().collect();
         if entries.is_empty() {
-            cx.error(exclude.span.clone(), &exclude.path, "name at least one `dimension = option` to exclude");
+            cx.error(
+                exclude.span.clone(),
+                &exclude.path,
+                "name at least one `dimension = option` to exclude",
+            );
             ok = false;
         }
         for (dim_name, key_span, value) in entries {
@@ -744,7 +894,11 @@ fn read_eligibility(
         match (resolved, when) {
             (Some((dimension, mut options)), Some(when)) if options.len() == 1 => {
                 if let Some(option) = options.pop() {
-                    rules.push(EligibilityRule { dimension, option, when });
+                    rules.push(EligibilityRule {
+                        dimension,
+                        option,
+                        when,
+                    });
                 }
             }
             _ => ok = false,
@@ -753,7 +907,9 @@ fn read_eligibility(
     ok.then_some(rules)
 }
 
-const OPERATORS: [&str; 10] = ["eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "present", "missing"];
+const OPERATORS: [&str; 10] = [
+    "eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "present", "missing",
+];
 
 fn read_predicate(cx: &mut Cx<'_>, mut t: Table<'_, '_>, features: &FeatureCatalog) -> Option<Predicate> {
     for combinator in ["all", "any"] {
@@ -768,11 +924,19 @@ fn read_predicate(cx: &mut Cx<'_>, mut t: Table<'_, '_>, features: &FeatureCatal
             let inner: Vec<Option<Predicate>> = items
                 .iter()
                 .enumerate()
-                .map(|(i, item)| as_table(cx, item, format!("{path}[{i}]")).and_then(|it| read_predicate(cx, it, features)))
+                .map(|(i, item)| {
+                    as_table(cx, item, format!("{path}[{i}]")).and_then(|it| read_predicate(cx, it, features))
+                })
                 .collect();
             t.finish(cx);
             let inner: Option<Vec<Predicate>> = inner.into_iter().collect();
-            return inner.map(|ps| if key == "all" { Predicate::All(ps) } else { Predicate::Any(ps) });
+            return inner.map(|ps| {
+                if key == "all" {
+                    Predicate::All(ps)
+                } else {
+                    Predicate::Any(ps)
+                }
+            });
         }
     }
     if let Some(inner) = t.table(cx, "not", false) {
@@ -801,12 +965,23 @@ fn read_predicate(cx: &mut Cx<'_>, mut t: Table<'_, '_>, features: &FeatureCatal
     let op = match present.as_slice() {
         [op] => Some(*op),
         [] => {
-            cx.error(t.span.clone(), &t.path, format!("a condition needs one operator: {}, or all / any / not", OPERATORS.join(", ")));
+            cx.error(
+                t.span.clone(),
+                &t.path,
+                format!(
+                    "a condition needs one operator: {}, or all / any / not",
+                    OPERATORS.join(", ")
+                ),
+            );
             None
         }
         [_, second, ..] => {
             let span = t.span_of(second).unwrap_or(t.span.clone());
-            cx.error(span, &t.key_path(second), "a condition has exactly one operator; combine several with `all = [...]`");
+            cx.error(
+                span,
+                &t.key_path(second),
+                "a condition has exactly one operator; combine several with `all = [...]`",
+            );
             None
         }
     };
@@ -826,35 +1001,62 @@ fn literal(cx: &mut Cx<'_>, v: &toml::Spanned<DeValue<'_>>, path: &str, ty: Feat
             Literal::Number(as_number(cx, v, path)?.0)
         }
         (other, _) => {
-            cx.error(v.span(), path, format!("cannot compare a {} feature with {}", ty.as_str(), super::reader::article(other.type_str())));
+            cx.error(
+                v.span(),
+                path,
+                format!(
+                    "cannot compare a {} feature with {}",
+                    ty.as_str(),
+                    super::reader::article(other.type_str())
+                ),
+            );
             return None;
         }
     };
     Some(lit)
 }
 
-fn read_operator(cx: &mut Cx<'_>, t: &mut Table<'_, '_>, op: &'static str, feature: usize, ty: FeatureType) -> Option<Predicate> {
+fn read_operator(
+    cx: &mut Cx<'_>,
+    t: &mut Table<'_, '_>,
+    op: &'static str,
+    feature: usize,
+    ty: FeatureType,
+) -> Option<Predicate> {
     let path = t.key_path(op);
     let v = t.raw(op)?;
     match op {
         "eq" | "ne" => {
             let value = literal(cx, v, &path, ty)?;
-            Some(if op == "eq" { Predicate::Eq { feature, value } } else { Predicate::Ne { feature, value } })
+            Some(if op == "eq" {
+                Predicate::Eq { feature, value }
+            } else {
+                Predicate::Ne { feature, value }
+            })
         }
         "in" | "not_in" => {
             let DeValue::Array(items) = v.get_ref() else {
                 cx.error(v.span(), &path, "expected an array of values");
                 return None;
             };
-            let values: Option<Vec<Literal>> =
-                items.iter().enumerate().map(|(i, item)| literal(cx, item, &format!("{path}[{i}]"), ty)).collect();
+            let values: Option<Vec<Literal>> = items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| literal(cx, item, &format!("{path}[{i}]"), ty))
+                .collect();
             let values = values?;
-            Some(if op == "in" { Predicate::In { feature, values } } else { Predicate::NotIn { feature, values } })
+            Some(if op == "in" {
+                Predicate::In { feature, values }
+            } else {
+                Predicate::NotIn { feature, values }
+            })
         }
         "present" | "missing" => match v.get_ref() {
-            DeValue::Boolean(true) => {
-                Some(if op == "present" { Predicate::Present { feature } } else { Predicate::Missing { feature } })
-            }
+            DeValue::Boolean(true) => Some(if op == "present" {
+                Predicate::Present { feature }
+            } else {
+                Predicate::Missing { feature }
+            }),
             _ => {
                 cx.error(v.span(), &path, format!("write `{op} = true`"));
                 None
@@ -862,14 +1064,22 @@ fn read_operator(cx: &mut Cx<'_>, t: &mut Table<'_, '_>, op: &'static str, featu
         },
         _ => {
             if !matches!(ty, FeatureType::Number | FeatureType::Timestamp) {
-                cx.error(v.span(), &path, format!("`{op}` compares numbers or timestamps, not a {} feature", ty.as_str()));
+                cx.error(
+                    v.span(),
+                    &path,
+                    format!("`{op}` compares numbers or timestamps, not a {} feature", ty.as_str()),
+                );
                 return None;
             }
             let value = match (v.get_ref(), ty) {
                 (DeValue::Datetime(d), FeatureType::Timestamp) => match d.to_string().parse::<jiff::Timestamp>() {
                     Ok(ts) => ts.as_second() as f64,
                     Err(_) => {
-                        cx.error(v.span(), &path, "expected an offset date-time such as 2026-01-01T00:00:00Z");
+                        cx.error(
+                            v.span(),
+                            &path,
+                            "expected an offset date-time such as 2026-01-01T00:00:00Z",
+                        );
                         return None;
                     }
                 },
@@ -889,14 +1099,29 @@ fn read_operator(cx: &mut Cx<'_>, t: &mut Table<'_, '_>, op: &'static str, featu
 fn read_holdout(cx: &mut Cx<'_>, mut t: Table<'_, '_>, catalog: &Catalog) -> Option<(Holdout, Range<usize>)> {
     let salt = t.nonempty(cx, "salt", true);
     let control = t.number_in(cx, "control_fraction", true, |x| (0.0..1.0).contains(&x), "[0, 1)");
-    let random = t.number_in(cx, "random_control_fraction", false, |x| (0.0..1.0).contains(&x), "[0, 1)");
-    if let (Some((c, _)), Some((r, span))) = (&control, &random) {
-        if c + r >= 1.0 {
-            cx.error(span.clone(), &t.key_path("random_control_fraction"), format!("control_fraction + random_control_fraction = {} leaves nobody to treat; keep the sum below 1", c + r));
-        }
+    let random = t.number_in(
+        cx,
+        "random_control_fraction",
+        false,
+        |x| (0.0..1.0).contains(&x),
+        "[0, 1)",
+    );
+    if let (Some((c, _)), Some((r, span))) = (&control, &random)
+        && c + r >= 1.0
+    {
+        cx.error(
+            span.clone(),
+            &t.key_path("random_control_fraction"),
+            format!(
+                "control_fraction + random_control_fraction = {} leaves nobody to treat; keep the sum below 1",
+                c + r
+            ),
+        );
     }
     let modes = [("business_as_usual", true), ("no_message", false)];
-    let bau_mode = t.choice(cx, "control", false, &modes).map_or(Some(true), |(m, _)| Some(m));
+    let bau_mode = t
+        .choice(cx, "control", false, &modes)
+        .map_or(Some(true), |(m, _)| Some(m));
     let bau_table = t.table(cx, "business_as_usual", false);
     let bau_span = bau_table.as_ref().map(|b| b.span.clone()).unwrap_or(t.span.clone());
     let control_action = match (bau_mode, bau_table) {
@@ -945,23 +1170,38 @@ fn read_holdout(cx: &mut Cx<'_>, mut t: Table<'_, '_>, catalog: &Catalog) -> Opt
 
 fn read_guardrails(cx: &mut Cx<'_>, mut t: Table<'_, '_>) -> Option<Guardrails> {
     let errors = cx.error_count();
-    let per_week = t.integer(cx, "max_messages_per_customer_per_week", false, 1, 100).map(|(n, _)| n as u32);
-    let gap = t.integer(cx, "min_days_between_messages", false, 0, 365).map(|(n, _)| n as u32);
-    let sends = t.integer(cx, "max_sends_per_run", false, 1, u64::MAX >> 1).map(|(n, _)| n);
-    let cost = t.number_in(cx, "max_cost_per_run", false, |x| x >= 0.0, "[0, ∞)").map(|(x, _)| x);
+    let per_week = t
+        .integer(cx, "max_messages_per_customer_per_week", false, 1, 100)
+        .map(|(n, _)| n as u32);
+    let gap = t
+        .integer(cx, "min_days_between_messages", false, 0, 365)
+        .map(|(n, _)| n as u32);
+    let sends = t
+        .integer(cx, "max_sends_per_run", false, 1, u64::MAX >> 1)
+        .map(|(n, _)| n);
+    let cost = t
+        .number_in(cx, "max_cost_per_run", false, |x| x >= 0.0, "[0, ∞)")
+        .map(|(x, _)| x);
     let unsub = t
-        .number_in(cx, "max_unsubscribe_rate_increase", false, |x| x > 0.0 && x < 1.0, "(0, 1)")
+        .number_in(
+            cx,
+            "max_unsubscribe_rate_increase",
+            false,
+            |x| x > 0.0 && x < 1.0,
+            "(0, 1)",
+        )
         .map(|(x, _)| x);
     let quiet = t.table(cx, "quiet_hours", false).and_then(|mut q| {
         let mut time = |q: &mut Table<'_, '_>, key: &'static str| {
             let path = q.key_path(key);
-            q.nonempty(cx, key, true).and_then(|(text, span)| match LocalTime::parse(&text) {
-                Ok(t) => Some(t),
-                Err(_) => {
-                    cx.error(span, &path, format!("`{text}` is not a 24-hour local time `HH:MM`"));
-                    None
-                }
-            })
+            q.nonempty(cx, key, true)
+                .and_then(|(text, span)| match LocalTime::parse(&text) {
+                    Ok(t) => Some(t),
+                    Err(_) => {
+                        cx.error(span, &path, format!("`{text}` is not a 24-hour local time `HH:MM`"));
+                        None
+                    }
+                })
         };
         let start = time(&mut q, "start");
         let end = time(&mut q, "end");
@@ -983,18 +1223,30 @@ fn read_policy(cx: &mut Cx<'_>, mut t: Table<'_, '_>) -> Option<(PolicySettings,
     let errors = cx.error_count();
     let defaults = PolicySettings::default();
     let algorithms: Vec<(&str, Algorithm)> = Algorithm::ALL.iter().map(|a| (a.as_str(), *a)).collect();
-    let algorithm = t.choice(cx, "algorithm", false, &algorithms).map_or(defaults.algorithm, |(a, _)| a);
-    let seed = t.integer(cx, "seed", false, 0, i64::MAX as u64).map_or(defaults.seed, |(n, _)| n);
+    let algorithm = t
+        .choice(cx, "algorithm", false, &algorithms)
+        .map_or(defaults.algorithm, |(a, _)| a);
+    let seed = t
+        .integer(cx, "seed", false, 0, i64::MAX as u64)
+        .map_or(defaults.seed, |(n, _)| n);
     let floor = t.number_in(cx, "exploration_floor", false, |x| (0.0..1.0).contains(&x), "[0, 1)");
     let forgetting = t
         .number_in(cx, "forgetting_factor", false, |x| x > 0.0 && x <= 1.0, "(0, 1]")
         .map_or(defaults.forgetting_factor, |(x, _)| x);
-    let pairwise = t.boolean(cx, "pairwise_interactions", false).map_or(defaults.pairwise_interactions, |(b, _)| b);
-    let drift = t.boolean(cx, "drift_detection", false).map_or(defaults.drift_detection, |(b, _)| b);
+    let pairwise = t
+        .boolean(cx, "pairwise_interactions", false)
+        .map_or(defaults.pairwise_interactions, |(b, _)| b);
+    let drift = t
+        .boolean(cx, "drift_detection", false)
+        .map_or(defaults.drift_detection, |(b, _)| b);
     let explore_days = if algorithm == Algorithm::ExploreThenCommit {
         t.integer(cx, "explore_days", true, 1, 365).map(|(n, _)| n as u32)
     } else {
-        t.not_here(cx, "explore_days", "only the `explore_then_commit` algorithm uses `explore_days`");
+        t.not_here(
+            cx,
+            "explore_days",
+            "only the `explore_then_commit` algorithm uses `explore_days`",
+        );
         None
     };
     t.finish(cx);
@@ -1014,11 +1266,7 @@ fn read_policy(cx: &mut Cx<'_>, mut t: Table<'_, '_>) -> Option<(PolicySettings,
     })
 }
 
-fn read_activation_default(
-    cx: &mut Cx<'_>,
-    root: &Table<'_, '_>,
-    catalog: &Catalog,
-) -> Option<ActivationMapping> {
+fn read_activation_default(cx: &mut Cx<'_>, root: &Table<'_, '_>, catalog: &Catalog) -> Option<ActivationMapping> {
     if !catalog.dims.is_empty() && !catalog.has_channel() {
         cx.error(
             root.span.clone(),
@@ -1038,11 +1286,19 @@ fn read_activation(cx: &mut Cx<'_>, mut t: Table<'_, '_>, catalog: &Catalog) -> 
     let channel_dim = catalog.has_channel();
     let default_target = match (campaign, canvas) {
         (Some((_, span)), _) | (None, Some((_, span))) if channel_dim => {
-            cx.error(span, &t.path, "the channel dimension's options choose the campaign or canvas; remove this default target");
+            cx.error(
+                span,
+                &t.path,
+                "the channel dimension's options choose the campaign or canvas; remove this default target",
+            );
             None
         }
         (Some(_), Some((_, span))) => {
-            cx.error(span, &t.key_path("canvas_id"), "give either `campaign_id` or `canvas_id`, not both");
+            cx.error(
+                span,
+                &t.key_path("canvas_id"),
+                "give either `campaign_id` or `canvas_id`, not both",
+            );
             None
         }
         (Some((c, _)), None) => Some(MessageTarget::Campaign(c)),
@@ -1054,19 +1310,29 @@ fn read_activation(cx: &mut Cx<'_>, mut t: Table<'_, '_>, catalog: &Catalog) -> 
             None
         }
     };
-    let write = t.boolean(cx, "write_profile_attributes", false).map_or(defaults.write_profile_attributes, |(b, _)| b);
+    let write = t
+        .boolean(cx, "write_profile_attributes", false)
+        .map_or(defaults.write_profile_attributes, |(b, _)| b);
     let prefix_path = t.key_path("attribute_prefix");
     let prefix = match t.string(cx, "attribute_prefix", false) {
         Some((p, span)) => {
-            let ok = !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            let ok = !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
             if !ok {
-                cx.error(span, &prefix_path, "use lowercase letters, digits and `_` (e.g. `offerloop_`)");
+                cx.error(
+                    span,
+                    &prefix_path,
+                    "use lowercase letters, digits and `_` (e.g. `offerloop_`)",
+                );
             }
             p
         }
         None => defaults.attribute_prefix,
     };
-    let local = t.boolean(cx, "in_local_time", false).map_or(defaults.in_local_time, |(b, _)| b);
+    let local = t
+        .boolean(cx, "in_local_time", false)
+        .map_or(defaults.in_local_time, |(b, _)| b);
     t.finish(cx);
     (cx.error_count() == errors).then_some(ActivationMapping {
         default_target,

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use offerloop_domain::action::{EligibilityRule, ExclusionRule};
 use offerloop_domain::predicate::{Literal, Predicate};
-use offerloop_domain::{ActionId, ActionSpace, Dimension, DimensionKind, FeatureValue, Identifier, JointAction, OptionSpec};
+use offerloop_domain::{
+    ActionId, ActionSpace, Dimension, DimensionKind, FeatureValue, Identifier, JointAction, OptionSpec,
+};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
@@ -25,7 +27,7 @@ fn dims(shape: &[usize]) -> Vec<Dimension> {
 }
 
 /// A rule drawn as: for each dimension, maybe a non-empty subset of its options.
-fn rule_strategy(shape: Vec<usize>) -> impl Strategy<Value = Vec<Option<Vec<usize>>>> {
+fn rule_strategy(shape: Vec<usize>) -> impl Strategy<Value = RawRule> {
     shape
         .into_iter()
         .map(|n| proptest::option::weighted(0.5, proptest::sample::subsequence((0..n).collect::<Vec<_>>(), 1..=n)))
@@ -37,13 +39,20 @@ fn to_rule(i: usize, raw: &[Option<Vec<usize>>]) -> Option<ExclusionRule> {
         .iter()
         .enumerate()
         .filter_map(|(d, set)| {
-            set.as_ref().map(|os| (id(&format!("d{d}")), os.iter().map(|o| id(&format!("o{o}"))).collect()))
+            set.as_ref()
+                .map(|os| (id(&format!("d{d}")), os.iter().map(|o| id(&format!("o{o}"))).collect()))
         })
         .collect();
-    (!conditions.is_empty()).then(|| ExclusionRule { name: format!("r{i}"), conditions })
+    (!conditions.is_empty()).then(|| ExclusionRule {
+        name: format!("r{i}"),
+        conditions,
+    })
 }
 
-fn space_strategy() -> impl Strategy<Value = (Vec<usize>, Vec<Vec<Option<Vec<usize>>>>)> {
+/// A rule as drawn: per dimension, maybe the option indices it constrains.
+type RawRule = Vec<Option<Vec<usize>>>;
+
+fn space_strategy() -> impl Strategy<Value = (Vec<usize>, Vec<RawRule>)> {
     proptest::collection::vec(1usize..5, 1..5).prop_flat_map(|shape| {
         let rules = proptest::collection::vec(rule_strategy(shape.clone()), 0..5);
         (Just(shape), rules)
@@ -68,14 +77,21 @@ fn all_actions(shape: &[usize]) -> Vec<JointAction> {
     out
 }
 
-fn check_count_matches_iteration(shape: &[usize], raw_rules: &[Vec<Option<Vec<usize>>>]) -> Result<(), TestCaseError> {
-    let rules: Vec<ExclusionRule> = raw_rules.iter().enumerate().filter_map(|(i, r)| to_rule(i, r)).collect();
+fn check_count_matches_iteration(shape: &[usize], raw_rules: &[RawRule]) -> Result<(), TestCaseError> {
+    let rules: Vec<ExclusionRule> = raw_rules
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| to_rule(i, r))
+        .collect();
     let space = match ActionSpace::new(dims(shape), rules.clone(), vec![]) {
         Ok(space) => space,
         // Rules may forbid everything; then the brute force must agree that nothing is left.
         Err(offerloop_domain::Error::EmptyActionSpace) => {
             let probe = ActionSpace::new(dims(shape), vec![], vec![]).expect("no rules");
-            let left = all_actions(shape).iter().filter(|a| !rules_match(&probe, &rules, a)).count();
+            let left = all_actions(shape)
+                .iter()
+                .filter(|a| !rules_match(&probe, &rules, a))
+                .count();
             prop_assert_eq!(left, 0);
             return Ok(());
         }
@@ -84,11 +100,17 @@ fn check_count_matches_iteration(shape: &[usize], raw_rules: &[Vec<Option<Vec<us
     let iterated: Vec<(ActionId, JointAction)> = space.iter().collect();
     prop_assert_eq!(space.count(), iterated.len() as u64);
     // Brute force agrees on which actions are allowed, and iteration is in increasing id order.
-    let expected: Vec<JointAction> = all_actions(shape).into_iter().filter(|a| !space.is_excluded(a)).collect();
+    let expected: Vec<JointAction> = all_actions(shape)
+        .into_iter()
+        .filter(|a| !space.is_excluded(a))
+        .collect();
     prop_assert_eq!(iterated.iter().map(|(_, a)| a.clone()).collect::<Vec<_>>(), expected);
     prop_assert!(iterated.windows(2).all(|w| w[0].0 < w[1].0));
     for (id, action) in &iterated {
-        prop_assert_eq!(&space.decode(*id).map_err(|e| TestCaseError::fail(e.to_string()))?, action);
+        prop_assert_eq!(
+            &space.decode(*id).map_err(|e| TestCaseError::fail(e.to_string()))?,
+            action
+        );
     }
     Ok(())
 }

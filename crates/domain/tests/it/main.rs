@@ -1,4 +1,7 @@
 //! Integration and property tests of `offerloop-domain` (one test binary, to keep link time down).
 
+// Test helpers may panic: a broken fixture should fail the test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod action_props;
 mod holdout_props;
