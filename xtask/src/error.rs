@@ -1,0 +1,76 @@
+//! The one error type of xtask: every task returns [`Result`], and `main` prints the error and exits 1.
+//!
+//! It is std-only (no `anyhow`, no `thiserror`) to keep `cargo xtask` fast to build; each variant
+//! carries enough context that the message alone tells a reader what failed and where.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::process::ExitStatus;
+
+/// `Result` with xtask's [`Error`].
+pub(crate) type Result<T> = std::result::Result<T, Error>;
+
+/// Why a task failed.
+#[derive(Debug)]
+pub(crate) enum Error {
+    /// Reading the repository failed (a file or a directory).
+    Io {
+        /// The file or directory that could not be read.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A CI step could not be started at all (e.g. the program is missing).
+    Spawn {
+        /// The step's name, as printed in `==> step: command`.
+        step: &'static str,
+        /// The command line.
+        command: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A CI step ran and failed.
+    StepFailed {
+        /// The step's name, as printed in `==> step: command`.
+        step: &'static str,
+        /// The command line.
+        command: String,
+        /// How it ended.
+        status: ExitStatus,
+    },
+    /// `tidy` found this many rule violations (each was already printed).
+    Tidy {
+        /// How many violations were found.
+        violations: usize,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io { path, source } => write!(f, "reading {}: {source}", path.display()),
+            Self::Spawn { step, command, source } => {
+                write!(f, "step `{step}` could not start `{command}`: {source}")
+            }
+            Self::StepFailed { step, command, status } => {
+                write!(f, "step `{step}` failed ({status}): {command}")
+            }
+            Self::Tidy { violations } => {
+                let s = if *violations == 1 { "" } else { "s" };
+                write!(
+                    f,
+                    "step `tidy` failed: {violations} violation{s} of the repository rules"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io { source, .. } | Self::Spawn { source, .. } => Some(source),
+            Self::StepFailed { .. } | Self::Tidy { .. } => None,
+        }
+    }
+}

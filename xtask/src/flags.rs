@@ -1,0 +1,106 @@
+//! Command-line parsing for xtask, by hand: a closed set of tasks, each with its own `--help`.
+//!
+//! There is no argument library on purpose (xtask is std-only so it builds in seconds). The grammar is
+//! `cargo xtask <task> [--help]`; anything else is a usage error, reported with exit code 2.
+
+/// The usage text printed by `cargo xtask --help` and after a usage error.
+pub(crate) const USAGE: &str = "\
+Usage: cargo xtask <TASK>
+
+Tasks:
+  ci     Run every check CI runs: tidy, rustfmt, clippy, then the test suite
+  tidy   Check repository rules: doc headers, crate layering, no todo!/unimplemented!
+  help   Print this message (also: --help, -h, or `cargo xtask <TASK> --help`)";
+
+const CI_HELP: &str = "\
+Usage: cargo xtask ci
+
+Runs, in order, stopping at the first failure:
+  1. tidy     (in-process) repository rules, as `cargo xtask tidy`
+  2. fmt      cargo fmt --all --check
+  3. clippy   cargo clippy --workspace --all-targets [--locked] -- -D warnings
+              (--locked when Cargo.lock exists)
+  4. tests    cargo nextest run --workspace --no-fail-fast, then cargo test --workspace --doc
+              (nextest skips doctests); without cargo-nextest: cargo test --workspace
+
+The test steps run with CI=true unless CI is already set, so a mismatching insta snapshot
+fails instead of being written. Prints the elapsed seconds of every step and the total.";
+
+const TIDY_HELP: &str = "\
+Usage: cargo xtask tidy
+
+Checks, reporting every violation with its file and then failing:
+  docs      every .rs file under crates/ and xtask/ opens with a `//!` doc comment
+            (directories named `fixtures` or `target` are skipped)
+  layering  crates/<x>/Cargo.toml is package offerloop-<x>, and its [dependencies] name only the
+            internal crates its layer allows (see docs/ARCHITECTURE.md); domain and policy
+            depend on no I/O crate (tokio, reqwest, rusqlite, tokio-postgres, axum)
+  todo      no todo!/unimplemented! macro calls in crates/ or xtask/ source (comments aside)
+
+The same checks run as #[test]s in the xtask crate, so `cargo test --workspace` catches them.";
+
+/// What to do, parsed from the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Task {
+    /// Print a help text and succeed.
+    Help(&'static str),
+    /// `cargo xtask ci`.
+    Ci,
+    /// `cargo xtask tidy`.
+    Tidy,
+}
+
+/// Parses the arguments after the program name.
+///
+/// # Errors
+///
+/// A message naming the unknown task or argument.
+pub(crate) fn parse(args: &[String]) -> Result<Task, String> {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let is_help = |a: &str| matches!(a, "--help" | "-h" | "help");
+    match args.as_slice() {
+        [] => Err("no task given".to_owned()),
+        [one] if is_help(one) => Ok(Task::Help(USAGE)),
+        ["help", task] | [task, "--help" | "-h"] => help_for(task),
+        ["ci"] => Ok(Task::Ci),
+        ["tidy"] => Ok(Task::Tidy),
+        ["ci" | "tidy", extra, ..] => Err(format!("unexpected argument `{extra}`")),
+        [task, ..] => Err(format!("unknown task `{task}`")),
+    }
+}
+
+fn help_for(task: &str) -> Result<Task, String> {
+    match task {
+        "ci" => Ok(Task::Help(CI_HELP)),
+        "tidy" => Ok(Task::Help(TIDY_HELP)),
+        "help" => Ok(Task::Help(USAGE)),
+        other => Err(format!("unknown task `{other}`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Task, parse};
+
+    fn check(args: &[&str]) -> Result<Task, String> {
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        parse(&args)
+    }
+
+    #[test]
+    fn tasks_and_help() {
+        assert_eq!(check(&["ci"]), Ok(Task::Ci));
+        assert_eq!(check(&["tidy"]), Ok(Task::Tidy));
+        assert!(matches!(check(&["--help"]), Ok(Task::Help(text)) if text.contains("Tasks:")));
+        assert!(matches!(check(&["ci", "--help"]), Ok(Task::Help(text)) if text.contains("nextest")));
+        assert!(matches!(check(&["help", "tidy"]), Ok(Task::Help(text)) if text.contains("layering")));
+    }
+
+    #[test]
+    fn usage_errors_name_the_culprit() {
+        assert_eq!(check(&[]), Err("no task given".to_owned()));
+        assert_eq!(check(&["deploy"]), Err("unknown task `deploy`".to_owned()));
+        assert_eq!(check(&["ci", "--fast"]), Err("unexpected argument `--fast`".to_owned()));
+        assert_eq!(check(&["help", "deploy"]), Err("unknown task `deploy`".to_owned()));
+    }
+}

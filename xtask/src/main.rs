@@ -1,0 +1,62 @@
+//! Project automation for offerloop, in Rust instead of shell scripts (the rust-analyzer `xtask` pattern).
+//!
+//! Run it as `cargo xtask <command>` (an alias in `.cargo/config.toml`). The crate is deliberately
+//! std-only so that it builds in a few seconds on a cold clone: `ci` is the one command that checks
+//! everything (`.ci/run` calls nothing else), and `tidy` enforces the repository rules that rustc and
+//! clippy cannot see, such as which crate may depend on which. The tidy checks also run as ordinary
+//! `#[test]`s, so a plain `cargo test --workspace` catches a broken rule too.
+
+// xtask is a command-line tool: it talks to people through stdout and stderr.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod ci;
+mod error;
+mod flags;
+mod manifest;
+mod tidy;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use crate::flags::Task;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let task = match flags::parse(&args) {
+        Ok(task) => task,
+        Err(message) => {
+            eprintln!("error: {message}\n\n{}", flags::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    let root = project_root();
+    let result = match task {
+        Task::Help(text) => {
+            println!("{text}");
+            Ok(())
+        }
+        Task::Ci => ci::run(&root),
+        Task::Tidy => tidy::run(&root),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: the parent of this crate's manifest directory, fixed at compile time, so
+/// `cargo xtask` works from any sub-directory of the repository.
+pub(crate) fn project_root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .parent()
+        .map_or_else(|| manifest_dir.to_path_buf(), Path::to_path_buf)
+}
+
+/// The `cargo` that launched us (cargo sets `CARGO` for `cargo run`), else whatever `cargo` is on `PATH`.
+pub(crate) fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
