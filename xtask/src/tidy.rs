@@ -253,7 +253,7 @@ fn unfinished_code(text: &str) -> Vec<(usize, &'static str)> {
 /// Every `.rs` file under `crates/` and `xtask/`, sorted, skipping [`SKIPPED_DIRS`] and hidden dirs.
 fn rust_files(root: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
-    for top in ["crates", "xtask"] {
+    for top in ["crates", "xtask", "tests"] {
         let dir = root.join(top);
         if dir.is_dir() {
             collect_rust_files(&dir, &mut files)?;

@@ -31,7 +31,10 @@ fn ten_by_ten(rules: usize) -> ActionSpace {
             name: format!("r{r}"),
             conditions: BTreeMap::from([
                 (id(&format!("d{}", r % 10)), vec![id(&format!("o{}", r % 10))]),
-                (id(&format!("d{}", (r + 3) % 10)), vec![id(&format!("o{}", (r * 7) % 10)), id("o9")]),
+                (
+                    id(&format!("d{}", (r + 3) % 10)),
+                    vec![id(&format!("o{}", (r * 7) % 10)), id("o9")],
+                ),
             ]),
         })
         .collect();
@@ -41,7 +44,9 @@ fn ten_by_ten(rules: usize) -> ActionSpace {
 fn bench(c: &mut Criterion) {
     let plain = ten_by_ten(0);
     let ruled = ten_by_ten(12);
-    c.bench_function("action_space/count 10^10, 12 overlapping rules", |b| b.iter(|| black_box(&ruled).count()));
+    c.bench_function("action_space/count 10^10, 12 overlapping rules", |b| {
+        b.iter(|| black_box(&ruled).count())
+    });
     c.bench_function("action_space/decode+encode 10^10", |b| {
         let mut x = 0u64;
         b.iter(|| {
@@ -50,11 +55,22 @@ fn bench(c: &mut Criterion) {
             black_box(plain.encode(&a).unwrap())
         })
     });
-    let holdout = Holdout::new("bench", Fraction::new(0.1).unwrap(), Fraction::new(0.05).unwrap(), ControlAction::NoMessage)
-        .unwrap();
-    let ids: Vec<CustomerId> = (0..1000).map(|i| CustomerId::new(format!("customer-{i:08}")).unwrap()).collect();
+    let holdout = Holdout::new(
+        "bench",
+        Fraction::new(0.1).unwrap(),
+        Fraction::new(0.05).unwrap(),
+        ControlAction::NoMessage,
+    )
+    .unwrap();
+    let ids: Vec<CustomerId> = (0..1000)
+        .map(|i| CustomerId::new(format!("customer-{i:08}")).unwrap())
+        .collect();
     c.bench_function("holdout/assign 1000 customers", |b| {
-        b.iter(|| ids.iter().filter(|c| holdout.assign(c) == offerloop_domain::Group::Control).count())
+        b.iter(|| {
+            ids.iter()
+                .filter(|c| holdout.assign(c) == offerloop_domain::Group::Control)
+                .count()
+        })
     });
     let source = include_str!("../../../examples/winback.toml");
     c.bench_function("config/parse winback.toml", |b| {

@@ -1,0 +1,136 @@
+//! The `offerloop` binary as a process: arguments, exit codes, files written, text printed.
+
+// Test helpers may panic: a broken fixture should fail the test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn offerloop(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_offerloop"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("OFFERLOOP_LOG")
+        .output()
+        .expect("the offerloop binary runs")
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn help_lists_the_commands() {
+    let out = offerloop(&["--help"], &repo());
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    assert!(help.contains("init") && help.contains("validate"), "{help}");
+}
+
+#[test]
+fn validate_accepts_every_example_and_exits_zero() {
+    let repo = repo();
+    let mut args = vec!["validate"];
+    let files: Vec<String> = std::fs::read_dir(repo.join("examples"))
+        .unwrap()
+        .map(|e| format!("examples/{}", e.unwrap().file_name().to_string_lossy()))
+        .filter(|f| f.ends_with(".toml"))
+        .collect();
+    args.extend(files.iter().map(String::as_str));
+    let out = offerloop(&args, &repo);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).lines().filter(|l| l.starts_with("ok ")).count(),
+        files.len()
+    );
+}
+
+#[test]
+fn validate_reports_located_errors_and_exits_non_zero() {
+    let out = offerloop(&["validate", "tests/fixtures/invalid/many-problems.toml"], &repo());
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with(
+            "tests/fixtures/invalid/many-problems.toml:4:8 use_case.kind: unknown value `win_back`; did you mean `winback`?"
+        ),
+        "{stderr}"
+    );
+    // The offending line is shown with a caret under the problem.
+    assert!(
+        stderr.contains("4 | kind = \"win_back\"\n  |        ^^^^^^^^^^"),
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .trim_end()
+            .ends_with("error: tests/fixtures/invalid/many-problems.toml: 6 problems"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn validate_names_an_unreadable_file() {
+    let out = offerloop(&["validate", "no/such/file.toml"], &repo());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).starts_with("error: no/such/file.toml: cannot read:"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn init_writes_a_valid_template_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = offerloop(&["init", "--template", "winback"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let written = dir.path().join("winback.toml");
+    assert_eq!(
+        std::fs::read_to_string(&written).unwrap(),
+        include_str!("../../../../examples/winback.toml")
+    );
+    let check = offerloop(&["validate", "winback.toml"], dir.path());
+    assert!(check.status.success(), "{}", text(&check.stderr));
+
+    let again = offerloop(&["init", "--template", "winback"], dir.path());
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        text(&again.stderr).contains("already exists; pass --force"),
+        "{}",
+        text(&again.stderr)
+    );
+    let forced = offerloop(&["init", "--template", "winback", "--force"], dir.path());
+    assert!(forced.status.success());
+}
+
+#[test]
+fn init_renames_the_kind_of_shared_templates_and_writes_to_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = offerloop(&["init", "--template", "upsell", "--out", "-"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("kind = \"upsell\""));
+    let out = offerloop(&["init", "--template", "retention", "--out", "ret.toml"], dir.path());
+    assert!(out.status.success());
+    let check = offerloop(&["validate", "ret.toml"], dir.path());
+    assert!(text(&check.stdout).contains("(retention)"), "{}", text(&check.stdout));
+}
+
+#[test]
+fn init_lists_templates_for_an_unknown_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = offerloop(&["init", "--template", "growth_hack"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("no template for `growth_hack`") && stderr.contains("lead_nurture"),
+        "{stderr}"
+    );
+}
