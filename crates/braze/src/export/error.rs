@@ -1,0 +1,96 @@
+//! The error type of segment exports: waiting for the result, downloading it, unpacking it, and parsing
+//! its lines.
+//!
+//! Each variant says what the caller can do: wait longer or start again ([`ExportError::NotReady`]),
+//! fix the URL or start a new export ([`ExportError::DownloadStatus`], [`ExportError::Request`]), look
+//! at the disk ([`ExportError::Io`]), or look at the file Braze produced ([`ExportError::Zip`],
+//! [`ExportError::Archive`], [`ExportError::Read`], [`ExportError::Malformed`]). Messages never quote
+//! values read from an export file, because a file may carry PII that offerloop did not ask for.
+//! `BrazeError` wraps this type with `#[from]`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything that can go wrong obtaining and reading a segment export.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// The export did not become available within the poll timeout.
+    #[error(
+        "segment export not ready after waiting {waited:?} ({attempts} checks); it may still be running: wait longer, or start a smaller export"
+    )]
+    NotReady {
+        /// How long we waited, by the (injectable) Tokio clock.
+        waited: Duration,
+        /// How many times availability was checked.
+        attempts: u32,
+    },
+    /// The download URL answered with a status that waiting will not fix (for example 410 once the
+    /// URL has expired, or 400/401).
+    #[error("segment export download failed with HTTP {status}; start a new export if the URL has expired")]
+    DownloadStatus {
+        /// The HTTP status.
+        status: u16,
+    },
+    /// The download request could not even be built (typically an invalid URL).
+    #[error("segment export download request is invalid")]
+    Request(#[source] reqwest::Error),
+    /// A local file or directory could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A ZIP archive's directory could not be read.
+    #[error("{file}: not a readable ZIP archive: {source}")]
+    Zip {
+        /// The archive.
+        file: String,
+        /// The `zip` crate's error.
+        source: zip::result::ZipError,
+    },
+    /// An archive entry or file cannot be read by this reader (encrypted, unsupported compression, or
+    /// a content that does not match its extension).
+    #[error("{file}: {reason}")]
+    Archive {
+        /// The file, or `archive!entry` for a ZIP entry.
+        file: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Reading or decompressing data failed part-way (truncated gzip, corrupt deflate stream, CRC
+    /// mismatch, disk error).
+    #[error("{file}: read failed after line {line}: {source}")]
+    Read {
+        /// The file, or `archive!entry` for a ZIP entry.
+        file: String,
+        /// The last line read completely (0 if none).
+        line: u64,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A line is not a valid user object.
+    #[error("{file}:{line}: malformed user object: {message}")]
+    Malformed {
+        /// The file, or `archive!entry` for a ZIP entry (e.g. `export.zip!part-0003.json`).
+        file: String,
+        /// The line number within that file or entry, from 1 (blank lines count).
+        line: u64,
+        /// What is wrong, without quoting any value from the line.
+        message: String,
+    },
+    /// The background thread of [`super::ExportReader::into_stream`] stopped abnormally.
+    #[error("segment export reader thread failed: {0}")]
+    Worker(String),
+}
+
+impl ExportError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! Segment exports: from `POST /users/export/segment` to a stream of typed [`ExportedUser`] records.
+//!
+//! A segment export is asynchronous. Its response names where the result will appear, an
+//! [`ExportSource`]: a Braze-hosted `url` (no bucket configured), or the `object_prefix` under which
+//! Braze writes into the customer's bucket, which offerloop reads from a local directory the bucket is
+//! synced to. [`ExportSource::wait_until_ready`] polls either one with exponential backoff bounded by a
+//! timeout ([`ExportPoll`]; [`download_when_ready`], [`wait_for_directory`]) and returns local files;
+//! [`ExportReader`] then streams their users, one line at a time, in memory that does not grow with
+//! the number of users.
+//!
+//! ```no_run
+//! # async fn run(http: &reqwest::Client) -> Result<(), offerloop_braze::export::ExportError> {
+//! use offerloop_braze::export::{ExportPoll, ExportReader, ExportSource};
+//!
+//! let source = ExportSource::Download { url: "https://example.invalid/export.zip".into() };
+//! let dir = std::path::Path::new("/var/lib/offerloop/exports/run-42");
+//! let files = source.wait_until_ready(http, dir, &ExportPoll::default()).await?;
+//! let reader = ExportReader::new(files).fields_to_export(["external_id", "custom_attributes"]);
+//! // A blocking iterator: run it on `spawn_blocking`, or use `reader.into_stream()`.
+//! # let _ = reader;
+//! # Ok(()) }
+//! ```
+//!
+//! Architecture invariant: nothing here keeps a user's data beyond the record being yielded, and
+//! nothing keeps a field the export did not ask for or offerloop does not model (PII in particular);
+//! see [`FieldSet`].
+
+mod directory;
+mod download;
+mod error;
+mod fields;
+mod poll;
+mod reader;
+#[cfg(test)]
+mod test_support;
+mod user;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use directory::{find_export_files, wait_for_directory};
+pub use download::download_when_ready;
+pub use error::ExportError;
+pub use fields::{FieldSet, TYPED_FIELDS};
+pub use poll::ExportPoll;
+pub use reader::{ExportReader, ExportStream};
+pub use user::{CampaignReceived, CanvasReceived, EventSummary, ExportedUser};
+
+/// The name of the file a Braze-hosted export is downloaded to, inside the caller's directory.
+pub const DOWNLOAD_FILE_NAME: &str = "segment-export.zip";
+
+/// Where a segment export's result appears.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExportSource {
+    /// A single ZIP hosted by Braze, at the `url` of the export's response (no bucket configured). The
+    /// URL answers 404/403 until the export is done and expires a few hours later.
+    Download {
+        /// The download URL (a bearer credential: it is never logged, and `Debug` hides its query).
+        url: String,
+    },
+    /// A local directory the customer's bucket is synced to, where Braze writes the export's files
+    /// under `segment-export/<segment_id>/<YYYY-MM-dd>/<object_prefix>/`.
+    Directory {
+        /// The synced directory (the bucket root, or any directory above the prefix directory).
+        root: PathBuf,
+        /// The `object_prefix` of the export's response.
+        object_prefix: String,
+    },
+}
+
+impl fmt::Debug for ExportSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Download { url } => {
+                let shown = url.split_once('?').map_or(url.as_str(), |(base, _)| base);
+                f.debug_struct("Download").field("url", &shown).finish_non_exhaustive()
+            }
+            Self::Directory { root, object_prefix } => f
+                .debug_struct("Directory")
+                .field("root", root)
+                .field("object_prefix", object_prefix)
+                .finish(),
+        }
+    }
+}
+
+impl ExportSource {
+    /// Waits until the export is ready and returns its local files, in reading order: for
+    /// [`ExportSource::Download`], the ZIP downloaded into `download_dir` as [`DOWNLOAD_FILE_NAME`] (use
+    /// one directory per export); for [`ExportSource::Directory`], the files found under the root
+    /// (`download_dir` is not used).
+    ///
+    /// # Errors
+    /// See [`download_when_ready`] and [`wait_for_directory`].
+    pub async fn wait_until_ready(
+        &self,
+        http: &reqwest::Client,
+        download_dir: &Path,
+        policy: &ExportPoll,
+    ) -> Result<Vec<PathBuf>, ExportError> {
+        match self {
+            Self::Download { url } => {
+                let dest = download_dir.join(DOWNLOAD_FILE_NAME);
+                Ok(vec![download_when_ready(http, url, &dest, policy).await?])
+            }
+            Self::Directory { root, object_prefix } => wait_for_directory(root, object_prefix, policy).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_download_urls_query() {
+        let source = ExportSource::Download {
+            url: "https://x.invalid/e.zip?X-Amz-Signature=secret".into(),
+        };
+        let shown = format!("{source:?}");
+        assert!(
+            shown.contains("https://x.invalid/e.zip") && !shown.contains("secret"),
+            "{shown}"
+        );
+    }
+}
