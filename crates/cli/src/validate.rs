@@ -103,9 +103,11 @@ mod tests {
         };
         let text = render_problems("x.toml", "[use_case]\nname = 1\n", &d);
         assert!(
-            text.starts_with("x.toml:2:8 use_case.name: expected a string, found an integer"),
+            text.contains("\nx.toml:2:8 use_case.name: expected a string, found an integer\n"),
             "{text}"
         );
+        // Missing sections are reported too, located at the top of the file.
+        assert!(text.starts_with("x.toml:1:1 audience: missing"), "{text}");
         assert!(
             text.ends_with(&format!("error: x.toml: {} problems", d.len())),
             "{text}"

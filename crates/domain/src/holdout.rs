@@ -9,8 +9,10 @@
 //!   unbiased baseline for off-policy evaluation);
 //! - otherwise [`Group::Treatment`] (the policy decides).
 //!
-//! The same id and salt give the same group in every run; raising the control share only moves
-//! treatment customers into control, never the other way. Change the salt to reshuffle.
+//! The same id and salt give the same group in every run. Raising the control share never moves a
+//! customer out of control (with a random-control slice, the slice's boundaries shift with it, so some
+//! random-control customers become control and some treatment customers random control). Change the
+//! salt to reshuffle.
 
 use std::collections::BTreeMap;
 

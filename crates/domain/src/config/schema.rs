@@ -76,8 +76,13 @@ fn read_root(cx: &mut Cx<'_>, mut root: Table<'_, '_>) -> Option<UseCase> {
     let mut feature_catalog = FeatureCatalog::new();
     let features = read_features(cx, feature_tables, &mut feature_catalog);
     let dimension_tables = root.tables(cx, "dimension");
-    if dimension_tables.is_empty() && !root.has("dimension") {
-        root.missing(cx, "dimension");
+    if dimension_tables.is_empty() {
+        match root.span_of("dimension") {
+            Some(span) if root.has("dimension") => {
+                cx.error(span, "dimension", "a use case needs at least one dimension");
+            }
+            _ => root.missing(cx, "dimension"),
+        }
     }
     let mut catalog = Catalog::default();
     let dimensions = read_dimensions(cx, dimension_tables, &mut catalog);
@@ -105,7 +110,7 @@ fn read_root(cx: &mut Cx<'_>, mut root: Table<'_, '_>) -> Option<UseCase> {
     root.finish(cx);
 
     // Cross-section checks that need several sections at once.
-    let dimensions = dimensions?;
+    let dimensions = dimensions.filter(|d| !d.is_empty())?;
     let rules = rules?;
     let eligibility = eligibility?;
     let space_span = rules.first().map(|(_, span)| span.clone()).unwrap_or(0..0);
@@ -195,17 +200,37 @@ fn read_header(cx: &mut Cx<'_>, root: &mut Table<'_, '_>) -> Option<(Identifier,
     Some((name?.0, kind?.0, description, time_zone?))
 }
 
+/// Whether `host` (without brackets or port) is a loopback name or address: `localhost`, `::1`, or a
+/// dotted-quad IPv4 address in 127.0.0.0/8. Names that merely start with `127.` are not.
+fn is_loopback_host(host: &str) -> bool {
+    if host == "localhost" || host == "::1" {
+        return true;
+    }
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => false,
+    }
+}
+
 fn read_braze(cx: &mut Cx<'_>, mut t: Table<'_, '_>) -> Option<BrazeConnection> {
     let endpoint = t.nonempty(cx, "endpoint", true).and_then(|(url, span)| {
         let path = t.key_path("endpoint");
         let (scheme, rest) = url.split_once("://").unwrap_or(("", &url));
-        let host = rest.split(['/', ':']).next().unwrap_or("");
-        let host = if rest.starts_with('[') {
-            rest.split(']').next().map_or("", |h| &h[1..])
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        if authority.contains('@') {
+            cx.error(
+                span,
+                &path,
+                "credentials in the URL are refused; the API key is read from `api_key_env`",
+            );
+            return None;
+        }
+        let host = if let Some(bracketed) = authority.strip_prefix('[') {
+            bracketed.split(']').next().unwrap_or("")
         } else {
-            host
+            authority.split(':').next().unwrap_or("")
         };
-        let loopback = host == "localhost" || host.starts_with("127.") || host == "::1";
+        let loopback = is_loopback_host(host);
         match scheme {
             "https" if !host.is_empty() => Some(url.trim_end_matches('/').to_owned()),
             "http" if loopback => Some(url.trim_end_matches('/').to_owned()),
@@ -787,6 +812,10 @@ fn resolve_choice(
     options: Vec<Sp<String>>,
     path: &str,
 ) -> Option<(Identifier, Vec<Identifier>)> {
+    if catalog.dims.is_empty() {
+        // No dimension could be read; that has its own diagnostic.
+        return None;
+    }
     let Some((dim, _, dim_options)) = catalog.dims.iter().find(|(d, _, _)| d.as_str() == dim_name) else {
         let names: Vec<&str> = catalog.dims.iter().map(|(d, _, _)| d.as_str()).collect();
         cx.error(
@@ -912,6 +941,26 @@ const OPERATORS: [&str; 10] = [
 ];
 
 fn read_predicate(cx: &mut Cx<'_>, mut t: Table<'_, '_>, features: &FeatureCatalog) -> Option<Predicate> {
+    let mut forms: Vec<&'static str> = ["all", "any", "not"].into_iter().filter(|k| t.has(k)).collect();
+    if t.has("feature") {
+        forms.push("feature");
+    }
+    if let [_, second, ..] = forms.as_slice() {
+        let span = t.span_of(second).unwrap_or(t.span.clone());
+        cx.error(
+            span,
+            &t.key_path(second),
+            format!(
+                "a condition is exactly one of all / any / not / feature; found both `{}` and `{second}`",
+                forms[0]
+            ),
+        );
+        for op in OPERATORS {
+            t.get(op);
+        }
+        t.finish(cx);
+        return None;
+    }
     for combinator in ["all", "any"] {
         let key: &'static str = combinator;
         if let Some(v) = t.raw(key) {
@@ -921,6 +970,11 @@ fn read_predicate(cx: &mut Cx<'_>, mut t: Table<'_, '_>, features: &FeatureCatal
                 t.finish(cx);
                 return None;
             };
+            if items.is_empty() {
+                cx.error(v.span(), &path, "cannot be empty: give at least one condition");
+                t.finish(cx);
+                return None;
+            }
             let inner: Vec<Option<Predicate>> = items
                 .iter()
                 .enumerate()
@@ -1039,6 +1093,10 @@ fn read_operator(
                 cx.error(v.span(), &path, "expected an array of values");
                 return None;
             };
+            if items.is_empty() {
+                cx.error(v.span(), &path, "cannot be empty: no customer would match");
+                return None;
+            }
             let values: Option<Vec<Literal>> = items
                 .iter()
                 .enumerate()
@@ -1152,10 +1210,12 @@ fn read_holdout(cx: &mut Cx<'_>, mut t: Table<'_, '_>, catalog: &Catalog) -> Opt
                     None => ok = false,
                 }
             }
-            for (d, _, _) in &catalog.dims {
-                if ok && !options.contains_key(d) {
-                    b.missing(cx, d.as_str());
-                    ok = false;
+            if ok {
+                for (d, _, _) in &catalog.dims {
+                    if !options.contains_key(d) {
+                        b.missing(cx, d.as_str());
+                        ok = false;
+                    }
                 }
             }
             ok.then_some(ControlAction::BusinessAsUsual { options })
@@ -1205,6 +1265,16 @@ fn read_guardrails(cx: &mut Cx<'_>, mut t: Table<'_, '_>) -> Option<Guardrails> 
         };
         let start = time(&mut q, "start");
         let end = time(&mut q, "end");
+        if let (Some(a), Some(b)) = (start, end)
+            && a == b
+        {
+            let span = q.span_of("end").unwrap_or(q.span.clone());
+            cx.error(
+                span,
+                &q.key_path("end"),
+                "equals `start`: quiet hours must be a non-empty window",
+            );
+        }
         q.finish(cx);
         start.zip(end)
     });
@@ -1286,9 +1356,14 @@ fn read_activation(cx: &mut Cx<'_>, mut t: Table<'_, '_>, catalog: &Catalog) -> 
     let channel_dim = catalog.has_channel();
     let default_target = match (campaign, canvas) {
         (Some((_, span)), _) | (None, Some((_, span))) if channel_dim => {
+            let key = if t.span_of("campaign_id") == Some(span.clone()) {
+                "campaign_id"
+            } else {
+                "canvas_id"
+            };
             cx.error(
                 span,
-                &t.path,
+                &t.key_path(key),
                 "the channel dimension's options choose the campaign or canvas; remove this default target",
             );
             None
