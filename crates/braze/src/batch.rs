@@ -21,7 +21,10 @@ pub fn limit(n: usize) -> NonZeroUsize {
 /// Splits `items` into consecutive batches of at most `size`, lazily; the last batch may be shorter,
 /// and no batch is empty.
 pub fn chunks<I: IntoIterator>(items: I, size: NonZeroUsize) -> Chunks<I::IntoIter> {
-    Chunks { items: items.into_iter(), size: size.get() }
+    Chunks {
+        items: items.into_iter(),
+        size: size.get(),
+    }
 }
 
 /// Iterator of [`chunks`].
@@ -57,7 +60,11 @@ pub fn zip_batches<A, E, P>(
         if next.0.is_none() && next.1.is_none() && next.2.is_none() {
             return out;
         }
-        out.push((next.0.unwrap_or_default(), next.1.unwrap_or_default(), next.2.unwrap_or_default()));
+        out.push((
+            next.0.unwrap_or_default(),
+            next.1.unwrap_or_default(),
+            next.2.unwrap_or_default(),
+        ));
     }
 }
 

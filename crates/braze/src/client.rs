@@ -76,7 +76,9 @@ impl BrazeClient {
     /// Builds a client on a caller-supplied `reqwest::Client` (proxies, custom TLS roots).
     pub fn with_http_client(config: BrazeConfig, http: reqwest::Client) -> Self {
         let limits = RateLimits::new(&config.rate_limits);
-        Self { inner: Arc::new(Inner { http, config, limits }) }
+        Self {
+            inner: Arc::new(Inner { http, config, limits }),
+        }
     }
 
     /// The configuration.
@@ -101,9 +103,10 @@ impl BrazeClient {
     pub async fn execute<R: Request>(&self, request: &R) -> Result<R::Response> {
         let endpoint = R::ENDPOINT;
         let body = match endpoint.method() {
-            Method::Post => Some(serde_json::to_vec(request).map_err(|e| {
-                BrazeError::Config(format!("{endpoint}: cannot serialise the request: {e}"))
-            })?),
+            Method::Post => Some(
+                serde_json::to_vec(request)
+                    .map_err(|e| BrazeError::Config(format!("{endpoint}: cannot serialise the request: {e}")))?,
+            ),
             Method::Get => None,
         };
         let mut backoff = self.inner.config.retry.backoff();
@@ -117,7 +120,10 @@ impl BrazeClient {
                 status = tracing::field::Empty,
                 latency_ms = tracing::field::Empty,
             );
-            let step = self.attempt(request, endpoint, body.as_deref(), attempt, &mut backoff).instrument(span).await?;
+            let step = self
+                .attempt(request, endpoint, body.as_deref(), attempt, &mut backoff)
+                .instrument(span)
+                .await?;
             match step {
                 Step::Done(response) => return Ok(response),
                 Step::Retry(wait) => {
@@ -148,9 +154,11 @@ impl BrazeClient {
         auth.set_sensitive(true);
         let builder = match (endpoint.method(), body) {
             (Method::Get, _) => inner.http.get(url).query(request),
-            (Method::Post, Some(bytes)) => {
-                inner.http.post(url).header(CONTENT_TYPE, "application/json").body(bytes.to_vec())
-            }
+            (Method::Post, Some(bytes)) => inner
+                .http
+                .post(url)
+                .header(CONTENT_TYPE, "application/json")
+                .body(bytes.to_vec()),
             (Method::Post, None) => inner.http.post(url).header(CONTENT_TYPE, "application/json"),
         };
         let started = Instant::now();
@@ -162,8 +170,19 @@ impl BrazeClient {
             Ok(response) => response,
             Err(e) => {
                 let connected = !e.is_connect();
-                let outcome = if connected { AttemptOutcome::TimedOut } else { AttemptOutcome::ConnectFailed };
-                return match decide(endpoint, &outcome, attempt, &inner.config.retry, next_backoff, epoch_now()) {
+                let outcome = if connected {
+                    AttemptOutcome::TimedOut
+                } else {
+                    AttemptOutcome::ConnectFailed
+                };
+                return match decide(
+                    endpoint,
+                    &outcome,
+                    attempt,
+                    &inner.config.retry,
+                    next_backoff,
+                    epoch_now(),
+                ) {
                     Decision::RetryAfter(wait) => Ok(Step::Retry(wait)),
                     Decision::Done | Decision::GiveUp => Err(transport_error(endpoint, &e, connected)),
                 };
@@ -173,9 +192,24 @@ impl BrazeClient {
         span.record("status", status);
         let window = window_from_headers(response.headers());
         inner.limits.observe(endpoint.pool(), window);
-        let retry_after = response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
-        let outcome = AttemptOutcome::Response { status, retry_after, reset_at: window.reset_at };
-        let decision = decide(endpoint, &outcome, attempt, &inner.config.retry, next_backoff, epoch_now());
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let outcome = AttemptOutcome::Response {
+            status,
+            retry_after,
+            reset_at: window.reset_at,
+        };
+        let decision = decide(
+            endpoint,
+            &outcome,
+            attempt,
+            &inner.config.retry,
+            next_backoff,
+            epoch_now(),
+        );
         if let Decision::RetryAfter(wait) = decision {
             return Ok(Step::Retry(wait));
         }
@@ -185,15 +219,24 @@ impl BrazeClient {
         };
         if (200..300).contains(&status) {
             let mut de = serde_json::Deserializer::from_slice(&bytes);
-            return serde_path_to_error::deserialize(&mut de).map(Step::Done).map_err(|e| BrazeError::Decode {
-                endpoint,
-                path: e.path().to_string(),
-                message: e.inner().to_string(),
-                snippet: snippet(&bytes, SNIPPET_LEN),
-                status,
-            });
+            return serde_path_to_error::deserialize(&mut de)
+                .map(Step::Done)
+                .map_err(|e| BrazeError::Decode {
+                    endpoint,
+                    path: e.path().to_string(),
+                    message: e.inner().to_string(),
+                    snippet: snippet(&bytes, SNIPPET_LEN),
+                    status,
+                });
         }
-        Err(status_error(endpoint, status, &bytes, retry_after, window.reset_at, attempt))
+        Err(status_error(
+            endpoint,
+            status,
+            &bytes,
+            retry_after,
+            window.reset_at,
+            attempt,
+        ))
     }
 }
 
@@ -214,11 +257,22 @@ fn epoch_now() -> i64 {
 
 fn transport_error(endpoint: Endpoint, e: &reqwest::Error, connected: bool) -> BrazeError {
     // reqwest's message names the URL but never headers, so the key cannot leak through it.
-    let message = if e.is_timeout() { format!("timed out: {e}") } else { e.to_string() };
-    if connected && endpoint.sends_messages() {
-        BrazeError::OutcomeUnknown { endpoint, reason: message }
+    let message = if e.is_timeout() {
+        format!("timed out: {e}")
     } else {
-        BrazeError::Transport { endpoint, message, connected }
+        e.to_string()
+    };
+    if connected && endpoint.sends_messages() {
+        BrazeError::OutcomeUnknown {
+            endpoint,
+            reason: message,
+        }
+    } else {
+        BrazeError::Transport {
+            endpoint,
+            message,
+            connected,
+        }
     }
 }
 
@@ -241,13 +295,31 @@ fn status_error(
     let message = envelope.message.unwrap_or_else(|| snippet(body, SNIPPET_LEN));
     match status {
         401 => BrazeError::Unauthorized { endpoint, message },
-        403 => BrazeError::MissingPermission { endpoint, permission: endpoint.permission(), message },
+        403 => BrazeError::MissingPermission {
+            endpoint,
+            permission: endpoint.permission(),
+            message,
+        },
         404 => BrazeError::NotFound { endpoint, message },
-        429 => BrazeError::RateLimited { endpoint, reset_at, retry_after },
-        s if s >= 500 && endpoint.sends_messages() => {
-            BrazeError::OutcomeUnknown { endpoint, reason: format!("server error {s}: {message}") }
-        }
-        s if s >= 500 => BrazeError::Server { endpoint, status: s, attempts },
-        s => BrazeError::BadRequest { endpoint, status: s, message, errors: envelope.errors },
+        429 => BrazeError::RateLimited {
+            endpoint,
+            reset_at,
+            retry_after,
+        },
+        s if s >= 500 && endpoint.sends_messages() => BrazeError::OutcomeUnknown {
+            endpoint,
+            reason: format!("server error {s}: {message}"),
+        },
+        s if s >= 500 => BrazeError::Server {
+            endpoint,
+            status: s,
+            attempts,
+        },
+        s => BrazeError::BadRequest {
+            endpoint,
+            status: s,
+            message,
+            errors: envelope.errors,
+        },
     }
 }

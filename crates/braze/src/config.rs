@@ -44,7 +44,13 @@ impl BrazeConfig {
                 .iter()
                 .map(|&pool| {
                     let (requests, secs) = pool.documented_limit();
-                    (pool, RateLimit { requests, per: Duration::from_secs(secs) })
+                    (
+                        pool,
+                        RateLimit {
+                            requests,
+                            per: Duration::from_secs(secs),
+                        },
+                    )
                 })
                 .collect(),
             user_agent: format!("offerloop/{}", env!("CARGO_PKG_VERSION")),
@@ -132,16 +138,28 @@ impl BrazeConfigBuilder {
                     "base URL `{url}` uses plain http; the API key would travel in clear. Use https (http is only accepted to loopback)"
                 )));
             }
-            other => return Err(BrazeError::Config(format!("base URL `{url}` has scheme `{other}`; use https"))),
+            other => {
+                return Err(BrazeError::Config(format!(
+                    "base URL `{url}` has scheme `{other}`; use https"
+                )));
+            }
         }
         if url.query().is_some() || url.fragment().is_some() || url.host().is_none() {
-            return Err(BrazeError::Config(format!("base URL `{url}` must be scheme://host[:port][/prefix]")));
+            return Err(BrazeError::Config(format!(
+                "base URL `{url}` must be scheme://host[:port][/prefix]"
+            )));
         }
         if self.request_timeout.is_zero() || self.connect_timeout.is_zero() {
             return Err(BrazeError::Config("timeouts must be positive".to_owned()));
         }
-        if let Some((pool, _)) = self.rate_limits.iter().find(|(_, l)| l.requests == 0 || l.per.is_zero()) {
-            return Err(BrazeError::Config(format!("the rate limit of {pool:?} must be positive")));
+        if let Some((pool, _)) = self
+            .rate_limits
+            .iter()
+            .find(|(_, l)| l.requests == 0 || l.per.is_zero())
+        {
+            return Err(BrazeError::Config(format!(
+                "the rate limit of {pool:?} must be positive"
+            )));
         }
         if self.retry.max_attempts == 0 {
             return Err(BrazeError::Config("retry.max_attempts must be at least 1".to_owned()));
@@ -187,7 +205,9 @@ mod tests {
 
     #[test]
     fn base_url_gets_a_trailing_slash_and_debug_hides_the_key() {
-        let c = BrazeConfig::builder("https://proxy.example/braze", ApiKey::new("sk-hidden").unwrap()).build().unwrap();
+        let c = BrazeConfig::builder("https://proxy.example/braze", ApiKey::new("sk-hidden").unwrap())
+            .build()
+            .unwrap();
         assert_eq!(c.base_url().as_str(), "https://proxy.example/braze/");
         assert!(!format!("{c:?}").contains("sk-hidden"));
     }

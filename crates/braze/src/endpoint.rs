@@ -30,8 +30,13 @@ pub enum RateLimitPool {
 
 impl RateLimitPool {
     /// Every pool.
-    pub const ALL: [Self; 5] =
-        [Self::Default, Self::UsersTrack, Self::UsersExportIds, Self::CampaignsDataSeries, Self::SendsIdCreate];
+    pub const ALL: [Self; 5] = [
+        Self::Default,
+        Self::UsersTrack,
+        Self::UsersExportIds,
+        Self::CampaignsDataSeries,
+        Self::SendsIdCreate,
+    ];
 
     /// Braze's documented default budget: `(requests, per seconds)`.
     pub fn documented_limit(self) -> (u32, u64) {
@@ -144,7 +149,10 @@ impl Endpoint {
     /// again), nor is template creation (a second template) or send-id creation (the daily quota).
     pub fn is_idempotent(self) -> bool {
         self.method() == Method::Get
-            || matches!(self, Self::UsersExportIds | Self::UsersExportSegment | Self::TemplatesEmailUpdate)
+            || matches!(
+                self,
+                Self::UsersExportIds | Self::UsersExportSegment | Self::TemplatesEmailUpdate
+            )
     }
 }
 

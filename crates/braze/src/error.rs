@@ -169,7 +169,11 @@ pub type Result<T, E = BrazeError> = std::result::Result<T, E>;
 /// The first `max` characters of a body, on one line, for error messages.
 pub(crate) fn snippet(body: &[u8], max: usize) -> String {
     let text = String::from_utf8_lossy(body);
-    let mut out: String = text.chars().take(max).map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let mut out: String = text
+        .chars()
+        .take(max)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     if text.chars().count() > max {
         out.push('…');
     }
@@ -184,16 +188,39 @@ mod tests {
     fn only_possibly_received_requests_have_unknown_fate() {
         let e = Endpoint::CampaignsTriggerSend;
         assert_eq!(
-            BrazeError::Transport { endpoint: e, message: "refused".into(), connected: false }.send_fate(),
+            BrazeError::Transport {
+                endpoint: e,
+                message: "refused".into(),
+                connected: false
+            }
+            .send_fate(),
             SendFate::NotAccepted
         );
-        assert_eq!(BrazeError::OutcomeUnknown { endpoint: e, reason: "503".into() }.send_fate(), SendFate::Unknown);
         assert_eq!(
-            BrazeError::BadRequest { endpoint: e, status: 400, message: "x".into(), errors: vec![] }.send_fate(),
+            BrazeError::OutcomeUnknown {
+                endpoint: e,
+                reason: "503".into()
+            }
+            .send_fate(),
+            SendFate::Unknown
+        );
+        assert_eq!(
+            BrazeError::BadRequest {
+                endpoint: e,
+                status: 400,
+                message: "x".into(),
+                errors: vec![]
+            }
+            .send_fate(),
             SendFate::NotAccepted
         );
         assert_eq!(
-            BrazeError::RateLimited { endpoint: e, reset_at: None, retry_after: None }.send_fate(),
+            BrazeError::RateLimited {
+                endpoint: e,
+                reset_at: None,
+                retry_after: None
+            }
+            .send_fate(),
             SendFate::NotAccepted
         );
         let decode = |status| BrazeError::Decode {

@@ -63,7 +63,14 @@ mod tests {
     #[test]
     fn errors_end_the_stream() {
         let got: Vec<Result<u8, String>> = block_on(
-            pages(2, |page| async move { if page == 0 { Ok(vec![1, 2]) } else { Err("boom".to_owned()) } }).collect(),
+            pages(2, |page| async move {
+                if page == 0 {
+                    Ok(vec![1, 2])
+                } else {
+                    Err("boom".to_owned())
+                }
+            })
+            .collect(),
         );
         assert_eq!(got, vec![Ok(1), Ok(2), Err("boom".to_owned())]);
     }

@@ -44,7 +44,10 @@ impl RateLimits {
                 Some((pool, RateLimiter::direct(quota)))
             })
             .collect();
-        Self { buckets, windows: Mutex::new(BTreeMap::new()) }
+        Self {
+            buckets,
+            windows: Mutex::new(BTreeMap::new()),
+        }
     }
 
     /// Waits until a request of `pool` may go out: first for Braze's window when it is spent, then for a
@@ -52,7 +55,11 @@ impl RateLimits {
     pub(crate) async fn acquire(&self, pool: RateLimitPool, now_epoch: i64) -> Duration {
         let wait = self.window_wait(pool, now_epoch);
         if !wait.is_zero() {
-            tracing::debug!(?pool, wait_ms = wait.as_millis() as u64, "rate-limit window spent; waiting for reset");
+            tracing::debug!(
+                ?pool,
+                wait_ms = wait.as_millis() as u64,
+                "rate-limit window spent; waiting for reset"
+            );
             tokio::time::sleep(wait).await;
         }
         if let Some(bucket) = self.buckets.get(&pool) {
@@ -65,7 +72,10 @@ impl RateLimits {
     pub(crate) fn window_wait(&self, pool: RateLimitPool, now_epoch: i64) -> Duration {
         let windows = self.windows.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         match windows.get(&pool) {
-            Some(WindowState { remaining: Some(0), reset_at: Some(reset) }) if *reset >= now_epoch => {
+            Some(WindowState {
+                remaining: Some(0),
+                reset_at: Some(reset),
+            }) if *reset >= now_epoch => {
                 // Reset is to the second: wait until the start of the following second.
                 Duration::from_secs(u64::try_from(reset - now_epoch).unwrap_or(0) + 1)
             }
@@ -91,7 +101,12 @@ impl RateLimits {
 
 /// Reads the rate-limit headers of a response (names are matched case-insensitively by `http`).
 pub(crate) fn window_from_headers(headers: &reqwest::header::HeaderMap) -> WindowState {
-    let number = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok());
+    let number = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<i64>().ok())
+    };
     WindowState {
         remaining: number("x-ratelimit-remaining").and_then(|n| u64::try_from(n).ok()),
         reset_at: number("x-ratelimit-reset"),
@@ -103,18 +118,36 @@ mod tests {
     use super::*;
 
     fn limits() -> RateLimits {
-        RateLimits::new(&BTreeMap::from([(RateLimitPool::Default, RateLimit { requests: 5, per: Duration::from_secs(1) })]))
+        RateLimits::new(&BTreeMap::from([(
+            RateLimitPool::Default,
+            RateLimit {
+                requests: 5,
+                per: Duration::from_secs(1),
+            },
+        )]))
     }
 
     #[test]
     fn a_spent_window_waits_until_the_reset() {
         let l = limits();
         assert_eq!(l.window_wait(RateLimitPool::Default, 100), Duration::ZERO);
-        l.observe(RateLimitPool::Default, WindowState { remaining: Some(0), reset_at: Some(103) });
+        l.observe(
+            RateLimitPool::Default,
+            WindowState {
+                remaining: Some(0),
+                reset_at: Some(103),
+            },
+        );
         assert_eq!(l.window_wait(RateLimitPool::Default, 100), Duration::from_secs(4));
         // Past the reset, nothing to wait for.
         assert_eq!(l.window_wait(RateLimitPool::Default, 104), Duration::ZERO);
-        l.observe(RateLimitPool::Default, WindowState { remaining: Some(3), reset_at: Some(200) });
+        l.observe(
+            RateLimitPool::Default,
+            WindowState {
+                remaining: Some(3),
+                reset_at: Some(200),
+            },
+        );
         assert_eq!(l.window_wait(RateLimitPool::Default, 150), Duration::ZERO);
         // Responses without headers leave the last state alone.
         l.observe(RateLimitPool::Default, WindowState::default());
@@ -126,7 +159,13 @@ mod tests {
         let mut h = reqwest::header::HeaderMap::new();
         h.insert("X-RateLimit-Remaining", "0".parse().unwrap());
         h.insert("x-ratelimit-reset", "1700000000".parse().unwrap());
-        assert_eq!(window_from_headers(&h), WindowState { remaining: Some(0), reset_at: Some(1_700_000_000) });
+        assert_eq!(
+            window_from_headers(&h),
+            WindowState {
+                remaining: Some(0),
+                reset_at: Some(1_700_000_000)
+            }
+        );
     }
 
     #[tokio::test]
@@ -135,6 +174,9 @@ mod tests {
         for _ in 0..5 {
             assert_eq!(l.acquire(RateLimitPool::Default, 0).await, Duration::ZERO);
         }
-        assert!(l.buckets[&RateLimitPool::Default].check().is_err(), "the sixth request must wait");
+        assert!(
+            l.buckets[&RateLimitPool::Default].check().is_err(),
+            "the sixth request must wait"
+        );
     }
 }

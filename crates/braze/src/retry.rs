@@ -42,7 +42,10 @@ impl RetryPolicy {
 
     /// No retries at all.
     pub fn disabled() -> Self {
-        Self { max_attempts: 1, ..Self::standard() }
+        Self {
+            max_attempts: 1,
+            ..Self::standard()
+        }
     }
 
     /// The backoff delays of this policy, with full jitter (an iterator from `backon`).
@@ -108,21 +111,37 @@ pub fn decide(
     let attempts_left = attempt < policy.max_attempts;
     match outcome {
         AttemptOutcome::Response { status, .. } if (200..300).contains(status) => Decision::Done,
-        AttemptOutcome::Response { status: 429, retry_after, reset_at } => {
+        AttemptOutcome::Response {
+            status: 429,
+            retry_after,
+            reset_at,
+        } => {
             if !attempts_left {
                 return Decision::GiveUp;
             }
             let wait = retry_after
                 .or_else(|| reset_at.map(|r| Duration::from_secs(u64::try_from(r - now).unwrap_or(0).max(1))))
                 .unwrap_or(backoff);
-            if wait > policy.max_rate_limit_wait { Decision::GiveUp } else { Decision::RetryAfter(wait) }
+            if wait > policy.max_rate_limit_wait {
+                Decision::GiveUp
+            } else {
+                Decision::RetryAfter(wait)
+            }
         }
         AttemptOutcome::Response { status, .. } if *status >= 500 => {
-            if endpoint.is_idempotent() && attempts_left { Decision::RetryAfter(backoff) } else { Decision::GiveUp }
+            if endpoint.is_idempotent() && attempts_left {
+                Decision::RetryAfter(backoff)
+            } else {
+                Decision::GiveUp
+            }
         }
         AttemptOutcome::Response { .. } => Decision::Done,
         AttemptOutcome::ConnectFailed | AttemptOutcome::TimedOut => {
-            if endpoint.is_idempotent() && attempts_left { Decision::RetryAfter(backoff) } else { Decision::GiveUp }
+            if endpoint.is_idempotent() && attempts_left {
+                Decision::RetryAfter(backoff)
+            } else {
+                Decision::GiveUp
+            }
         }
     }
 }
@@ -142,7 +161,11 @@ mod tests {
     const B: Duration = Duration::from_millis(300);
 
     fn resp(status: u16) -> AttemptOutcome {
-        AttemptOutcome::Response { status, retry_after: None, reset_at: None }
+        AttemptOutcome::Response {
+            status,
+            retry_after: None,
+            reset_at: None,
+        }
     }
 
     #[test]
@@ -160,24 +183,43 @@ mod tests {
         assert_eq!(decide(READ, &resp(503), 4, &p, B, 0), Decision::GiveUp);
         assert_eq!(decide(SEND, &resp(503), 1, &p, B, 0), Decision::GiveUp);
         assert_eq!(decide(SEND, &AttemptOutcome::TimedOut, 1, &p, B, 0), Decision::GiveUp);
-        assert_eq!(decide(SEND, &AttemptOutcome::ConnectFailed, 1, &p, B, 0), Decision::GiveUp);
+        assert_eq!(
+            decide(SEND, &AttemptOutcome::ConnectFailed, 1, &p, B, 0),
+            Decision::GiveUp
+        );
         assert_eq!(decide(Endpoint::UsersTrack, &resp(500), 1, &p, B, 0), Decision::GiveUp);
-        assert_eq!(decide(READ, &AttemptOutcome::ConnectFailed, 2, &p, B, 0), Decision::RetryAfter(B));
+        assert_eq!(
+            decide(READ, &AttemptOutcome::ConnectFailed, 2, &p, B, 0),
+            Decision::RetryAfter(B)
+        );
     }
 
     #[test]
     fn rate_limits_wait_for_retry_after_then_reset_then_backoff() {
         let p = RetryPolicy::standard();
-        let with = |retry_after, reset_at| AttemptOutcome::Response { status: 429, retry_after, reset_at };
+        let with = |retry_after, reset_at| AttemptOutcome::Response {
+            status: 429,
+            retry_after,
+            reset_at,
+        };
         assert_eq!(
             decide(SEND, &with(Some(Duration::from_secs(7)), Some(1_000)), 1, &p, B, 990),
             Decision::RetryAfter(Duration::from_secs(7))
         );
-        assert_eq!(decide(SEND, &with(None, Some(1_000)), 1, &p, B, 990), Decision::RetryAfter(Duration::from_secs(10)));
+        assert_eq!(
+            decide(SEND, &with(None, Some(1_000)), 1, &p, B, 990),
+            Decision::RetryAfter(Duration::from_secs(10))
+        );
         // A reset already past still waits a second rather than hammering.
-        assert_eq!(decide(READ, &with(None, Some(900)), 1, &p, B, 990), Decision::RetryAfter(Duration::from_secs(1)));
+        assert_eq!(
+            decide(READ, &with(None, Some(900)), 1, &p, B, 990),
+            Decision::RetryAfter(Duration::from_secs(1))
+        );
         assert_eq!(decide(READ, &with(None, None), 1, &p, B, 990), Decision::RetryAfter(B));
-        assert_eq!(decide(READ, &with(None, Some(100_000)), 1, &p, B, 990), Decision::GiveUp);
+        assert_eq!(
+            decide(READ, &with(None, Some(100_000)), 1, &p, B, 990),
+            Decision::GiveUp
+        );
         assert_eq!(decide(READ, &with(None, None), 4, &p, B, 990), Decision::GiveUp);
     }
 

@@ -44,7 +44,9 @@ impl ApiKey {
     /// [`BrazeError::Config`] naming the variable (never its value) when it is unset or invalid.
     pub fn from_env(name: &str) -> Result<Self> {
         let value = std::env::var(name).map_err(|_| {
-            BrazeError::Config(format!("the environment variable `{name}` that should hold the Braze API key is not set"))
+            BrazeError::Config(format!(
+                "the environment variable `{name}` that should hold the Braze API key is not set"
+            ))
         })?;
         Self::new(value.trim_end_matches(['\n', '\r'])).map_err(|e| match e {
             BrazeError::Config(m) => BrazeError::Config(format!("{m} (in `{name}`)")),

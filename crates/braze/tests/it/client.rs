@@ -44,7 +44,9 @@ async fn requests_carry_the_bearer_key_and_json() {
         .and(header("authorization", format!("Bearer {KEY}").as_str()))
         .and(header("content-type", "application/json"))
         .and(body_json(serde_json::json!({"campaign_id": "c1"})))
-        .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({"message": "success", "dispatch_id": "d1"})))
+        .respond_with(
+            ResponseTemplate::new(201).set_body_json(serde_json::json!({"message": "success", "dispatch_id": "d1"})),
+        )
         .expect(1)
         .mount(&server)
         .await;
@@ -52,7 +54,9 @@ async fn requests_carry_the_bearer_key_and_json() {
         .and(path("/campaigns/list"))
         .and(query_param("page", "3"))
         .and(header("authorization", format!("Bearer {KEY}").as_str()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"message": "success", "campaigns": []})))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"message": "success", "campaigns": []})),
+        )
         .expect(1)
         .mount(&server)
         .await;
@@ -66,15 +70,33 @@ async fn requests_carry_the_bearer_key_and_json() {
 #[tokio::test]
 async fn server_errors_on_reads_are_retried_up_to_the_limit() {
     let server = MockServer::start().await;
-    Mock::given(path("/campaigns/list")).respond_with(ResponseTemplate::new(503)).expect(3).mount(&server).await;
+    Mock::given(path("/campaigns/list"))
+        .respond_with(ResponseTemplate::new(503))
+        .expect(3)
+        .mount(&server)
+        .await;
     let err = client(&server).execute(&Read { page: 0 }).await.unwrap_err();
-    assert!(matches!(err, BrazeError::Server { status: 503, attempts: 3, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            BrazeError::Server {
+                status: 503,
+                attempts: 3,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_read_recovers_after_a_transient_error() {
     let server = MockServer::start().await;
-    Mock::given(path("/campaigns/list")).respond_with(ResponseTemplate::new(502)).up_to_n_times(1).mount(&server).await;
+    Mock::given(path("/campaigns/list"))
+        .respond_with(ResponseTemplate::new(502))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
     Mock::given(path("/campaigns/list"))
         .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"message": "success"})))
         .mount(&server)
@@ -85,9 +107,22 @@ async fn a_read_recovers_after_a_transient_error() {
 #[tokio::test]
 async fn server_errors_on_sends_are_never_retried_and_report_unknown_outcome() {
     let server = MockServer::start().await;
-    Mock::given(path("/campaigns/trigger/send")).respond_with(ResponseTemplate::new(500)).expect(1).mount(&server).await;
+    Mock::given(path("/campaigns/trigger/send"))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(1)
+        .mount(&server)
+        .await;
     let err = client(&server).execute(&Send { campaign_id: "c1" }).await.unwrap_err();
-    assert!(matches!(err, BrazeError::OutcomeUnknown { endpoint: Endpoint::CampaignsTriggerSend, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            BrazeError::OutcomeUnknown {
+                endpoint: Endpoint::CampaignsTriggerSend,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(err.send_fate(), SendFate::Unknown);
 }
 
@@ -107,7 +142,11 @@ async fn a_send_that_times_out_is_not_retried_and_its_fate_is_unknown() {
 #[tokio::test]
 async fn connection_refused_is_a_certain_non_acceptance() {
     // wiremock pools its servers, so a dropped one may still answer: use a port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let config = offerloop_braze::BrazeConfig::builder(
         format!("http://127.0.0.1:{port}"),
         offerloop_braze::ApiKey::new(KEY).unwrap(),
@@ -147,7 +186,10 @@ async fn rate_limited_sends_wait_for_the_reset_and_succeed() {
     let started = std::time::Instant::now();
     let sent = c.execute(&Send { campaign_id: "c1" }).await.unwrap();
     assert_eq!(sent.dispatch_id, "d2");
-    assert!(started.elapsed() >= Duration::from_secs(1), "the client must honour Retry-After");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "the client must honour Retry-After"
+    );
     let window = c.rate_limit_window(RateLimitPool::Default);
     assert_eq!((window.remaining, window.reset_at), (Some(9), Some(4_102_444_800)));
 }
@@ -161,7 +203,16 @@ async fn rate_limits_beyond_the_wait_budget_are_returned() {
         .mount(&server)
         .await;
     let err = client(&server).execute(&Read { page: 0 }).await.unwrap_err();
-    assert!(matches!(err, BrazeError::RateLimited { reset_at: Some(4_102_444_800), .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            BrazeError::RateLimited {
+                reset_at: Some(4_102_444_800),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -206,7 +257,12 @@ async fn malformed_json_is_a_decode_error_with_a_path_and_a_snippet() {
         .mount(&server)
         .await;
     let err = client(&server).execute(&Send { campaign_id: "c1" }).await.unwrap_err();
-    let BrazeError::Decode { path, snippet, status, .. } = &err else { panic!("{err:?}") };
+    let BrazeError::Decode {
+        path, snippet, status, ..
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
     assert_eq!(path, "dispatch_id");
     assert!(snippet.starts_with("{\"message\":\"success\""), "{snippet}");
     assert_eq!(*status, 201);
@@ -218,18 +274,35 @@ async fn malformed_json_is_a_decode_error_with_a_path_and_a_snippet() {
 async fn the_key_never_appears_in_logs_or_errors() {
     let (logs, _guard) = capture_logs();
     let server = MockServer::start().await;
-    Mock::given(path("/campaigns/list")).respond_with(ResponseTemplate::new(503)).mount(&server).await;
+    Mock::given(path("/campaigns/list"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&server)
+        .await;
     Mock::given(path("/campaigns/trigger/send"))
         .respond_with(ResponseTemplate::new(401).set_body_json(serde_json::json!({"message": "Invalid API key"})))
         .mount(&server)
         .await;
-    let c = client_with(&server, RetryPolicy { max_attempts: 2, initial_backoff: Duration::from_millis(1), ..RetryPolicy::standard() });
+    let c = client_with(
+        &server,
+        RetryPolicy {
+            max_attempts: 2,
+            initial_backoff: Duration::from_millis(1),
+            ..RetryPolicy::standard()
+        },
+    );
     let e1 = c.execute(&Read { page: 0 }).await.unwrap_err();
     let e2 = c.execute(&Send { campaign_id: "c1" }).await.unwrap_err();
     let text = logs.text();
     assert!(text.contains("braze.request"), "spans are logged: {text}");
     assert!(text.contains("endpoint=GET /campaigns/list"), "{text}");
-    for haystack in [text, e1.to_string(), format!("{e1:?}"), e2.to_string(), format!("{e2:?}"), format!("{c:?}")] {
+    for haystack in [
+        text,
+        e1.to_string(),
+        format!("{e1:?}"),
+        e2.to_string(),
+        format!("{e2:?}"),
+        format!("{c:?}"),
+    ] {
         assert!(!haystack.contains(KEY), "the key leaked: {haystack}");
         assert!(!haystack.contains("sk-test"), "part of the key leaked: {haystack}");
     }

@@ -13,12 +13,15 @@ pub const KEY: &str = "sk-test-6c2f1b9e4a7d4f0e9c3b";
 
 /// A client for `server` with fast retries.
 pub fn client(server: &MockServer) -> BrazeClient {
-    client_with(server, RetryPolicy {
-        max_attempts: 3,
-        initial_backoff: Duration::from_millis(5),
-        max_backoff: Duration::from_millis(20),
-        max_rate_limit_wait: Duration::from_secs(5),
-    })
+    client_with(
+        server,
+        RetryPolicy {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(5),
+            max_backoff: Duration::from_millis(20),
+            max_rate_limit_wait: Duration::from_secs(5),
+        },
+    )
 }
 
 /// A client for `server` with a given retry policy.
