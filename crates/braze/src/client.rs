@@ -96,12 +96,25 @@ impl BrazeClient {
         &self.inner.http
     }
 
+    /// Sends an untyped request to `endpoint` (a JSON body for POST, query pairs for GET) and returns the
+    /// JSON response. For probes and tools; prefer [`BrazeClient::execute`].
+    ///
+    /// # Errors
+    /// As [`BrazeClient::execute`].
+    pub async fn execute_raw<P: serde::Serialize + Send + Sync>(
+        &self,
+        endpoint: Endpoint,
+        payload: &P,
+    ) -> Result<serde_json::Value> {
+        self.execute(&Raw { endpoint, payload }).await
+    }
+
     /// Sends one typed request, with rate limiting and the retries its endpoint allows.
     ///
     /// # Errors
     /// A [`BrazeError`]; for message sends, see [`BrazeError::send_fate`].
     pub async fn execute<R: Request>(&self, request: &R) -> Result<R::Response> {
-        let endpoint = R::ENDPOINT;
+        let endpoint = request.endpoint();
         let body = match endpoint.method() {
             Method::Post => Some(
                 serde_json::to_vec(request)
@@ -321,5 +334,27 @@ fn status_error(
             message,
             errors: envelope.errors,
         },
+    }
+}
+
+/// An untyped request to a runtime-chosen endpoint.
+struct Raw<'a, P> {
+    endpoint: Endpoint,
+    payload: &'a P,
+}
+
+impl<P: serde::Serialize> serde::Serialize for Raw<'_, P> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        self.payload.serialize(serializer)
+    }
+}
+
+impl<P: serde::Serialize + Send + Sync> Request for Raw<'_, P> {
+    // Never read: `endpoint()` is overridden below.
+    const ENDPOINT: Endpoint = Endpoint::CampaignsList;
+    type Response = serde_json::Value;
+
+    fn endpoint(&self) -> Endpoint {
+        self.endpoint
     }
 }

@@ -174,6 +174,11 @@ pub trait Request: serde::Serialize + Send + Sync {
     const ENDPOINT: Endpoint;
     /// The success response.
     type Response: serde::de::DeserializeOwned + Send;
+
+    /// The endpoint of this value; [`Request::ENDPOINT`] unless the type serves several endpoints.
+    fn endpoint(&self) -> Endpoint {
+        Self::ENDPOINT
+    }
 }
 
 #[cfg(test)]

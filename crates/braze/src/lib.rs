@@ -25,6 +25,7 @@ pub mod endpoint;
 pub mod error;
 pub mod export;
 pub mod paginate;
+pub mod probe;
 pub mod ratelimit;
 pub mod retry;
 mod secret;

@@ -307,3 +307,54 @@ async fn the_key_never_appears_in_logs_or_errors() {
         assert!(!haystack.contains("sk-test"), "part of the key leaked: {haystack}");
     }
 }
+
+#[tokio::test]
+async fn permission_probes_read_403_as_missing_and_4xx_as_granted() {
+    use offerloop_braze::probe::{PermissionStatus, probe};
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/campaigns/trigger/send"))
+        .and(body_json(
+            serde_json::json!({"campaign_id": "offerloop-permission-probe", "recipients": [], "broadcast": false}),
+        ))
+        .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({"message": "Invalid Campaign ID"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/segments/details"))
+        .and(query_param("segment_id", "offerloop-permission-probe"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(serde_json::json!({"message": "Access Denied"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/campaigns/list"))
+        .and(query_param("page", "0"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"message": "success", "campaigns": []})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(path("/users/track"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(serde_json::json!({"message": "Invalid API key"})))
+        .mount(&server)
+        .await;
+    let c = client(&server);
+    assert!(matches!(
+        probe(&c, Endpoint::CampaignsTriggerSend).await,
+        PermissionStatus::Granted
+    ));
+    assert!(matches!(
+        probe(&c, Endpoint::SegmentsDetails).await,
+        PermissionStatus::Missing
+    ));
+    assert!(matches!(
+        probe(&c, Endpoint::CampaignsList).await,
+        PermissionStatus::Granted
+    ));
+    assert!(matches!(
+        probe(&c, Endpoint::UsersTrack).await,
+        PermissionStatus::Failed(BrazeError::Unauthorized { .. })
+    ));
+}
