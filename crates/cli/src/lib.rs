@@ -2,7 +2,8 @@
 //!
 //! `main.rs` only parses arguments (clap), sets up tracing and prints; each command here takes plain
 //! inputs and returns what to print and whether it succeeded. Commands arrive with the layers they
-//! drive: today `init` and `validate`.
+//! drive: today `init`, `validate` and `braze check`.
 
+pub mod braze_check;
 pub mod init;
 pub mod validate;

@@ -44,6 +44,21 @@ enum Command {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    /// Talk to the Braze workspace of a use case.
+    Braze {
+        #[command(subcommand)]
+        command: BrazeCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BrazeCommand {
+    /// Check that the API key holds every permission the use case needs (side-effect-free probes).
+    Check {
+        /// The use-case file (its [braze] section names the endpoint and the key's environment variable).
+        #[arg(long = "use-case", value_name = "FILE")]
+        use_case: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -67,6 +82,38 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Init { template, out, force } => run_init(&template, out.as_deref(), force),
         Command::Validate { files } => Ok(run_validate(&files)),
+        Command::Braze {
+            command: BrazeCommand::Check { use_case },
+        } => run_braze_check(&use_case),
+    }
+}
+
+fn run_braze_check(path: &Path) -> anyhow::Result<ExitCode> {
+    let name = path.display().to_string();
+    let use_case = match validate::check_file(path) {
+        (Verdict::Valid(use_case), _) => use_case,
+        (Verdict::Invalid(diagnostics), source) => bail!("{}", validate::render_problems(&name, &source, &diagnostics)),
+        (Verdict::Unreadable(message), _) => bail!("{message}"),
+    };
+    let key = offerloop_braze::ApiKey::from_env(&use_case.braze.api_key_env)?;
+    let config = offerloop_braze::BrazeConfig::builder(use_case.braze.endpoint.clone(), key)
+        .retry(offerloop_braze::retry::RetryPolicy::disabled())
+        .build()?;
+    let client = offerloop_braze::BrazeClient::new(config)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let rows = runtime.block_on(offerloop_cli::braze_check::check(&client, &use_case));
+    let (table, all_ok) = offerloop_cli::braze_check::render(&rows);
+    println!("Braze {} — use case `{}`", use_case.braze.endpoint, use_case.name);
+    print!("{table}");
+    if all_ok {
+        println!("every permission the use case needs is granted");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("error: the API key lacks permissions (or a probe failed); see the table above");
+        Ok(ExitCode::FAILURE)
     }
 }
 

@@ -134,3 +134,77 @@ fn init_lists_templates_for_an_unknown_kind() {
         "{stderr}"
     );
 }
+
+/// A copy of the minimal use case pointed at `base_url`, written into `dir`.
+fn use_case_for(dir: &Path, base_url: &str) -> PathBuf {
+    let source = std::fs::read_to_string(repo().join("tests/fixtures/valid/minimal.toml")).unwrap();
+    let patched = source.replace("https://rest.fra-01.braze.eu", base_url);
+    let path = dir.join("uc.toml");
+    std::fs::write(&path, patched).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn braze_check_prints_a_permission_table_and_fails_on_a_missing_one() {
+    use wiremock::matchers::{header, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let server = MockServer::start().await;
+    // The key lacks `segments.details`; everything else answers as Braze would to a probe.
+    Mock::given(path("/segments/details"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(serde_json::json!({"message": "Access Denied"})))
+        .mount(&server)
+        .await;
+    Mock::given(header("authorization", "Bearer sk-cli-test"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({"message": "Invalid Campaign ID"})))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let uc = use_case_for(dir.path(), &server.uri());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_offerloop"))
+            .args(["braze", "check", "--use-case"])
+            .arg(&uc)
+            .env("BRAZE_API_KEY", "sk-cli-test")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.contains("segments.details"), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("segments.details") && l.contains("missing")),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("campaigns.trigger.send") && l.contains(" ok ")),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("users.export.segment") && l.contains(" ok ")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("sk-cli-test") && !text(&out.stderr).contains("sk-cli-test"));
+}
+
+#[test]
+fn braze_check_names_the_missing_key_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let uc = use_case_for(dir.path(), "http://127.0.0.1:9");
+    let out = Command::new(env!("CARGO_BIN_EXE_offerloop"))
+        .args(["braze", "check", "--use-case"])
+        .arg(&uc)
+        .env_remove("BRAZE_API_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("`BRAZE_API_KEY`"), "{}", text(&out.stderr));
+}
