@@ -1,6 +1,7 @@
 //! `cargo xtask ci`: every check CI runs, in order, stopping at the first failure.
 //!
-//! The steps are tidy (in-process, fast), rustfmt, clippy with warnings denied, then the test suite:
+//! The steps are tidy (in-process, fast), rustfmt, clippy with warnings denied (all features, so the
+//! `mocks` code is linted too), rustdoc with warnings denied (broken links, missing docs), then the test suite:
 //! cargo-nextest when it is installed (plus `cargo test --doc`, because nextest skips doctests), plain
 //! `cargo test` otherwise. The step list is built as data first ([`plan`]) so what CI runs can be read and
 //! tested without running it.
@@ -21,6 +22,8 @@ struct Step {
     args: Vec<&'static str>,
     /// Whether this step runs tests (and so gets `CI=true`).
     tests: bool,
+    /// Extra environment variables.
+    env: Vec<(&'static str, &'static str)>,
 }
 
 impl Step {
@@ -29,11 +32,18 @@ impl Step {
             name,
             args: args.to_vec(),
             tests,
+            env: Vec::new(),
         }
     }
 
+    fn with_env(mut self, name: &'static str, value: &'static str) -> Self {
+        self.env.push((name, value));
+        self
+    }
+
     fn display(&self) -> String {
-        format!("cargo {}", self.args.join(" "))
+        let env: String = self.env.iter().map(|(k, v)| format!("{k}=\"{v}\" ")).collect();
+        format!("{env}cargo {}", self.args.join(" "))
     }
 }
 
@@ -73,14 +83,17 @@ pub(crate) fn run(root: &Path) -> Result<()> {
 
 /// The external steps, given whether `Cargo.lock` exists and whether cargo-nextest is installed.
 fn plan(has_lock: bool, has_nextest: bool) -> Vec<Step> {
-    let mut clippy = vec!["clippy", "--workspace", "--all-targets"];
+    let mut clippy = vec!["clippy", "--workspace", "--all-targets", "--all-features"];
+    let mut doc = vec!["doc", "--workspace", "--no-deps", "--all-features"];
     if has_lock {
         clippy.push("--locked");
+        doc.push("--locked");
     }
     clippy.extend(["--", "-D", "warnings"]);
     let mut steps = vec![
         Step::new("fmt", &["fmt", "--all", "--check"], false),
         Step::new("clippy", &clippy, false),
+        Step::new("docs", &doc, false).with_env("RUSTDOCFLAGS", "-D warnings"),
     ];
     if has_nextest {
         steps.push(Step::new(
@@ -110,6 +123,9 @@ fn nextest_available(root: &Path) -> bool {
 fn run_step(root: &Path, step: &Step, command: &str) -> Result<()> {
     let mut cmd = Command::new(crate::cargo());
     cmd.args(&step.args).current_dir(root);
+    for (name, value) in &step.env {
+        cmd.env(name, value);
+    }
     // With CI set, insta fails on a mismatching snapshot instead of writing a new one.
     if step.tests && std::env::var_os("CI").is_none() {
         cmd.env("CI", "true");
@@ -167,7 +183,8 @@ mod tests {
             commands(true, true),
             [
                 "fmt: cargo fmt --all --check",
-                "clippy: cargo clippy --workspace --all-targets --locked -- -D warnings",
+                "clippy: cargo clippy --workspace --all-targets --all-features --locked -- -D warnings",
+                "docs: RUSTDOCFLAGS=\"-D warnings\" cargo doc --workspace --no-deps --all-features --locked",
                 "tests: cargo nextest run --workspace --no-fail-fast",
                 "doctests: cargo test --workspace --doc",
             ]
@@ -180,7 +197,8 @@ mod tests {
             commands(false, false),
             [
                 "fmt: cargo fmt --all --check",
-                "clippy: cargo clippy --workspace --all-targets -- -D warnings",
+                "clippy: cargo clippy --workspace --all-targets --all-features -- -D warnings",
+                "docs: RUSTDOCFLAGS=\"-D warnings\" cargo doc --workspace --no-deps --all-features",
                 "tests: cargo test --workspace",
             ]
         );
@@ -189,6 +207,6 @@ mod tests {
     #[test]
     fn only_test_steps_get_ci_true() {
         let tests: Vec<bool> = plan(true, true).iter().map(|s| s.tests).collect();
-        assert_eq!(tests, [false, false, true, true]);
+        assert_eq!(tests, [false, false, false, true, true]);
     }
 }

@@ -18,9 +18,10 @@ Usage: cargo xtask ci
 Runs, in order, stopping at the first failure:
   1. tidy     (in-process) repository rules, as `cargo xtask tidy`
   2. fmt      cargo fmt --all --check
-  3. clippy   cargo clippy --workspace --all-targets [--locked] -- -D warnings
+  3. clippy   cargo clippy --workspace --all-targets --all-features [--locked] -- -D warnings
               (--locked when Cargo.lock exists)
-  4. tests    cargo nextest run --workspace --no-fail-fast, then cargo test --workspace --doc
+  4. docs     RUSTDOCFLAGS=\"-D warnings\" cargo doc --workspace --no-deps --all-features [--locked]
+  5. tests    cargo nextest run --workspace --no-fail-fast, then cargo test --workspace --doc
               (nextest skips doctests); without cargo-nextest: cargo test --workspace
 
 The test steps run with CI=true unless CI is already set, so a mismatching insta snapshot

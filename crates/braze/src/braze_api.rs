@@ -4,6 +4,8 @@
 //! implements it for the activation and engine layers' unit tests. Requests are taken by value so mocks
 //! can match on them without lifetimes.
 
+use std::path::PathBuf;
+
 use async_trait::async_trait;
 
 use crate::api::catalog::{
@@ -26,6 +28,7 @@ use crate::api::users::{
 };
 use crate::client::BrazeClient;
 use crate::error::Result;
+use crate::export::{ExportPoll, ExportSource};
 
 /// Every Braze operation offerloop uses. Object-safe: hold it as `Arc<dyn BrazeApi>`.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
@@ -79,6 +82,12 @@ pub trait BrazeApi: Send + Sync {
     async fn email_template_info(&self, request: EmailTemplateInfoRequest) -> Result<EmailTemplateInfo>;
     /// `GET /templates/email/list` (one page).
     async fn list_email_templates(&self, request: EmailTemplateListRequest) -> Result<EmailTemplateListResponse>;
+
+    /// Waits until a started segment export's result is available from `source` (polling per `poll`)
+    /// and returns its local files in reading order; a Braze-hosted ZIP is downloaded into
+    /// `download_dir`. See [`ExportSource::wait_until_ready`].
+    async fn fetch_export(&self, source: ExportSource, download_dir: PathBuf, poll: ExportPoll)
+    -> Result<Vec<PathBuf>>;
 }
 
 macro_rules! delegate {
@@ -86,6 +95,15 @@ macro_rules! delegate {
         #[async_trait]
         impl BrazeApi for BrazeClient {
             $( async fn $method(&self, request: $req) -> Result<$resp> { self.execute(&request).await } )*
+
+            async fn fetch_export(
+                &self,
+                source: ExportSource,
+                download_dir: PathBuf,
+                poll: ExportPoll,
+            ) -> Result<Vec<PathBuf>> {
+                Ok(source.wait_until_ready(self.http(), &download_dir, &poll).await?)
+            }
         }
     };
 }

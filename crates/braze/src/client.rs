@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use tracing::Instrument as _;
 
+use crate::api::PagedRequest;
 use crate::config::BrazeConfig;
 use crate::endpoint::{Endpoint, Method, Request};
 use crate::error::{BrazeError, Result, snippet};
@@ -107,6 +108,21 @@ impl BrazeClient {
         payload: &P,
     ) -> Result<serde_json::Value> {
         self.execute(&Raw { endpoint, payload }).await
+    }
+
+    /// Streams every item of a paged listing (`/campaigns/list`, `/canvas/list`, `/segments/list`,
+    /// `/templates/email/list`), fetching each page only when the stream reaches it. See
+    /// [`crate::paginate::all_pages`] for the same over any [`crate::BrazeApi`].
+    pub fn list_all<R>(&self, request: R) -> impl futures::Stream<Item = Result<R::Item>> + Send + 'static
+    where
+        R: PagedRequest + Send + Sync + 'static,
+        R::Item: Send,
+    {
+        let client = self.clone();
+        crate::paginate::all_pages(request, move |page| {
+            let client = client.clone();
+            async move { client.execute(&page).await }
+        })
     }
 
     /// Sends one typed request, with rate limiting and the retries its endpoint allows.

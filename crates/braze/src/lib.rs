@@ -17,8 +17,7 @@
 
 pub mod api;
 pub mod batch;
-// Wired in once the api/ wire types land.
-// mod braze_api;
+mod braze_api;
 mod client;
 pub mod config;
 pub mod endpoint;
@@ -30,6 +29,9 @@ pub mod ratelimit;
 pub mod retry;
 mod secret;
 
+pub use braze_api::BrazeApi;
+#[cfg(any(test, feature = "mocks"))]
+pub use braze_api::MockBrazeApi;
 pub use client::BrazeClient;
 pub use config::{BrazeConfig, BrazeConfigBuilder, RateLimit};
 pub use endpoint::{Endpoint, Method, RateLimitPool, Request};

@@ -3,9 +3,24 @@
 //! Braze's list endpoints have no "next" token: `/campaigns/list`, `/canvas/list` and
 //! `/segments/list` return pages of 100 numbered from 0, and `/templates/email/list` takes
 //! `limit`/`offset`. Either way, the end is the first page shorter than the page size (possibly
-//! empty). [`pages`] turns a page-fetching function into a stream of items that stops exactly there.
+//! empty). [`pages`] turns a page-fetching function into a stream of items that stops exactly there;
+//! [`all_pages`] does it for a [`PagedRequest`] through any call (a [`crate::BrazeApi`] method, a mock),
+//! and [`crate::BrazeClient::list_all`] through the client.
+//!
+//! ```no_run
+//! # async fn run(api: &dyn offerloop_braze::BrazeApi) -> Result<(), offerloop_braze::BrazeError> {
+//! use futures::TryStreamExt as _;
+//! use offerloop_braze::api::catalog::CampaignListRequest;
+//! use offerloop_braze::paginate::all_pages;
+//!
+//! let campaigns: Vec<_> = all_pages(CampaignListRequest::new(), |r| api.list_campaigns(r)).try_collect().await?;
+//! # let _ = campaigns;
+//! # Ok(()) }
+//! ```
 
 use std::future::Future;
+
+use crate::api::PagedRequest;
 
 use futures::Stream;
 use futures::stream::{self, TryStreamExt as _};
@@ -26,6 +41,22 @@ where
         Ok(Some((stream::iter(items.into_iter().map(Ok)), (page + 1, last, fetch))))
     })
     .try_flatten()
+}
+
+/// Streams every item of the listing `request` starts: sends `request.with_page(0)`, `with_page(1)`, ...
+/// through `call`, lazily, and stops after the first page shorter than `request.page_size()` or at the
+/// first error. Any page number already set on `request` is replaced.
+pub fn all_pages<R, E, F, Fut>(request: R, mut call: F) -> impl Stream<Item = Result<R::Item, E>>
+where
+    R: PagedRequest,
+    F: FnMut(R) -> Fut,
+    Fut: Future<Output = Result<R::Response, E>>,
+{
+    let page_size = request.page_size();
+    pages(page_size, move |page| {
+        let response = call(request.with_page(page));
+        async move { response.await.map(R::into_items) }
+    })
 }
 
 #[cfg(test)]

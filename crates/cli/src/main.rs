@@ -55,7 +55,7 @@ enum Command {
 enum BrazeCommand {
     /// Check that the API key holds every permission the use case needs (side-effect-free probes).
     Check {
-        /// The use-case file (its [braze] section names the endpoint and the key's environment variable).
+        /// The use-case file (its `[braze]` section names the endpoint and the key's environment variable).
         #[arg(long = "use-case", value_name = "FILE")]
         use_case: PathBuf,
     },

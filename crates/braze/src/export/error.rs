@@ -25,6 +25,15 @@ pub enum ExportError {
         /// How many times availability was checked.
         attempts: u32,
     },
+    /// The export's response has no download `url` (Braze writes the result to the customer's bucket)
+    /// and no synced directory was given to read the bucket from.
+    #[error(
+        "segment export `{object_prefix}` has no download url: Braze writes it to your bucket; give the directory the bucket is synced to"
+    )]
+    NoDownloadUrl {
+        /// The export's `object_prefix`.
+        object_prefix: String,
+    },
     /// The download URL answered with a status that waiting will not fix (for example 410 once the
     /// URL has expired, or 400/401).
     #[error("segment export download failed with HTTP {status}; start a new export if the URL has expired")]

@@ -6,7 +6,7 @@
 //! synced to. [`ExportSource::wait_until_ready`] polls either one with exponential backoff bounded by a
 //! timeout ([`ExportPoll`]; [`download_when_ready`], [`wait_for_directory`]) and returns local files;
 //! [`ExportReader`] then streams their users, one line at a time, in memory that does not grow with
-//! the number of users.
+//! the number of users. [`export_segment`] does all three through any [`crate::BrazeApi`].
 //!
 //! ```no_run
 //! # async fn run(http: &reqwest::Client) -> Result<(), offerloop_braze::export::ExportError> {
@@ -107,6 +107,83 @@ impl ExportSource {
             Self::Directory { root, object_prefix } => wait_for_directory(root, object_prefix, policy).await,
         }
     }
+}
+
+/// Where offerloop reads a segment export's result from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExportDestination {
+    /// No bucket is configured in Braze: download the ZIP Braze hosts into `download_dir` (one
+    /// directory per export; it must exist).
+    BrazeHosted {
+        /// Where the ZIP is written.
+        download_dir: PathBuf,
+    },
+    /// Braze writes exports to the customer's bucket, which is synced to the local directory `root`.
+    SyncedBucket {
+        /// The synced directory (the bucket root, or any directory above the export's prefix).
+        root: PathBuf,
+    },
+}
+
+impl ExportSource {
+    /// Where the export `response` started appears, read through `destination`.
+    ///
+    /// # Errors
+    /// [`ExportError::NoDownloadUrl`] when the destination is [`ExportDestination::BrazeHosted`] but
+    /// the response has no `url` (the workspace writes exports to a bucket).
+    pub fn from_response(
+        response: &crate::api::users::ExportSegmentResponse,
+        destination: &ExportDestination,
+    ) -> Result<Self, ExportError> {
+        match destination {
+            ExportDestination::SyncedBucket { root } => Ok(Self::Directory {
+                root: root.clone(),
+                object_prefix: response.object_prefix.clone(),
+            }),
+            ExportDestination::BrazeHosted { .. } => match &response.url {
+                Some(url) => Ok(Self::Download { url: url.clone() }),
+                None => Err(ExportError::NoDownloadUrl {
+                    object_prefix: response.object_prefix.clone(),
+                }),
+            },
+        }
+    }
+}
+
+/// Exports a segment end to end: starts the export (`POST /users/export/segment`), waits for its
+/// result through `destination` (bounded by `poll`), and returns a reader of its users that parses
+/// only the requested `fields_to_export`.
+///
+/// Braze's non-fatal `errors` of the start response are logged as a warning and otherwise ignored:
+/// they never name users, and the export proceeds.
+///
+/// # Errors
+/// The start request's [`crate::BrazeError`], or [`crate::BrazeError::Export`] when the result does
+/// not appear in time or cannot be fetched.
+pub async fn export_segment(
+    api: &dyn crate::BrazeApi,
+    request: crate::api::users::ExportSegmentRequest,
+    destination: &ExportDestination,
+    poll: &ExportPoll,
+) -> crate::Result<ExportReader> {
+    let fields = request.fields_to_export.clone();
+    let segment_id = request.segment_id.clone();
+    let response = api.export_segment(request).await?;
+    if !response.errors.is_empty() {
+        tracing::warn!(
+            segment_id,
+            errors = response.errors.len(),
+            "segment export started with non-fatal errors"
+        );
+    }
+    let source = ExportSource::from_response(&response, destination)?;
+    let download_dir = match destination {
+        ExportDestination::BrazeHosted { download_dir } => download_dir.clone(),
+        ExportDestination::SyncedBucket { root } => root.clone(),
+    };
+    let files = api.fetch_export(source, download_dir, poll.clone()).await?;
+    Ok(ExportReader::new(files).fields_to_export(fields))
 }
 
 #[cfg(test)]

@@ -45,7 +45,7 @@ const STREAM_BATCH: usize = 64;
 /// `STREAM_BATCH * (STREAM_BATCHES + 2)` records are in flight.
 const STREAM_BATCHES: usize = 4;
 
-/// Streams the users of a segment export's files. See the [module documentation](self).
+/// Streams the users of a segment export's files. See the [module documentation](crate::export).
 ///
 /// Yields `Ok(user)` per non-blank line. On a malformed line it yields [`ExportError::Malformed`]
 /// (naming the file, or `archive!entry`, and the line number) and then ends, unless

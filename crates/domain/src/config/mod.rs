@@ -6,7 +6,7 @@
 //! "did you mean" hint), never silently ignored. Array indices in paths count from 0.
 //!
 //! The design decision: the file is parsed into toml's spanned document tree
-//! ([`toml::de::DeTable`]) and walked by hand ([`reader`]) instead of derived `Deserialize`
+//! ([`toml::de::DeTable`]) and walked by hand (`reader`) instead of derived `Deserialize`
 //! impls, because serde stops at the first error and knows neither sibling keys nor cross-references
 //! (a rule naming an option, a business-as-usual action excluded by a rule). The keys are documented in
 //! `docs/configuration.md`.
