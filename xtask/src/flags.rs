@@ -10,6 +10,7 @@ Usage: cargo xtask <TASK>
 Tasks:
   ci     Run every check CI runs: tidy, rustfmt, clippy, then the test suite
   tidy   Check repository rules: doc headers, crate layering, no todo!/unimplemented!
+  bench  Run a crate's benchmarks: `cargo xtask bench policy|domain|braze`
   help   Print this message (also: --help, -h, or `cargo xtask <TASK> --help`)";
 
 const CI_HELP: &str = "\
@@ -40,6 +41,23 @@ Checks, reporting every violation with its file and then failing:
 
 The same checks run as #[test]s in the xtask crate, so `cargo test --workspace` catches them.";
 
+const BENCH_HELP: &str = "\
+Usage: cargo xtask bench <CRATE>
+
+Runs the benchmarks of one crate in release mode and prints their figures:
+  policy  cargo bench -p offerloop-policy --bench policy   decide/update throughput, model size
+  domain  cargo bench -p offerloop-domain                  action space, holdout, config parsing
+  braze   cargo bench -p offerloop-braze --bench export    segment-export streaming, peak RSS
+
+Record what matters in docs/benchmarks.md with the command that produced it.";
+
+/// The crates `cargo xtask bench` knows, with the cargo arguments that run their benchmarks.
+pub(crate) const BENCHES: &[(&str, &[&str])] = &[
+    ("policy", &["bench", "-p", "offerloop-policy", "--bench", "policy"]),
+    ("domain", &["bench", "-p", "offerloop-domain"]),
+    ("braze", &["bench", "-p", "offerloop-braze", "--bench", "export"]),
+];
+
 /// What to do, parsed from the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Task {
@@ -49,6 +67,8 @@ pub(crate) enum Task {
     Ci,
     /// `cargo xtask tidy`.
     Tidy,
+    /// `cargo xtask bench <crate>`: the cargo arguments to run.
+    Bench(&'static [&'static str]),
 }
 
 /// Parses the arguments after the program name.
@@ -65,6 +85,12 @@ pub(crate) fn parse(args: &[String]) -> Result<Task, String> {
         ["help", task] | [task, "--help" | "-h"] => help_for(task),
         ["ci"] => Ok(Task::Ci),
         ["tidy"] => Ok(Task::Tidy),
+        ["bench"] => Err("which benchmarks? `cargo xtask bench policy|domain|braze`".to_owned()),
+        ["bench", name] => BENCHES
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, args)| Task::Bench(args))
+            .ok_or_else(|| format!("no benchmarks for `{name}`; choose policy, domain or braze")),
         ["ci" | "tidy", extra, ..] => Err(format!("unexpected argument `{extra}`")),
         [task, ..] => Err(format!("unknown task `{task}`")),
     }
@@ -74,6 +100,7 @@ fn help_for(task: &str) -> Result<Task, String> {
     match task {
         "ci" => Ok(Task::Help(CI_HELP)),
         "tidy" => Ok(Task::Help(TIDY_HELP)),
+        "bench" => Ok(Task::Help(BENCH_HELP)),
         "help" => Ok(Task::Help(USAGE)),
         other => Err(format!("unknown task `{other}`")),
     }
@@ -92,6 +119,8 @@ mod tests {
     fn tasks_and_help() {
         assert_eq!(check(&["ci"]), Ok(Task::Ci));
         assert_eq!(check(&["tidy"]), Ok(Task::Tidy));
+        assert!(matches!(check(&["bench", "policy"]), Ok(Task::Bench(args)) if args.contains(&"offerloop-policy")));
+        assert!(check(&["bench", "nope"]).is_err_and(|e| e.contains("policy")));
         assert!(matches!(check(&["--help"]), Ok(Task::Help(text)) if text.contains("Tasks:")));
         assert!(matches!(check(&["ci", "--help"]), Ok(Task::Help(text)) if text.contains("nextest")));
         assert!(matches!(check(&["help", "tidy"]), Ok(Task::Help(text)) if text.contains("layering")));

@@ -37,6 +37,7 @@ fn main() -> ExitCode {
         }
         Task::Ci => ci::run(&root),
         Task::Tidy => tidy::run(&root),
+        Task::Bench(args) => run_cargo(&root, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -44,6 +45,30 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Runs `cargo <args>` in the repository root, inheriting the terminal.
+fn run_cargo(root: &Path, args: &[&str]) -> error::Result<()> {
+    let command = format!("cargo {}", args.join(" "));
+    println!("==> {command}");
+    let status = std::process::Command::new(cargo())
+        .args(args)
+        .current_dir(root)
+        .status()
+        .map_err(|source| error::Error::Spawn {
+            step: "bench",
+            command: command.clone(),
+            source,
+        })?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(error::Error::StepFailed {
+            step: "bench",
+            command,
+            status,
+        })
     }
 }
 

@@ -1,0 +1,697 @@
+//! [`Contextual`]: the contextual bandits — `LinTs`, `LinUcb` and `LogisticTs` — over a [`BlockGlm`]
+//! of context × option and option × option terms.
+//!
+//! # What is modelled
+//! - `LinTs` / `LinUcb`: the reward itself, `E[r | x, a] = η(x, a)` (identity link).
+//! - `LogisticTs` on a 0/1 metric (conversion, retention): `P(r = 1 | x, a) = σ(η(x, a))`.
+//! - `LogisticTs` on an amount (revenue, ARPU, event value): a *hurdle* model,
+//!   `E[r | x, a] = σ(η(x, a)) · V(x, a) − cost(a)`, where `σ(η)` is the probability of a conversion
+//!   (the reward plus the action's option costs is positive), `V` a Bayesian linear model of the
+//!   reward-plus-cost of conversions (posterior mean; context plus option terms), and `cost(a)` the
+//!   summed option costs of the use case.
+//!
+//! # How it decides: Thompson sampling with exact propensities
+//! For a round, [`SAMPLES`] parameter vectors are drawn once from the posterior, with standard
+//! deviations scaled by [`ContextualConfig::posterior_scale`] (a narrowed posterior explores less,
+//! which pays on marketing data where most actions are clearly worse). For a customer, each draw's
+//! best eligible joint action is found; the policy then plays the best action of one draw picked
+//! uniformly at random — or, with probability `f · n`, a uniformly random eligible action (the
+//! exploration floor `f` of the use case, `n` eligible actions). So the logged propensity is *exact*:
+//! `π(a) = (1 − f·n) · #{draws whose best is a} / SAMPLES + f`. `LinUcb` has one "draw": the
+//! posterior mean plus [`ContextualConfig::ucb_alpha`] posterior standard deviations; it is
+//! deterministic apart from the floor.
+//!
+//! # Large action spaces
+//! Each draw's best action is found by enumerating the customer's eligible joint actions when there are
+//! at most [`crate::sampling::ENUMERATION_LIMIT`]. Beyond that, it is approximated by coordinate
+//! ascent: start from the best option of each dimension on its own term, then repeatedly re-choose
+//! each dimension's option with the others fixed (full objective, pair terms included, excluded
+//! combinations skipped) until nothing changes or [`MAX_SWEEPS`] sweeps. Without pair terms and with
+//! a monotone objective (LinTs, LogisticTs on conversions) the start is already exact, because the
+//! objective decomposes per dimension.
+//!
+//! # Non-stationarity
+//! Each update first discounts old evidence by the use case's forgetting factor (see
+//! [`crate::glm`]). With drift detection on, the calibration residuals (observed minus predicted, per
+//! decision, before learning) feed a [`DriftMonitor`]; an alert relaxes the posterior of the option it
+//! names (or all of it, for a global alert) towards the prior by [`ContextualConfig::drift_relax`], and
+//! doubles the posterior scale for the next [`ContextualConfig::drift_boost_rounds`] updates.
+
+use std::sync::{Arc, Mutex};
+
+use jiff::Timestamp;
+use offerloop_domain::usecase::Algorithm;
+use offerloop_domain::{ActionId, Customer, JointAction};
+use rand::RngExt as _;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::drift::{DriftConfig, DriftMonitor};
+use crate::featurize::{Featurizer, FeaturizerConfig};
+use crate::glm::{BlockGlm, Link, Observation, Samples, Shape, UcbCache, sigmoid};
+use crate::policy::{
+    DecisionRound, DimensionExplanation, Explanation, Feedback, OptionScore, Policy, PolicyDecision, UpdateReport,
+};
+use crate::sampling::{Eligible, check_features, customer_rng, round_rng};
+use crate::setup::Setup;
+use crate::snapshot::{SNAPSHOT_FORMAT, Snapshot};
+use crate::{Error, Result};
+
+/// Posterior draws per round (Thompson sampling).
+pub const SAMPLES: usize = 32;
+
+/// Most coordinate-ascent sweeps for spaces too large to enumerate.
+pub const MAX_SWEEPS: usize = 4;
+
+/// Stream ids for [`customer_rng`] / [`round_rng`].
+const DECIDE_STREAM: u64 = 0;
+const SAMPLE_STREAM: u64 = 1;
+
+/// Tunables of the contextual policies (saved in snapshots).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ContextualConfig {
+    /// Encoding of categorical features.
+    pub featurizer: FeaturizerConfig,
+    /// Prior precision of every weight (a ridge penalty).
+    pub prior_precision: f64,
+    /// Standard-deviation scale of Thompson draws (1 = the posterior).
+    pub posterior_scale: f64,
+    /// Posterior standard deviations added by `LinUcb`.
+    pub ucb_alpha: f64,
+    /// On a drift alert, the share of evidence kept by the blocks it names.
+    pub drift_relax: f64,
+    /// Updates during which exploration stays doubled after an alert.
+    pub drift_boost_rounds: u32,
+    /// The drift detectors.
+    pub drift: DriftConfig,
+}
+
+impl Default for ContextualConfig {
+    fn default() -> Self {
+        Self {
+            featurizer: FeaturizerConfig::default(),
+            prior_precision: 1.0,
+            posterior_scale: 0.5,
+            ucb_alpha: 1.0,
+            drift_relax: 0.25,
+            drift_boost_rounds: 2,
+            drift: DriftConfig::default(),
+        }
+    }
+}
+
+/// What a snapshot holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct State {
+    config: ContextualConfig,
+    featurizer: Featurizer,
+    /// The reward model (identity link) or the conversion model (logit).
+    model: BlockGlm,
+    /// The value-of-a-conversion model of the hurdle form.
+    value: Option<BlockGlm>,
+    drift: Option<DriftMonitor>,
+    boost_left: u32,
+    updates: u64,
+}
+
+/// The enumerable joint actions with what scoring needs, flat: for candidate `i`, its option blocks
+/// `terms[i·dims..]`, its pair cells `pairs[i·pairs_per..]`, its cost.
+#[derive(Debug, Default)]
+struct Candidates {
+    ids: Vec<ActionId>,
+    actions: Vec<JointAction>,
+    terms: Vec<u32>,
+    pairs: Vec<u32>,
+    /// Per candidate, `dims` option-term indices then `pairs_per` pair-cell indices offset by the
+    /// number of terms: indices into a draw's score vector.
+    index: Vec<u32>,
+    costs: Vec<f64>,
+    dims: usize,
+    pairs_per: usize,
+}
+
+impl Candidates {
+    fn terms_of(&self, i: usize) -> &[u32] {
+        &self.terms[i * self.dims..(i + 1) * self.dims]
+    }
+
+    fn pairs_of(&self, i: usize) -> &[u32] {
+        &self.pairs[i * self.pairs_per..(i + 1) * self.pairs_per]
+    }
+}
+
+/// Per-round draws, shared by every customer of the round.
+struct RoundCache {
+    round: u64,
+    samples: Samples,
+    ucb: Option<UcbCache>,
+    value_means: Option<Samples>,
+}
+
+/// A contextual bandit; see the [module docs](self).
+pub struct Contextual {
+    setup: Setup,
+    algorithm: Algorithm,
+    state: State,
+    /// Non-excluded joint actions, when few enough to enumerate, with their scoring indices.
+    actions: Option<Candidates>,
+    /// The eligible actions of every customer, when the use case has no eligibility rules.
+    everyone: Option<u64>,
+    cache: Mutex<Option<Arc<RoundCache>>>,
+}
+
+impl std::fmt::Debug for Contextual {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Contextual")
+            .field("algorithm", &self.algorithm)
+            .field("updates", &self.state.updates)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Contextual {
+    /// A new policy of `algorithm` (`LinTs`, `LinUcb` or `LogisticTs`) at its prior.
+    ///
+    /// # Errors
+    /// [`Error::Setting`] for another algorithm.
+    pub fn new(setup: Setup, algorithm: Algorithm, config: ContextualConfig) -> Result<Self> {
+        let link = match algorithm {
+            Algorithm::LinTs | Algorithm::LinUcb => Link::Identity,
+            Algorithm::LogisticTs => Link::Logit,
+            other => {
+                return Err(Error::Setting {
+                    setting: "algorithm",
+                    message: format!("`{other:?}` is not a contextual algorithm"),
+                });
+            }
+        };
+        let featurizer = Featurizer::new(setup.schema(), config.featurizer);
+        let options: Vec<usize> = setup.space().dimensions().iter().map(|d| d.options.len()).collect();
+        let shape = Shape {
+            width: featurizer.width(),
+            options: options.clone(),
+            pairs: setup.settings().pairwise_interactions && options.len() > 1,
+        };
+        let model = BlockGlm::new(shape, link, config.prior_precision);
+        let value = (link == Link::Logit && !setup.binary_reward()).then(|| {
+            BlockGlm::new(
+                Shape {
+                    width: featurizer.width(),
+                    options,
+                    pairs: false,
+                },
+                Link::Identity,
+                config.prior_precision,
+            )
+        });
+        let drift = setup.settings().drift_detection.then(|| {
+            DriftMonitor::new(
+                config.drift.clone(),
+                setup
+                    .space()
+                    .dimensions()
+                    .iter()
+                    .map(|d| (d.name.to_string(), d.options.iter().map(|o| o.id.to_string()).collect()))
+                    .collect(),
+            )
+        });
+        let state = State {
+            config,
+            featurizer,
+            model,
+            value,
+            drift,
+            boost_left: 0,
+            updates: 0,
+        };
+        Ok(Self::from_state(setup, algorithm, state))
+    }
+
+    fn from_state(setup: Setup, algorithm: Algorithm, state: State) -> Self {
+        let space = setup.space();
+        let actions = (space.count() <= crate::sampling::ENUMERATION_LIMIT).then(|| {
+            let shape = state.model.shape();
+            let probe = state.model.means();
+            let mut table = Candidates::default();
+            for (id, action) in space.iter() {
+                table.terms.extend(
+                    action
+                        .0
+                        .iter()
+                        .enumerate()
+                        .map(|(d, &o)| shape.option_block(d, o as usize) as u32),
+                );
+                table.pairs.extend(probe.pair_cells(&action.0));
+                table.costs.push(setup.cost(&action));
+                table.ids.push(id);
+                table.actions.push(action);
+            }
+            table.dims = space.dimensions().len();
+            table.pairs_per = probe.pair_cells(&vec![0; table.dims]).len();
+            let n_terms = probe.terms_len() as u32;
+            let mut index = Vec::with_capacity(table.terms.len() + table.pairs.len());
+            for i in 0..table.ids.len() {
+                index.extend_from_slice(table.terms_of(i));
+                index.extend(table.pairs_of(i).iter().map(|&c| c + n_terms));
+            }
+            table.index = index;
+            table
+        });
+        let everyone = space.eligibility_rules().is_empty().then(|| space.count());
+        Self {
+            setup,
+            algorithm,
+            state,
+            actions,
+            everyone,
+            cache: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn restore(setup: Setup, algorithm: Algorithm, state: serde_json::Value) -> Result<Self> {
+        let state: State =
+            serde_json::from_value(state).map_err(|e| Error::Snapshot(format!("{algorithm:?} state: {e}")))?;
+        Ok(Self::from_state(setup, algorithm, state))
+    }
+
+    fn name(&self) -> &'static str {
+        match self.algorithm {
+            Algorithm::LinUcb => "lin_ucb",
+            Algorithm::LogisticTs => "logistic_ts",
+            _ => "lin_ts",
+        }
+    }
+
+    /// The draws of `round`, computed once and shared.
+    fn round_cache(&self, round: u64) -> Arc<RoundCache> {
+        let mut guard = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(cache) = guard.as_ref().filter(|c| c.round == round) {
+            return Arc::clone(cache);
+        }
+        let model = &self.state.model;
+        let (samples, ucb) = if self.algorithm == Algorithm::LinUcb {
+            (model.means(), Some(model.ucb_cache()))
+        } else {
+            let scale = if self.state.boost_left > 0 {
+                (self.state.config.posterior_scale * 2.0).min(1.0)
+            } else {
+                self.state.config.posterior_scale
+            };
+            let mut rng = round_rng(self.setup.settings().seed, round, SAMPLE_STREAM);
+            (model.sample(SAMPLES, scale, &mut rng), None)
+        };
+        let cache = Arc::new(RoundCache {
+            round,
+            samples,
+            ucb,
+            value_means: self.state.value.as_ref().map(BlockGlm::means),
+        });
+        *guard = Some(Arc::clone(&cache));
+        cache
+    }
+
+    /// For one customer: the best eligible action of each draw.
+    fn best_per_draw(
+        &self,
+        cache: &RoundCache,
+        customer: &Customer,
+        round: &DecisionRound,
+    ) -> Result<(Eligible<'_>, Vec<ActionId>)> {
+        check_features(customer, self.setup.schema())?;
+        let eligible = match self.everyone {
+            Some(count) => Eligible::everyone(self.setup.space(), count),
+            None => Eligible::of(self.setup.space(), customer)?,
+        };
+        let x = self.state.featurizer.encode(&customer.features, round.decided_at);
+        let samples = &cache.samples;
+        let hurdle = cache.value_means.as_ref();
+        let mut terms = vec![0.0; samples.terms_len()];
+        let mut best = Vec::with_capacity(samples.len());
+        if let Some(table) = &self.actions {
+            // Enumerate: the eligible candidates, with their value and cost (hurdle form) once.
+            let chosen: Vec<usize> = if self.everyone.is_some() {
+                (0..table.ids.len()).collect()
+            } else {
+                (0..table.ids.len())
+                    .filter(|&i| eligible.contains(&table.actions[i]))
+                    .collect()
+            };
+            let values: Option<Vec<f64>> = hurdle.map(|v| {
+                let mut vt = vec![0.0; v.terms_len()];
+                v.block_terms(0, &x, &mut vt);
+                chosen
+                    .iter()
+                    .map(|&i| (vt[0] + table.terms_of(i).iter().map(|&t| vt[t as usize]).sum::<f64>()).max(0.0))
+                    .collect()
+            });
+            // One score vector per draw: the option terms, then the pair cells; a candidate's `η` is the
+            // base term plus the sum of its `dims + pairs_per` entries.
+            let n_terms = samples.terms_len();
+            let mut scores = vec![0.0; n_terms + samples.pairs(0).len()];
+            let stride = table.dims + table.pairs_per;
+            let mut etas = vec![0.0; chosen.len()];
+            for s in 0..samples.len() {
+                samples.block_terms(s, &x, &mut terms);
+                scores[..n_terms].copy_from_slice(&terms);
+                scores[n_terms..].copy_from_slice(samples.pairs(s));
+                for (eta, &i) in etas.iter_mut().zip(&chosen) {
+                    *eta = terms[0]
+                        + table.index[i * stride..(i + 1) * stride]
+                            .iter()
+                            .map(|&t| scores[t as usize])
+                            .sum::<f64>();
+                }
+                if let Some(ucb) = &cache.ucb {
+                    for (eta, &i) in etas.iter_mut().zip(&chosen) {
+                        *eta += self.state.config.ucb_alpha * ucb.var_eta(&x, &table.actions[i].0).sqrt();
+                    }
+                }
+                if let Some(values) = &values {
+                    for ((eta, &i), value) in etas.iter_mut().zip(&chosen).zip(values) {
+                        *eta = sigmoid(*eta) * value - table.costs[i];
+                    }
+                }
+                let mut top = 0;
+                for (k, eta) in etas.iter().enumerate() {
+                    if *eta > etas[top] {
+                        top = k;
+                    }
+                }
+                best.push(table.ids[chosen[top]]);
+            }
+            return Ok((eligible, best));
+        }
+        let value_terms = hurdle.map(|v| {
+            let mut vt = vec![0.0; v.terms_len()];
+            v.block_terms(0, &x, &mut vt);
+            vt
+        });
+        let value_of = |a: &JointAction| -> f64 {
+            match (hurdle, &value_terms) {
+                (Some(v), Some(t)) => v.eta(0, t, &a.0).max(0.0),
+                _ => 1.0,
+            }
+        };
+        for s in 0..samples.len() {
+            samples.block_terms(s, &x, &mut terms);
+            let objective = |a: &JointAction| -> f64 {
+                let eta = samples.eta(s, &terms, &a.0);
+                let eta = match &cache.ucb {
+                    Some(ucb) => eta + self.state.config.ucb_alpha * ucb.var_eta(&x, &a.0).sqrt(),
+                    None => eta,
+                };
+                if hurdle.is_some() {
+                    sigmoid(eta) * value_of(a) - self.setup.cost(a)
+                } else {
+                    eta
+                }
+            };
+            best.push(self.coordinate_ascent(&eligible, &terms, samples, objective));
+        }
+        Ok((eligible, best))
+    }
+
+    /// The approximate maximiser for large spaces; see the [module docs](self).
+    fn coordinate_ascent(
+        &self,
+        eligible: &Eligible<'_>,
+        terms: &[f64],
+        samples: &Samples,
+        objective: impl Fn(&JointAction) -> f64,
+    ) -> ActionId {
+        let dims = self.setup.space().dimensions().len();
+        let allowed: Vec<Vec<usize>> = (0..dims)
+            .map(|d| {
+                eligible
+                    .mask()
+                    .allowed(d)
+                    .map(|s| s.iter().collect())
+                    .unwrap_or_default()
+            })
+            .collect();
+        let mut action = JointAction(
+            (0..dims)
+                .map(|d| {
+                    allowed[d]
+                        .iter()
+                        .copied()
+                        .max_by(|&a, &b| {
+                            samples
+                                .option_term(terms, d, a)
+                                .total_cmp(&samples.option_term(terms, d, b))
+                        })
+                        .unwrap_or(0) as u32
+                })
+                .collect(),
+        );
+        let mut value = if eligible.contains(&action) {
+            objective(&action)
+        } else {
+            f64::NEG_INFINITY
+        };
+        for _ in 0..MAX_SWEEPS {
+            let mut changed = false;
+            for (d, options) in allowed.iter().enumerate() {
+                for &o in options {
+                    if action.0[d] == o as u32 {
+                        continue;
+                    }
+                    let mut candidate = action.clone();
+                    candidate.0[d] = o as u32;
+                    if !eligible.contains(&candidate) {
+                        continue;
+                    }
+                    let v = objective(&candidate);
+                    if v > value {
+                        action = candidate;
+                        value = v;
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        if value == f64::NEG_INFINITY {
+            // No single-option change reached an allowed action: fall back to a deterministic draw.
+            let mut rng = customer_rng(0, 0, 0, "coordinate-ascent");
+            return eligible.sample_uniform(&mut rng).0;
+        }
+        eligible.encode(&action)
+    }
+
+    fn decide_with(&self, cache: &RoundCache, customer: &Customer, round: &DecisionRound) -> Result<PolicyDecision> {
+        let (eligible, best) = self.best_per_draw(cache, customer, round)?;
+        let mut rng = customer_rng(
+            self.setup.settings().seed,
+            round.round,
+            DECIDE_STREAM,
+            customer.id.as_str(),
+        );
+        let u: f64 = rng.random();
+        let action = if u < self.floor_share(&eligible) {
+            eligible.sample_uniform(&mut rng).0
+        } else {
+            best[rng.random_range(0..best.len())]
+        };
+        Ok(PolicyDecision {
+            action,
+            propensity: self.propensity(&eligible, &best, action),
+            model_version: self.model_version(),
+        })
+    }
+
+    fn floor_share(&self, eligible: &Eligible<'_>) -> f64 {
+        (self.setup.settings().exploration_floor * eligible.count() as f64).min(1.0)
+    }
+
+    fn propensity(&self, eligible: &Eligible<'_>, best: &[ActionId], action: ActionId) -> f64 {
+        if !eligible.contains_id(action) {
+            return 0.0;
+        }
+        let share = self.floor_share(eligible);
+        let hits = best.iter().filter(|&&b| b == action).count() as f64;
+        (1.0 - share) * hits / best.len().max(1) as f64 + self.setup.settings().exploration_floor
+    }
+}
+
+impl Policy for Contextual {
+    fn model_version(&self) -> String {
+        format!("{}/{}", self.name(), self.state.updates)
+    }
+
+    fn decide(&self, customer: &Customer, round: &DecisionRound) -> Result<PolicyDecision> {
+        self.decide_with(&self.round_cache(round.round), customer, round)
+    }
+
+    fn decide_batch(&self, customers: &[Customer], round: &DecisionRound) -> Result<Vec<PolicyDecision>> {
+        // The round's draws once, outside the parallel section; no lock inside it.
+        let cache = self.round_cache(round.round);
+        customers
+            .par_iter()
+            .map(|c| self.decide_with(&cache, c, round))
+            .collect()
+    }
+
+    fn action_probability(&self, customer: &Customer, action: ActionId, round: &DecisionRound) -> Result<f64> {
+        let (eligible, best) = self.best_per_draw(&self.round_cache(round.round), customer, round)?;
+        Ok(self.propensity(&eligible, &best, action))
+    }
+
+    fn update(&mut self, feedback: &[Feedback]) -> Result<UpdateReport> {
+        crate::validate_feedback(&self.setup, feedback)?;
+        let space = self.setup.space();
+        let actions: Vec<JointAction> = feedback
+            .iter()
+            .map(|f| space.decode(f.action))
+            .collect::<Result<_, _>>()?;
+        let gamma = self.setup.settings().forgetting_factor;
+        let state = &mut self.state;
+        for f in feedback {
+            state.featurizer.observe(&f.features, f.decided_at);
+        }
+        let xs: Vec<Vec<f64>> = feedback
+            .par_iter()
+            .map(|f| state.featurizer.encode(&f.features, f.decided_at))
+            .collect();
+        let binary_target = self.setup.binary_reward() || state.model_link() == Link::Identity;
+        let targets: Vec<(f64, f64)> = feedback
+            .iter()
+            .zip(&actions)
+            .map(|(f, a)| {
+                if binary_target {
+                    (f.reward, f.reward)
+                } else {
+                    let gross = f.reward + self.setup.cost(a);
+                    (f64::from(u8::from(gross > 1e-9)), gross)
+                }
+            })
+            .collect();
+        let observations: Vec<Observation<'_>> = xs
+            .iter()
+            .zip(&actions)
+            .zip(&targets)
+            .map(|((x, a), (y, _))| Observation {
+                x,
+                options: &a.0,
+                y: *y,
+                weight: 1.0,
+            })
+            .collect();
+        // Calibration residuals, before learning this batch.
+        let mut alerts = Vec::new();
+        if state.drift.is_some() {
+            let sd = state.model.noise_variance().sqrt().max(1e-9);
+            let link = state.model_link();
+            let model = &state.model;
+            let items: Vec<(Vec<usize>, f64, Timestamp)> = observations
+                .iter()
+                .zip(feedback)
+                .map(|(o, f)| {
+                    let eta = model.mean_eta(o.x, o.options);
+                    let residual = match link {
+                        Link::Logit => o.y - sigmoid(eta),
+                        Link::Identity => (o.y - eta) / sd,
+                    };
+                    (o.options.iter().map(|&i| i as usize).collect(), residual, f.decided_at)
+                })
+                .collect();
+            if let Some(monitor) = state.drift.as_mut() {
+                alerts = monitor.observe_batch(items);
+            }
+        }
+        state.model.forget(gamma);
+        state.model.update(&observations);
+        if let Some(value) = state.value.as_mut() {
+            value.forget(gamma);
+            let converted: Vec<Observation<'_>> = observations
+                .iter()
+                .zip(&targets)
+                .filter(|(o, _)| o.y > 0.5)
+                .map(|(o, (_, gross))| Observation { y: *gross, ..o.clone() })
+                .collect();
+            value.update(&converted);
+        }
+        if !alerts.is_empty() {
+            let relax = state.config.drift_relax;
+            for alert in &alerts {
+                let target = alert
+                    .dimension
+                    .as_deref()
+                    .zip(alert.option.as_deref())
+                    .and_then(|(d, o)| space.resolve(d, o).ok());
+                state.model.relax(target, relax);
+            }
+            state.boost_left = state.config.drift_boost_rounds;
+        } else {
+            state.boost_left = state.boost_left.saturating_sub(1);
+        }
+        state.updates += 1;
+        *self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        Ok(UpdateReport {
+            learned: feedback.len(),
+            alerts,
+            model_version: self.model_version(),
+        })
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            format: SNAPSHOT_FORMAT,
+            algorithm: self.algorithm,
+            fingerprint: self.setup.fingerprint(),
+            state: serde_json::to_value(&self.state).unwrap_or_default(),
+        }
+    }
+
+    fn explain(&self, customer: &Customer) -> Result<Explanation> {
+        check_features(customer, self.setup.schema())?;
+        let at = Timestamp::UNIX_EPOCH;
+        let x = self.state.featurizer.encode(&customer.features, at);
+        let mask = self.setup.space().eligibility_mask(&customer.features);
+        let dimensions = self
+            .setup
+            .space()
+            .dimensions()
+            .iter()
+            .enumerate()
+            .map(|(d, dim)| DimensionExplanation {
+                dimension: dim.name.to_string(),
+                options: dim
+                    .options
+                    .iter()
+                    .enumerate()
+                    .map(|(o, opt)| {
+                        let w = self.state.model.option_mean(d, o);
+                        let mut contributions: Vec<(String, f64)> = w
+                            .iter()
+                            .zip(&x)
+                            .enumerate()
+                            .filter(|(_, (_, xi))| **xi != 0.0)
+                            .map(|(j, (wj, xj))| (self.state.featurizer.slot_name(j).to_owned(), wj * xj))
+                            .collect();
+                        contributions.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+                        contributions.truncate(5);
+                        OptionScore {
+                            option: opt.id.to_string(),
+                            eligible: mask.allows(d, o),
+                            score: w.iter().zip(&x).map(|(a, b)| a * b).sum(),
+                            contributions,
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        Ok(Explanation {
+            model_version: self.model_version(),
+            dimensions,
+        })
+    }
+}
+
+impl State {
+    fn model_link(&self) -> Link {
+        self.model.link()
+    }
+}

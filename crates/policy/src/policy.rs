@@ -1,0 +1,153 @@
+//! The [`Policy`] trait and what passes through it: customers in, [`PolicyDecision`]s with their
+//! propensity out, [`Feedback`] back in.
+//!
+//! Every decision is reproducible: its randomness comes from a generator seeded by the policy's seed,
+//! the [`DecisionRound`] and the customer id ([`crate::sampling::customer_rng`]), so a batch decided in
+//! parallel, or a run repeated after a crash, chooses the same actions with the same propensities.
+
+use jiff::Timestamp;
+use offerloop_domain::{ActionId, Customer, FeatureValue};
+use serde::{Deserialize, Serialize};
+
+use crate::Result;
+use crate::drift::DriftAlert;
+use crate::snapshot::Snapshot;
+
+/// What is shared by every decision of one batch: when it is made and which round it belongs to.
+///
+/// Two calls with the same round decide identically (same random draws); the engine uses one round per
+/// use case and day.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionRound {
+    /// When the decisions are made.
+    pub decided_at: Timestamp,
+    /// A number that distinguishes rounds (e.g. the day index); mixed into every random draw.
+    pub round: u64,
+}
+
+impl DecisionRound {
+    /// A round at `decided_at`, numbered by the whole days since the Unix epoch.
+    pub fn at(decided_at: Timestamp) -> Self {
+        let round = u64::try_from(decided_at.as_second().div_euclid(86_400)).unwrap_or(0);
+        Self { decided_at, round }
+    }
+}
+
+/// One customer's decision.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PolicyDecision {
+    /// The chosen joint action.
+    pub action: ActionId,
+    /// The probability with which the policy chose it, given the customer (exact where closed-form,
+    /// otherwise the documented estimate of the policy; never below the exploration floor).
+    pub propensity: f64,
+    /// The model version that decided (algorithm and number of updates), for the decision log.
+    pub model_version: String,
+}
+
+/// One logged interaction to learn from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Feedback {
+    /// The customer's feature values at decision time, in schema order.
+    pub features: Vec<FeatureValue>,
+    /// The joint action that was taken.
+    pub action: ActionId,
+    /// The probability with which the logging policy took it.
+    pub propensity: f64,
+    /// The reward (the use case's metric, net of option costs where the metric subtracts them).
+    pub reward: f64,
+    /// When the decision was made.
+    pub decided_at: Timestamp,
+}
+
+/// What one [`Policy::update`] did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct UpdateReport {
+    /// Feedback records learned from.
+    pub learned: usize,
+    /// Drift alerts raised by this batch (empty when drift detection is off or nothing changed).
+    pub alerts: Vec<DriftAlert>,
+    /// The model version after the update.
+    pub model_version: String,
+}
+
+/// Why a customer got their decision: the score of every option of every dimension, and the
+/// features that contributed most to each.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Explanation {
+    /// The model version explained.
+    pub model_version: String,
+    /// One entry per dimension, in dimension order.
+    pub dimensions: Vec<DimensionExplanation>,
+}
+
+/// The options of one dimension, scored for one customer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DimensionExplanation {
+    /// The dimension's name.
+    pub dimension: String,
+    /// Every option, in declaration order.
+    pub options: Vec<OptionScore>,
+}
+
+/// The score of one option for one customer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OptionScore {
+    /// The option's id.
+    pub option: String,
+    /// Whether the customer may receive it.
+    pub eligible: bool,
+    /// The model's score of the option (on the model's scale: a log-odds contribution for logistic
+    /// models, a reward contribution for linear ones, a posterior mean for non-contextual ones).
+    pub score: f64,
+    /// The largest feature contributions to the score (`encoded feature`, `weight × value`), largest
+    /// magnitude first. Empty for non-contextual policies.
+    pub contributions: Vec<(String, f64)>,
+}
+
+/// A policy: decides one joint action per customer, logs its propensity, and learns from feedback.
+///
+/// Object-safe: the engine holds a `Box<dyn Policy>` built by [`crate::build`] or
+/// [`crate::restore`].
+pub trait Policy: Send + Sync {
+    /// The model version: the algorithm and how many updates it has seen (`lin_ts/17`).
+    fn model_version(&self) -> String;
+
+    /// Decides for one customer.
+    ///
+    /// # Errors
+    /// [`crate::Error::FeatureCount`] when the features do not match the schema,
+    /// [`crate::Error::NoEligibleAction`] when nothing is allowed for this customer.
+    fn decide(&self, customer: &Customer, round: &DecisionRound) -> Result<PolicyDecision>;
+
+    /// Decides for a batch, in parallel across cores; the result is in input order and equal to
+    /// calling [`Policy::decide`] on each customer.
+    ///
+    /// # Errors
+    /// As [`Policy::decide`], for the first customer that fails.
+    fn decide_batch(&self, customers: &[Customer], round: &DecisionRound) -> Result<Vec<PolicyDecision>>;
+
+    /// The probability that [`Policy::decide`] in `round` chooses `action` for `customer` (0 for an
+    /// action the customer may not receive). Off-policy evaluation of this policy uses it.
+    ///
+    /// # Errors
+    /// As [`Policy::decide`].
+    fn action_probability(&self, customer: &Customer, action: ActionId, round: &DecisionRound) -> Result<f64>;
+
+    /// Learns from a batch of logged feedback.
+    ///
+    /// # Errors
+    /// [`crate::Error::BadFeedback`] when a record does not fit the action space or schema; then
+    /// nothing of the batch is learned.
+    fn update(&mut self, feedback: &[Feedback]) -> Result<UpdateReport>;
+
+    /// A versioned, serialisable copy of the whole state; [`crate::restore`] rebuilds an identical
+    /// policy from it.
+    fn snapshot(&self) -> Snapshot;
+
+    /// Explains the scores behind a customer's decision.
+    ///
+    /// # Errors
+    /// As [`Policy::decide`].
+    fn explain(&self, customer: &Customer) -> Result<Explanation>;
+}

@@ -1,0 +1,277 @@
+//! The contextual policies through the public API: exact propensities, determinism, snapshots,
+//! eligibility, learning, and a 10^10-action space.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use jiff::Timestamp;
+use offerloop_domain::config::parse_use_case;
+use offerloop_domain::usecase::Algorithm;
+use offerloop_domain::{ActionId, Customer, CustomerId, FeatureValue, UseCase};
+use offerloop_policy::{DecisionRound, Feedback, Policy, Setup, build_with, restore};
+use rand::rngs::StdRng;
+use rand::{RngExt as _, SeedableRng as _};
+
+/// Features: `x` (number) and `tier` (category). Dimensions given as option counts.
+fn use_case(dims: &[usize], metric: &str, extra: &str) -> UseCase {
+    let mut toml = format!(
+        "[use_case]\nname = \"t\"\nkind = \"custom\"\ntime_zone = \"UTC\"\n\n\
+         [braze]\nendpoint = \"https://rest.iad-01.braze.com\"\napi_key_env = \"K\"\n\n\
+         [audience]\nsegment_id = \"s\"\n\n[holdout]\nsalt = \"t\"\ncontrol_fraction = 0.0\ncontrol = \"no_message\"\n\n[activation]\ncampaign_id = \"camp-1\"\n\n{metric}\n\n[policy]\n{extra}\n\n\
+         [[feature]]\nname = \"x\"\nfield = \"custom_attributes.x\"\ntype = \"number\"\n\n\
+         [[feature]]\nname = \"tier\"\nfield = \"custom_attributes.tier\"\ntype = \"category\"\n\n"
+    );
+    for (d, &k) in dims.iter().enumerate() {
+        writeln!(toml, "[[dimension]]\nname = \"d{d}\"\nkind = \"custom\"\n").unwrap();
+        for o in 0..k {
+            writeln!(toml, "  [[dimension.options]]\n  id = \"o{o}\"\n").unwrap();
+        }
+    }
+    parse_use_case(&toml, "t.toml").unwrap_or_else(|e| panic!("{e}"))
+}
+
+const CONVERSION: &str = "[metric]\nkind = \"conversion\"\nevent = \"purchase\"\nattribution_window_days = 7";
+
+fn customer(id: &str, x: f64, tier: &str) -> Customer {
+    Customer {
+        id: CustomerId::new(id).unwrap(),
+        features: vec![FeatureValue::Number(x), FeatureValue::Category(tier.into())],
+        time_zone: None,
+    }
+}
+
+fn round(day: u64) -> DecisionRound {
+    DecisionRound {
+        decided_at: Timestamp::from_second(day as i64 * 86_400).unwrap(),
+        round: day,
+    }
+}
+
+/// Simulated world: in dimension 0, option 1 converts when x > 0 and option 0 when x < 0; in
+/// dimension 1, option 2 always helps.
+fn truth(x: f64, a: &[u32]) -> f64 {
+    let eta = -1.5 + if a[0] == 1 { 1.2 * x } else { -1.2 * x } + if a[1] == 2 { 0.7 } else { 0.0 };
+    1.0 / (1.0 + (-eta).exp())
+}
+
+fn train(policy: &mut dyn Policy, uc: &UseCase, days: u64, seed: u64) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    for day in 0..days {
+        let customers: Vec<Customer> = (0..2000)
+            .map(|i| customer(&format!("d{day}c{i}"), rng.random::<f64>() * 4.0 - 2.0, "gold"))
+            .collect();
+        let decisions = policy.decide_batch(&customers, &round(day)).unwrap();
+        let feedback: Vec<Feedback> = customers
+            .iter()
+            .zip(&decisions)
+            .map(|(c, d)| {
+                let a = uc.actions.decode(d.action).unwrap();
+                let x = c.features[0].as_number().unwrap();
+                Feedback {
+                    features: c.features.clone(),
+                    action: d.action,
+                    propensity: d.propensity,
+                    reward: f64::from(u8::from(rng.random::<f64>() < truth(x, &a.0))),
+                    decided_at: round(day).decided_at,
+                }
+            })
+            .collect();
+        policy.update(&feedback).unwrap();
+    }
+}
+
+#[test]
+fn logged_propensities_match_empirical_choice_frequencies() {
+    let uc = use_case(&[2, 3], CONVERSION, "exploration_floor = 0.02");
+    let mut policy = build_with(Setup::from_use_case(&uc).unwrap(), Algorithm::LogisticTs).unwrap();
+    train(policy.as_mut(), &uc, 2, 1);
+    // 30,000 customers with identical features: each decision is a draw from the same distribution.
+    let n = 30_000;
+    let customers: Vec<Customer> = (0..n).map(|i| customer(&format!("p{i}"), 0.3, "gold")).collect();
+    let decisions = policy.decide_batch(&customers, &round(9)).unwrap();
+    let mut logged: BTreeMap<ActionId, f64> = BTreeMap::new();
+    let mut counts: BTreeMap<ActionId, f64> = BTreeMap::new();
+    for d in &decisions {
+        *counts.entry(d.action).or_default() += 1.0;
+        let p = logged.entry(d.action).or_insert(d.propensity);
+        assert_eq!(*p, d.propensity, "one propensity per action for identical customers");
+    }
+    // The propensities of every eligible action sum to 1.
+    let total: f64 = uc
+        .actions
+        .iter()
+        .map(|(id, _)| policy.action_probability(&customers[0], id, &round(9)).unwrap())
+        .sum();
+    assert!((total - 1.0).abs() < 1e-9, "sum {total}");
+    // Chi-square goodness of fit of the choices to the logged propensities (5 degrees of freedom).
+    let chi2: f64 = uc
+        .actions
+        .iter()
+        .map(|(id, _)| {
+            let expected = policy.action_probability(&customers[0], id, &round(9)).unwrap() * n as f64;
+            let observed = counts.get(&id).copied().unwrap_or(0.0);
+            (observed - expected).powi(2) / expected
+        })
+        .sum();
+    // 99.9th percentile of chi-square with 5 degrees of freedom is 20.5.
+    assert!(
+        chi2 < 20.5,
+        "chi-square {chi2}: choices do not follow the logged propensities"
+    );
+    // The floor holds.
+    assert!(logged.values().all(|&p| p >= 0.02 - 1e-12));
+}
+
+#[test]
+fn decisions_are_deterministic_and_batch_equals_single() {
+    let uc = use_case(&[2, 3], CONVERSION, "seed = 7");
+    let mut policy = build_with(Setup::from_use_case(&uc).unwrap(), Algorithm::LogisticTs).unwrap();
+    train(policy.as_mut(), &uc, 1, 2);
+    let customers: Vec<Customer> = (0..200)
+        .map(|i| customer(&format!("c{i}"), f64::from(i) / 50.0 - 2.0, "gold"))
+        .collect();
+    let batch = policy.decide_batch(&customers, &round(3)).unwrap();
+    let single: Vec<_> = customers.iter().map(|c| policy.decide(c, &round(3)).unwrap()).collect();
+    assert_eq!(batch, single);
+    assert_eq!(batch, policy.decide_batch(&customers, &round(3)).unwrap());
+    assert_ne!(
+        batch,
+        policy.decide_batch(&customers, &round(4)).unwrap(),
+        "another round draws anew"
+    );
+}
+
+#[test]
+fn snapshot_restores_an_identical_policy_through_json() {
+    for algorithm in [Algorithm::LogisticTs, Algorithm::LinTs, Algorithm::LinUcb] {
+        let uc = use_case(&[2, 3], CONVERSION, "");
+        let setup = Setup::from_use_case(&uc).unwrap();
+        let mut policy = build_with(setup.clone(), algorithm).unwrap();
+        train(policy.as_mut(), &uc, 2, 3);
+        let text = serde_json::to_string(&policy.snapshot()).unwrap();
+        let restored = restore(setup, serde_json::from_str(&text).unwrap()).unwrap();
+        assert_eq!(
+            restored.snapshot(),
+            policy.snapshot(),
+            "{algorithm:?}: state round-trips exactly"
+        );
+        let customers: Vec<Customer> = (0..50)
+            .map(|i| customer(&format!("c{i}"), f64::from(i) / 10.0 - 2.5, "new"))
+            .collect();
+        assert_eq!(
+            restored.decide_batch(&customers, &round(5)).unwrap(),
+            policy.decide_batch(&customers, &round(5)).unwrap(),
+            "{algorithm:?}"
+        );
+        assert_eq!(restored.model_version(), policy.model_version());
+    }
+}
+
+#[test]
+fn a_snapshot_does_not_restore_onto_another_action_space() {
+    let uc = use_case(&[2, 3], CONVERSION, "");
+    let other = use_case(&[2, 4], CONVERSION, "");
+    let policy = build_with(Setup::from_use_case(&uc).unwrap(), Algorithm::LogisticTs).unwrap();
+    let err = restore(Setup::from_use_case(&other).unwrap(), policy.snapshot())
+        .map(|_| ())
+        .unwrap_err();
+    assert!(err.to_string().contains("another action space"), "{err}");
+}
+
+#[test]
+fn learns_the_best_action_per_context() {
+    let uc = use_case(&[2, 3], CONVERSION, "exploration_floor = 0.005");
+    for algorithm in [Algorithm::LogisticTs, Algorithm::LinTs, Algorithm::LinUcb] {
+        let mut policy = build_with(Setup::from_use_case(&uc).unwrap(), algorithm).unwrap();
+        train(policy.as_mut(), &uc, 8, 4);
+        let check = |x: f64, want: [u32; 2]| {
+            let customers: Vec<Customer> = (0..400).map(|i| customer(&format!("q{i}"), x, "gold")).collect();
+            let decisions = policy.decide_batch(&customers, &round(20)).unwrap();
+            let hits = decisions
+                .iter()
+                .filter(|d| uc.actions.decode(d.action).unwrap().0 == want)
+                .count();
+            assert!(
+                hits > 300,
+                "{algorithm:?}: x = {x}: best action chosen {hits}/400 times"
+            );
+        };
+        check(1.5, [1, 2]);
+        check(-1.5, [0, 2]);
+    }
+}
+
+#[test]
+fn bad_feedback_is_refused_and_nothing_is_learned() {
+    let uc = use_case(&[2, 3], CONVERSION, "");
+    let mut policy = build_with(Setup::from_use_case(&uc).unwrap(), Algorithm::LogisticTs).unwrap();
+    let before = policy.snapshot();
+    let good = Feedback {
+        features: customer("a", 1.0, "gold").features,
+        action: ActionId(1),
+        propensity: 0.5,
+        reward: 1.0,
+        decided_at: Timestamp::UNIX_EPOCH,
+    };
+    let bad = Feedback {
+        action: ActionId(999),
+        ..good.clone()
+    };
+    let err = policy.update(&[good, bad]).unwrap_err();
+    assert!(err.to_string().contains("feedback #1"), "{err}");
+    assert_eq!(policy.snapshot(), before);
+}
+
+#[test]
+fn eligibility_and_exclusion_rules_are_respected() {
+    let uc = use_case(
+        &[2, 3],
+        CONVERSION,
+        "exploration_floor = 0.05\n\n[[rule]]\nexclude = { d0 = \"o1\", d1 = [\"o2\"] }\n\n\
+         [[eligibility]]\ndimension = \"d1\"\noption = \"o0\"\nwhen = { feature = \"x\", gt = 0 }",
+    );
+    let policy = build_with(Setup::from_use_case(&uc).unwrap(), Algorithm::LogisticTs).unwrap();
+    let customers: Vec<Customer> = (0..3000).map(|i| customer(&format!("e{i}"), -1.0, "gold")).collect();
+    for d in policy.decide_batch(&customers, &round(1)).unwrap() {
+        let a = uc.actions.decode(d.action).unwrap().0;
+        assert_ne!(a, vec![1, 2], "excluded by the rule");
+        assert_ne!(a[1], 0, "o0 needs x > 0");
+    }
+}
+
+#[test]
+fn ten_dimensions_of_ten_options_are_decided_without_enumeration() {
+    let uc = use_case(&[10; 10], CONVERSION, "");
+    assert_eq!(uc.actions.size(), 10_000_000_000);
+    for algorithm in [Algorithm::LogisticTs, Algorithm::LinTs] {
+        let mut policy = build_with(Setup::from_use_case(&uc).unwrap(), algorithm).unwrap();
+        let mut rng = StdRng::seed_from_u64(5);
+        let feedback: Vec<Feedback> = (0..2000)
+            .map(|i| {
+                let action = ActionId(rng.random_range(0..uc.actions.size()));
+                let a = uc.actions.decode(action).unwrap();
+                Feedback {
+                    features: customer(&format!("f{i}"), 0.0, "gold").features,
+                    action,
+                    propensity: 1e-10,
+                    reward: f64::from(u8::from(a.0[0] == 3)),
+                    decided_at: Timestamp::UNIX_EPOCH,
+                }
+            })
+            .collect();
+        policy.update(&feedback).unwrap();
+        let customers: Vec<Customer> = (0..50).map(|i| customer(&format!("c{i}"), 0.0, "gold")).collect();
+        let decisions = policy.decide_batch(&customers, &round(1)).unwrap();
+        let threes = decisions
+            .iter()
+            .filter(|d| uc.actions.decode(d.action).unwrap().0[0] == 3)
+            .count();
+        assert!(
+            threes >= 45,
+            "{algorithm:?}: option 3 of d0 always converts; chosen {threes}/50"
+        );
+        assert!(decisions.iter().all(|d| d.propensity > 0.0 && d.propensity <= 1.0));
+    }
+}
