@@ -2,8 +2,10 @@
 //!
 //! `main.rs` only parses arguments (clap), sets up tracing and prints; each command here takes plain
 //! inputs and returns what to print and whether it succeeded. Commands arrive with the layers they
-//! drive: today `init`, `validate` and `braze check`.
+//! drive: today `init`, `validate`, `braze check` and the batch JSONL policy interface
+//! (`policy init|decide|learn|evaluate`).
 
 pub mod braze_check;
 pub mod init;
+pub mod policy_cmd;
 pub mod validate;

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 use offerloop_cli::init;
+use offerloop_cli::policy_cmd::{self, PolicyCommand};
 use offerloop_cli::validate::{self, Verdict};
 
 /// offerloop: per-customer AI decisions for lifecycle marketing, activated through Braze.
@@ -49,6 +50,12 @@ enum Command {
         #[command(subcommand)]
         command: BrazeCommand,
     },
+    /// Drive a policy through files: init a model, decide for a JSONL of customers, learn from a JSONL of
+    /// rewards, evaluate off-policy from logs.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -85,6 +92,16 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Braze {
             command: BrazeCommand::Check { use_case },
         } => run_braze_check(&use_case),
+        Command::Policy { command } => {
+            let output = policy_cmd::run(&command)?;
+            print!("{}", output.stdout);
+            eprint!("{}", output.stderr);
+            Ok(if output.failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
     }
 }
 

@@ -323,6 +323,12 @@ impl Contextual {
             None => Eligible::of(self.setup.space(), customer)?,
         };
         let x = self.state.featurizer.encode(&customer.features, round.decided_at);
+        let nonzero: Vec<(u32, f64)> = x
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| **v != 0.0)
+            .map(|(j, v)| (j as u32, *v))
+            .collect();
         let samples = &cache.samples;
         let hurdle = cache.value_means.as_ref();
         let mut terms = vec![0.0; samples.terms_len()];
@@ -338,7 +344,7 @@ impl Contextual {
             };
             let values: Option<Vec<f64>> = hurdle.map(|v| {
                 let mut vt = vec![0.0; v.terms_len()];
-                v.block_terms(0, &x, &mut vt);
+                v.block_terms_sparse(0, &nonzero, &mut vt);
                 chosen
                     .iter()
                     .map(|&i| (vt[0] + table.terms_of(i).iter().map(|&t| vt[t as usize]).sum::<f64>()).max(0.0))
@@ -351,7 +357,7 @@ impl Contextual {
             let stride = table.dims + table.pairs_per;
             let mut etas = vec![0.0; chosen.len()];
             for s in 0..samples.len() {
-                samples.block_terms(s, &x, &mut terms);
+                samples.block_terms_sparse(s, &nonzero, &mut terms);
                 scores[..n_terms].copy_from_slice(&terms);
                 scores[n_terms..].copy_from_slice(samples.pairs(s));
                 for (eta, &i) in etas.iter_mut().zip(&chosen) {
@@ -383,7 +389,7 @@ impl Contextual {
         }
         let value_terms = hurdle.map(|v| {
             let mut vt = vec![0.0; v.terms_len()];
-            v.block_terms(0, &x, &mut vt);
+            v.block_terms_sparse(0, &nonzero, &mut vt);
             vt
         });
         let value_of = |a: &JointAction| -> f64 {
@@ -393,7 +399,7 @@ impl Contextual {
             }
         };
         for s in 0..samples.len() {
-            samples.block_terms(s, &x, &mut terms);
+            samples.block_terms_sparse(s, &nonzero, &mut terms);
             let objective = |a: &JointAction| -> f64 {
                 let eta = samples.eta(s, &terms, &a.0);
                 let eta = match &cache.ucb {

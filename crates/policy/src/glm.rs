@@ -263,6 +263,16 @@ impl BlockGlm {
         }
         let p = self.shape.width;
         let mut eta: Vec<f64> = batch.iter().map(|o| self.mean_eta(o.x, o.options)).collect();
+        let nonzero: Vec<Vec<(u32, f64)>> = batch
+            .iter()
+            .map(|o| {
+                o.x.iter()
+                    .enumerate()
+                    .filter(|(_, v)| **v != 0.0)
+                    .map(|(j, v)| (j as u32, *v))
+                    .collect()
+            })
+            .collect();
         // Observations per block.
         let mut members: Vec<Vec<usize>> = vec![Vec::new(); self.blocks.len()];
         members[0] = (0..batch.len()).collect();
@@ -288,17 +298,15 @@ impl BlockGlm {
                     let obs = &batch[i];
                     let (g, h) = self.link.grad_curv(obs.y, eta[i]);
                     let (g, h) = (g * obs.weight, h * obs.weight);
-                    let x = obs.x;
-                    for j in 0..p {
-                        let xj = x[j];
-                        if xj == 0.0 {
-                            continue;
-                        }
+                    // Rank-one update on the upper triangle, over the non-zero slots only (ascending).
+                    let nz = &nonzero[i];
+                    for (a, &(j, xj)) in nz.iter().enumerate() {
+                        let j = j as usize;
                         grad[j] += g * xj;
                         let hx = h * xj;
                         let row = &mut hessian[j * p..(j + 1) * p];
-                        for k in j..p {
-                            row[k] += hx * x[k];
+                        for &(k, xk) in &nz[a..] {
+                            row[k as usize] += hx * xk;
                         }
                     }
                 }
@@ -460,6 +468,29 @@ impl Samples {
         let w = &self.weights[s];
         for (b, cell) in out.iter_mut().enumerate() {
             *cell = dot(&w[b * p..(b + 1) * p], x);
+        }
+    }
+
+    /// [`Samples::block_terms`] for a context given by its non-zero slots `(index, value)`: encoded
+    /// contexts are mostly zeros (one-hot categories, missing slots), so this does a fraction of the
+    /// work. Same result up to summation order.
+    pub fn block_terms_sparse(&self, s: usize, nonzero: &[(u32, f64)], out: &mut [f64]) {
+        let p = self.shape.width;
+        let w = &self.weights[s];
+        for (b, cell) in out.iter_mut().enumerate() {
+            let block = &w[b * p..(b + 1) * p];
+            let mut acc = [0.0f64; 4];
+            let mut chunks = nonzero.chunks_exact(4);
+            for c in &mut chunks {
+                for k in 0..4 {
+                    acc[k] += block[c[k].0 as usize] * c[k].1;
+                }
+            }
+            let mut tail = 0.0;
+            for &(j, v) in chunks.remainder() {
+                tail += block[j as usize] * v;
+            }
+            *cell = (acc[0] + acc[2]) + (acc[1] + acc[3]) + tail;
         }
     }
 

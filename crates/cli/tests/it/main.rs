@@ -3,6 +3,8 @@
 // Test helpers may panic: a broken fixture should fail the test loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod policy;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
