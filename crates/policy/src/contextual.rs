@@ -34,8 +34,11 @@
 //! Each update first discounts old evidence by the use case's forgetting factor (see
 //! [`crate::glm`]). With drift detection on, the calibration residuals (observed minus predicted, per
 //! decision, before learning) feed a [`DriftMonitor`]; an alert relaxes the posterior of the option it
-//! names (or all of it, for a global alert) towards the prior by [`ContextualConfig::drift_relax`], and
-//! doubles the posterior scale for the next [`ContextualConfig::drift_boost_rounds`] updates.
+//! names towards the prior by [`ContextualConfig::drift_relax`] — all of it, because a market change
+//! rarely moves one option alone — and doubles the posterior scale for the next
+//! [`ContextualConfig::drift_boost_rounds`] updates. Detection starts after
+//! [`ContextualConfig::drift_warmup_updates`] updates, while residuals still move because the model
+//! is finding the base rate.
 
 use std::sync::{Arc, Mutex};
 
@@ -82,6 +85,14 @@ pub struct ContextualConfig {
     pub drift_relax: f64,
     /// Updates during which exploration stays doubled after an alert.
     pub drift_boost_rounds: u32,
+    /// Updates learned before drift detection starts: while the model is still finding the base
+    /// rate its residuals move for that reason alone, and relaxing it then would only slow learning.
+    #[serde(default = "default_drift_warmup")]
+    pub drift_warmup_updates: u64,
+    /// Updates after a relaxation during which detection pauses (the model is re-learning, so its
+    /// residuals are off for that reason); the detectors then restart from a fresh baseline.
+    #[serde(default = "default_drift_cooldown")]
+    pub drift_cooldown_updates: u32,
     /// The drift detectors.
     pub drift: DriftConfig,
 }
@@ -93,11 +104,31 @@ impl Default for ContextualConfig {
             prior_precision: 1.0,
             posterior_scale: 0.5,
             ucb_alpha: 1.0,
-            drift_relax: 0.25,
+            drift_relax: 0.05,
             drift_boost_rounds: 2,
+            drift_warmup_updates: default_drift_warmup(),
+            drift_cooldown_updates: default_drift_cooldown(),
             drift: DriftConfig::default(),
         }
     }
+}
+
+/// Dimension and option names, for the drift monitor.
+fn drift_dimensions(setup: &Setup) -> Vec<(String, Vec<String>)> {
+    setup
+        .space()
+        .dimensions()
+        .iter()
+        .map(|d| (d.name.to_string(), d.options.iter().map(|o| o.id.to_string()).collect()))
+        .collect()
+}
+
+fn default_drift_warmup() -> u64 {
+    3
+}
+
+fn default_drift_cooldown() -> u32 {
+    4
 }
 
 /// What a snapshot holds.
@@ -111,6 +142,8 @@ struct State {
     value: Option<BlockGlm>,
     drift: Option<DriftMonitor>,
     boost_left: u32,
+    #[serde(default)]
+    cooldown_left: u32,
     updates: u64,
 }
 
@@ -204,17 +237,10 @@ impl Contextual {
                 config.prior_precision,
             )
         });
-        let drift = setup.settings().drift_detection.then(|| {
-            DriftMonitor::new(
-                config.drift.clone(),
-                setup
-                    .space()
-                    .dimensions()
-                    .iter()
-                    .map(|d| (d.name.to_string(), d.options.iter().map(|o| o.id.to_string()).collect()))
-                    .collect(),
-            )
-        });
+        let drift = setup
+            .settings()
+            .drift_detection
+            .then(|| DriftMonitor::new(config.drift.clone(), drift_dimensions(&setup)));
         let state = State {
             config,
             featurizer,
@@ -222,6 +248,7 @@ impl Contextual {
             value,
             drift,
             boost_left: 0,
+            cooldown_left: 0,
             updates: 0,
         };
         Ok(Self::from_state(setup, algorithm, state))
@@ -330,7 +357,12 @@ impl Contextual {
             .map(|(j, v)| (j as u32, *v))
             .collect();
         let samples = &cache.samples;
-        let hurdle = cache.value_means.as_ref();
+        // Until a conversion has been seen there is no value to learn from: the objective is then the
+        // conversion model alone, so the first decisions follow its draws instead of the cheapest action.
+        let hurdle = cache
+            .value_means
+            .as_ref()
+            .filter(|_| self.state.value.as_ref().is_some_and(|v| v.seen > 0.0));
         let mut terms = vec![0.0; samples.terms_len()];
         let mut best = Vec::with_capacity(samples.len());
         if let Some(table) = &self.actions {
@@ -587,7 +619,8 @@ impl Policy for Contextual {
             .collect();
         // Calibration residuals, before learning this batch.
         let mut alerts = Vec::new();
-        if state.drift.is_some() {
+        let detecting = state.updates >= state.config.drift_warmup_updates && state.cooldown_left == 0;
+        if state.drift.is_some() && detecting {
             let sd = state.model.noise_variance().sqrt().max(1e-9);
             let link = state.model_link();
             let model = &state.model;
@@ -620,18 +653,24 @@ impl Policy for Contextual {
             value.update(&converted);
         }
         if !alerts.is_empty() {
-            let relax = state.config.drift_relax;
-            for alert in &alerts {
-                let target = alert
-                    .dimension
-                    .as_deref()
-                    .zip(alert.option.as_deref())
-                    .and_then(|(d, o)| space.resolve(d, o).ok());
-                state.model.relax(target, relax);
+            // A market change rarely moves one option alone (the alert names where it was seen first),
+            // so the whole posterior is relaxed once, whatever the number of alerts.
+            state.model.relax(None, state.config.drift_relax);
+            if let Some(value) = state.value.as_mut() {
+                value.relax(None, state.config.drift_relax);
             }
+            state.cooldown_left = state.config.drift_cooldown_updates;
             state.boost_left = state.config.drift_boost_rounds;
         } else {
             state.boost_left = state.boost_left.saturating_sub(1);
+            if state.cooldown_left > 0 {
+                state.cooldown_left -= 1;
+                if state.cooldown_left == 0 {
+                    if let Some(monitor) = state.drift.as_mut() {
+                        *monitor = DriftMonitor::new(state.config.drift.clone(), drift_dimensions(&self.setup));
+                    }
+                }
+            }
         }
         state.updates += 1;
         *self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
