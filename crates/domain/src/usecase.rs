@@ -204,7 +204,7 @@ pub struct PolicySettings {
 impl Default for PolicySettings {
     fn default() -> Self {
         Self {
-            algorithm: Algorithm::LinTs,
+            algorithm: Algorithm::LogisticTs,
             seed: 0,
             exploration_floor: 0.0,
             forgetting_factor: 1.0,

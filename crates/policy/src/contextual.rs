@@ -95,6 +95,33 @@ pub struct ContextualConfig {
     pub drift_cooldown_updates: u32,
     /// The drift detectors.
     pub drift: DriftConfig,
+    /// How an action is chosen from the model (Thompson sampling unless set; ignored by `LinUcb`).
+    #[serde(default)]
+    pub selection: Selection,
+}
+
+/// How [`Contextual`] chooses from its model. Every mode logs its exact propensity.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Selection {
+    /// Thompson sampling over the round's shared posterior draws (see the [module docs](self)).
+    #[default]
+    Thompson,
+    /// The best action under the posterior mean (plus the exploration floor).
+    Greedy,
+    /// The posterior-mean best with probability `1 − ε`, else a uniformly random eligible action:
+    /// `π(a) = (1 − ε) · [a = best] + ε / n` (the floor applies when it is larger).
+    EpsilonGreedy {
+        /// The exploration share ε, in `[0, 1]`.
+        epsilon: f64,
+    },
+    /// Boltzmann exploration over the posterior-mean objective:
+    /// `π(a) ∝ exp(objective(a) / temperature)` among eligible actions. Needs an enumerable space;
+    /// above [`crate::sampling::ENUMERATION_LIMIT`] eligible actions it is greedy (documented fallback).
+    Softmax {
+        /// The temperature, in the objective's units (> 0).
+        temperature: f64,
+    },
 }
 
 impl Default for ContextualConfig {
@@ -109,7 +136,22 @@ impl Default for ContextualConfig {
             drift_warmup_updates: default_drift_warmup(),
             drift_cooldown_updates: default_drift_cooldown(),
             drift: DriftConfig::default(),
+            selection: Selection::Thompson,
         }
+    }
+}
+
+/// For one customer: the eligible actions, each draw's best action, and the softmax distribution when
+/// that is the selection.
+type DrawChoices<'a> = (Eligible<'a>, Vec<ActionId>, Option<Vec<(ActionId, f64)>>);
+
+/// The option costs the objective subtracts: those the metric subtracts from the reward
+/// (`subtract_option_cost`), none otherwise — the policy maximises the metric as defined.
+fn objective_cost(setup: &Setup, action: &JointAction) -> f64 {
+    if setup.reward_nets_option_cost() {
+        setup.cost(action)
+    } else {
+        0.0
     }
 }
 
@@ -269,7 +311,7 @@ impl Contextual {
                         .map(|(d, &o)| shape.option_block(d, o as usize) as u32),
                 );
                 table.pairs.extend(probe.pair_cells(&action.0));
-                table.costs.push(setup.cost(&action));
+                table.costs.push(objective_cost(&setup, &action));
                 table.ids.push(id);
                 table.actions.push(action);
             }
@@ -318,6 +360,8 @@ impl Contextual {
         let model = &self.state.model;
         let (samples, ucb) = if self.algorithm == Algorithm::LinUcb {
             (model.means(), Some(model.ucb_cache()))
+        } else if self.state.config.selection != Selection::Thompson {
+            (model.means(), None)
         } else {
             let scale = if self.state.boost_left > 0 {
                 (self.state.config.posterior_scale * 2.0).min(1.0)
@@ -338,12 +382,7 @@ impl Contextual {
     }
 
     /// For one customer: the best eligible action of each draw.
-    fn best_per_draw(
-        &self,
-        cache: &RoundCache,
-        customer: &Customer,
-        round: &DecisionRound,
-    ) -> Result<(Eligible<'_>, Vec<ActionId>)> {
+    fn best_per_draw(&self, cache: &RoundCache, customer: &Customer, round: &DecisionRound) -> Result<DrawChoices<'_>> {
         check_features(customer, self.setup.schema())?;
         let eligible = match self.everyone {
             Some(count) => Eligible::everyone(self.setup.space(), count),
@@ -417,7 +456,23 @@ impl Contextual {
                 }
                 best.push(table.ids[chosen[top]]);
             }
-            return Ok((eligible, best));
+            let softmax = match self.state.config.selection {
+                Selection::Softmax { temperature } if cache.ucb.is_none() => {
+                    let max = etas.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let t = temperature.max(1e-12);
+                    let weights: Vec<f64> = etas.iter().map(|e| ((e - max) / t).exp()).collect();
+                    let total: f64 = weights.iter().sum();
+                    Some(
+                        chosen
+                            .iter()
+                            .zip(weights)
+                            .map(|(&i, w)| (table.ids[i], w / total))
+                            .collect(),
+                    )
+                }
+                _ => None,
+            };
+            return Ok((eligible, best, softmax));
         }
         let value_terms = hurdle.map(|v| {
             let mut vt = vec![0.0; v.terms_len()];
@@ -439,14 +494,14 @@ impl Contextual {
                     None => eta,
                 };
                 if hurdle.is_some() {
-                    sigmoid(eta) * value_of(a) - self.setup.cost(a)
+                    sigmoid(eta) * value_of(a) - objective_cost(&self.setup, a)
                 } else {
                     eta
                 }
             };
             best.push(self.coordinate_ascent(&eligible, &terms, samples, objective));
         }
-        Ok((eligible, best))
+        Ok((eligible, best, None))
     }
 
     /// The approximate maximiser for large spaces; see the [module docs](self).
@@ -520,7 +575,9 @@ impl Contextual {
     }
 
     fn decide_with(&self, cache: &RoundCache, customer: &Customer, round: &DecisionRound) -> Result<PolicyDecision> {
-        let (eligible, best) = self.best_per_draw(cache, customer, round)?;
+        let (eligible, best, softmax) = self.best_per_draw(cache, customer, round)?;
+        let from_draws = softmax.is_none();
+        let base = base_distribution(&best, softmax);
         let mut rng = customer_rng(
             self.setup.settings().seed,
             round.round,
@@ -528,30 +585,66 @@ impl Contextual {
             customer.id.as_str(),
         );
         let u: f64 = rng.random();
-        let action = if u < self.floor_share(&eligible) {
+        let action = if u < self.uniform_share(&eligible) {
             eligible.sample_uniform(&mut rng).0
-        } else {
+        } else if from_draws {
+            // One of the draws' best actions, uniformly: probability = its share of the draws.
             best[rng.random_range(0..best.len())]
+        } else {
+            let mut v: f64 = rng.random();
+            let mut chosen = base[base.len() - 1].0;
+            for &(id, p) in &base {
+                if v < p {
+                    chosen = id;
+                    break;
+                }
+                v -= p;
+            }
+            chosen
         };
         Ok(PolicyDecision {
             action,
-            propensity: self.propensity(&eligible, &best, action),
+            propensity: self.propensity(&eligible, &base, action),
             model_version: self.model_version(),
         })
     }
 
-    fn floor_share(&self, eligible: &Eligible<'_>) -> f64 {
-        (self.setup.settings().exploration_floor * eligible.count() as f64).min(1.0)
+    /// The probability of a uniformly random eligible action: the exploration floor's `f · n`, or ε
+    /// for ε-greedy when larger.
+    fn uniform_share(&self, eligible: &Eligible<'_>) -> f64 {
+        let floor = self.setup.settings().exploration_floor * eligible.count() as f64;
+        let epsilon = match self.state.config.selection {
+            Selection::EpsilonGreedy { epsilon } if self.algorithm != Algorithm::LinUcb => epsilon.clamp(0.0, 1.0),
+            _ => 0.0,
+        };
+        floor.max(epsilon).min(1.0)
     }
 
-    fn propensity(&self, eligible: &Eligible<'_>, best: &[ActionId], action: ActionId) -> f64 {
+    fn propensity(&self, eligible: &Eligible<'_>, base: &[(ActionId, f64)], action: ActionId) -> f64 {
         if !eligible.contains_id(action) {
             return 0.0;
         }
-        let share = self.floor_share(eligible);
-        let hits = best.iter().filter(|&&b| b == action).count() as f64;
-        (1.0 - share) * hits / best.len().max(1) as f64 + self.setup.settings().exploration_floor
+        let share = self.uniform_share(eligible);
+        let p = base.iter().find(|(id, _)| *id == action).map_or(0.0, |(_, p)| *p);
+        (1.0 - share) * p + share / eligible.count() as f64
     }
+}
+
+/// The choice before uniform exploration: the softmax distribution when there is one, else each draw's
+/// best with equal weight (merged per action, in first-seen order).
+fn base_distribution(best: &[ActionId], softmax: Option<Vec<(ActionId, f64)>>) -> Vec<(ActionId, f64)> {
+    if let Some(distribution) = softmax {
+        return distribution;
+    }
+    let mut out: Vec<(ActionId, f64)> = Vec::new();
+    let share = 1.0 / best.len().max(1) as f64;
+    for &b in best {
+        match out.iter_mut().find(|(id, _)| *id == b) {
+            Some(entry) => entry.1 += share,
+            None => out.push((b, share)),
+        }
+    }
+    out
 }
 
 impl Policy for Contextual {
@@ -573,8 +666,8 @@ impl Policy for Contextual {
     }
 
     fn action_probability(&self, customer: &Customer, action: ActionId, round: &DecisionRound) -> Result<f64> {
-        let (eligible, best) = self.best_per_draw(&self.round_cache(round.round), customer, round)?;
-        Ok(self.propensity(&eligible, &best, action))
+        let (eligible, best, softmax) = self.best_per_draw(&self.round_cache(round.round), customer, round)?;
+        Ok(self.propensity(&eligible, &base_distribution(&best, softmax), action))
     }
 
     fn update(&mut self, feedback: &[Feedback]) -> Result<UpdateReport> {
@@ -601,7 +694,7 @@ impl Policy for Contextual {
                 if binary_target {
                     (f.reward, f.reward)
                 } else {
-                    let gross = f.reward + self.setup.cost(a);
+                    let gross = f.reward + objective_cost(&self.setup, a);
                     (f64::from(u8::from(gross > 1e-9)), gross)
                 }
             })
@@ -665,10 +758,10 @@ impl Policy for Contextual {
             state.boost_left = state.boost_left.saturating_sub(1);
             if state.cooldown_left > 0 {
                 state.cooldown_left -= 1;
-                if state.cooldown_left == 0 {
-                    if let Some(monitor) = state.drift.as_mut() {
-                        *monitor = DriftMonitor::new(state.config.drift.clone(), drift_dimensions(&self.setup));
-                    }
+                if state.cooldown_left == 0
+                    && let Some(monitor) = state.drift.as_mut()
+                {
+                    *monitor = DriftMonitor::new(state.config.drift.clone(), drift_dimensions(&self.setup));
                 }
             }
         }

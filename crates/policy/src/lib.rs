@@ -29,7 +29,7 @@ pub mod setup;
 pub mod snapshot;
 mod uniform;
 
-pub use contextual::{Contextual, ContextualConfig};
+pub use contextual::{Contextual, ContextualConfig, Selection};
 pub use error::{Error, Result};
 pub use explore_then_commit::ExploreThenCommit;
 pub use fixed::Fixed;

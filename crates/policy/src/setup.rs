@@ -112,12 +112,26 @@ impl Setup {
         &self.inner.metric
     }
 
-    /// Whether rewards are 0/1 (conversion, retention) rather than amounts.
+    /// Whether rewards are 0/1 (conversion, retention, renewal) rather than amounts.
     pub fn binary_reward(&self) -> bool {
-        matches!(
-            self.inner.metric,
-            MetricKind::Conversion { .. } | MetricKind::Retention { .. }
-        )
+        self.inner.metric.is_binary()
+    }
+
+    /// Whether the reward already has the chosen options' costs subtracted (the metric's
+    /// `subtract_option_cost`), so that `reward + cost` is what the customer brought in.
+    pub fn reward_nets_option_cost(&self) -> bool {
+        match self.inner.metric {
+            MetricKind::Revenue {
+                subtract_option_cost, ..
+            }
+            | MetricKind::EventValue {
+                subtract_option_cost, ..
+            }
+            | MetricKind::Npv {
+                subtract_option_cost, ..
+            } => subtract_option_cost,
+            _ => false,
+        }
     }
 
     /// The business-as-usual joint action, when the use case has one.

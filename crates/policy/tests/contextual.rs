@@ -275,3 +275,78 @@ fn ten_dimensions_of_ten_options_are_decided_without_enumeration() {
         assert!(decisions.iter().all(|d| d.propensity > 0.0 && d.propensity <= 1.0));
     }
 }
+
+/// ε-greedy and softmax: exact propensities that sum to 1 and match the choices actually made.
+#[test]
+fn epsilon_greedy_and_softmax_log_exact_propensities() {
+    use offerloop_policy::{Contextual, ContextualConfig, Selection};
+    let uc = use_case(&[2, 3], CONVERSION, "");
+    for selection in [
+        Selection::Greedy,
+        Selection::EpsilonGreedy { epsilon: 0.3 },
+        Selection::Softmax { temperature: 0.5 },
+    ] {
+        let config = ContextualConfig {
+            selection,
+            ..ContextualConfig::default()
+        };
+        let mut policy = Contextual::new(Setup::from_use_case(&uc).unwrap(), Algorithm::LogisticTs, config).unwrap();
+        // Learn the same data as the trainer, so the posterior means are meaningful.
+        train(&mut policy, &uc, 2, 6);
+        let n = 20_000;
+        let customers: Vec<Customer> = (0..n).map(|i| customer(&format!("s{i}"), 0.8, "gold")).collect();
+        let decisions = policy.decide_batch(&customers, &round(9)).unwrap();
+        let probabilities: Vec<(ActionId, f64)> = uc
+            .actions
+            .iter()
+            .map(|(id, _)| (id, policy.action_probability(&customers[0], id, &round(9)).unwrap()))
+            .collect();
+        let total: f64 = probabilities.iter().map(|(_, p)| p).sum();
+        assert!((total - 1.0).abs() < 1e-9, "{selection:?}: sum {total}");
+        let mut chi2 = 0.0;
+        let mut cells = 0;
+        for (id, p) in &probabilities {
+            let observed = decisions.iter().filter(|d| d.action == *id).count() as f64;
+            if *p == 0.0 {
+                assert_eq!(observed, 0.0, "{selection:?}: chose an action of probability 0");
+                continue;
+            }
+            for d in decisions.iter().filter(|d| d.action == *id) {
+                assert!(
+                    (d.propensity - p).abs() < 1e-12,
+                    "{selection:?}: logged {} vs {p}",
+                    d.propensity
+                );
+            }
+            chi2 += (observed - p * n as f64).powi(2) / (p * n as f64);
+            cells += 1;
+        }
+        // 99.9th percentile of chi-square with at most 5 degrees of freedom is 20.5.
+        assert!(cells <= 1 || chi2 < 20.5, "{selection:?}: chi-square {chi2}");
+        match selection {
+            Selection::Greedy => assert_eq!(cells, 1, "greedy without a floor plays one action"),
+            Selection::EpsilonGreedy { .. } => {
+                let min = probabilities.iter().map(|(_, p)| *p).fold(1.0, f64::min);
+                assert!((min - 0.3 / 6.0).abs() < 1e-12, "ε / n for the others: {min}");
+            }
+            _ => assert_eq!(cells, 6, "softmax gives every action a chance"),
+        }
+    }
+}
+
+#[test]
+fn the_metric_says_whether_rewards_are_binary_and_net_of_option_costs() {
+    let revenue = |subtract: bool| {
+        use_case(
+            &[2, 3],
+            &format!("[metric]\nkind = \"revenue\"\nattribution_window_days = 7\nsubtract_option_cost = {subtract}"),
+            "",
+        )
+    };
+    let net = Setup::from_use_case(&revenue(true)).unwrap();
+    assert!(net.reward_nets_option_cost() && !net.binary_reward());
+    let gross = Setup::from_use_case(&revenue(false)).unwrap();
+    assert!(!gross.reward_nets_option_cost() && !gross.binary_reward());
+    let conversion = Setup::from_use_case(&use_case(&[2, 3], CONVERSION, "")).unwrap();
+    assert!(conversion.binary_reward() && !conversion.reward_nets_option_cost());
+}
