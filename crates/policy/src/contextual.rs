@@ -200,6 +200,8 @@ struct Candidates {
     /// Per candidate, `dims` option-term indices then `pairs_per` pair-cell indices offset by the
     /// number of terms: indices into a draw's score vector.
     index: Vec<u32>,
+    /// The same indices column by column: `columns[k][i] = index[i · stride + k]`.
+    columns: Vec<Vec<u32>>,
     costs: Vec<f64>,
     dims: usize,
     pairs_per: usize,
@@ -323,6 +325,10 @@ impl Contextual {
                 index.extend_from_slice(table.terms_of(i));
                 index.extend(table.pairs_of(i).iter().map(|&c| c + n_terms));
             }
+            let stride = table.dims + table.pairs_per;
+            table.columns = (0..stride)
+                .map(|k| (0..table.ids.len()).map(|i| index[i * stride + k]).collect())
+                .collect();
             table.index = index;
             table
         });
@@ -389,6 +395,18 @@ impl Contextual {
             None => Eligible::of(self.setup.space(), customer)?,
         };
         let x = self.state.featurizer.encode(&customer.features, round.decided_at);
+        let raw_nonzero: Vec<(u32, f64)> = if self.state.value.is_some() {
+            self.state
+                .featurizer
+                .encode_raw(&customer.features, round.decided_at)
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| **v != 0.0)
+                .map(|(j, v)| (j as u32, *v))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let nonzero: Vec<(u32, f64)> = x
             .iter()
             .enumerate()
@@ -415,7 +433,7 @@ impl Contextual {
             };
             let values: Option<Vec<f64>> = hurdle.map(|v| {
                 let mut vt = vec![0.0; v.terms_len()];
-                v.block_terms_sparse(0, &nonzero, &mut vt);
+                v.block_terms_sparse(0, &raw_nonzero, &mut vt);
                 chosen
                     .iter()
                     .map(|&i| (vt[0] + table.terms_of(i).iter().map(|&t| vt[t as usize]).sum::<f64>()).max(0.0))
@@ -427,16 +445,32 @@ impl Contextual {
             let mut scores = vec![0.0; n_terms + samples.pairs(0).len()];
             let stride = table.dims + table.pairs_per;
             let mut etas = vec![0.0; chosen.len()];
+            let mut sums = vec![0.0; chosen.len()];
             for s in 0..samples.len() {
                 samples.block_terms_sparse(s, &nonzero, &mut terms);
                 scores[..n_terms].copy_from_slice(&terms);
                 scores[n_terms..].copy_from_slice(samples.pairs(s));
-                for (eta, &i) in etas.iter_mut().zip(&chosen) {
-                    *eta = terms[0]
-                        + table.index[i * stride..(i + 1) * stride]
-                            .iter()
-                            .map(|&t| scores[t as usize])
-                            .sum::<f64>();
+                if self.everyone.is_some() {
+                    // Every candidate is eligible: column passes (one per option or pair slot) over
+                    // all candidates, which pipeline better than one gather chain per candidate. The
+                    // additions happen in the same order as below, so the results are identical.
+                    sums.fill(-0.0);
+                    for column in &table.columns {
+                        for (acc, &t) in sums.iter_mut().zip(column) {
+                            *acc += scores[t as usize];
+                        }
+                    }
+                    for (eta, acc) in etas.iter_mut().zip(&sums) {
+                        *eta = terms[0] + acc;
+                    }
+                } else {
+                    for (eta, &i) in etas.iter_mut().zip(&chosen) {
+                        *eta = terms[0]
+                            + table.index[i * stride..(i + 1) * stride]
+                                .iter()
+                                .map(|&t| scores[t as usize])
+                                .sum::<f64>();
+                    }
                 }
                 if let Some(ucb) = &cache.ucb {
                     for (eta, &i) in etas.iter_mut().zip(&chosen) {
@@ -476,7 +510,7 @@ impl Contextual {
         }
         let value_terms = hurdle.map(|v| {
             let mut vt = vec![0.0; v.terms_len()];
-            v.block_terms_sparse(0, &nonzero, &mut vt);
+            v.block_terms_sparse(0, &raw_nonzero, &mut vt);
             vt
         });
         let value_of = |a: &JointAction| -> f64 {
@@ -737,11 +771,24 @@ impl Policy for Contextual {
         state.model.update(&observations);
         if let Some(value) = state.value.as_mut() {
             value.forget(gamma);
+            // The value model reads amounts on their raw scale (see `Featurizer::encode_raw_into`).
+            let raw: Vec<Option<Vec<f64>>> = feedback
+                .iter()
+                .zip(&targets)
+                .map(|(f, (y, _))| (*y > 0.5).then(|| state.featurizer.encode_raw(&f.features, f.decided_at)))
+                .collect();
             let converted: Vec<Observation<'_>> = observations
                 .iter()
                 .zip(&targets)
-                .filter(|(o, _)| o.y > 0.5)
-                .map(|(o, (_, gross))| Observation { y: *gross, ..o.clone() })
+                .zip(&raw)
+                .filter_map(|((o, (_, gross)), x)| {
+                    x.as_ref().map(|x| Observation {
+                        x,
+                        options: o.options,
+                        y: *gross,
+                        weight: o.weight,
+                    })
+                })
                 .collect();
             value.update(&converted);
         }
