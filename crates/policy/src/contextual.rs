@@ -579,22 +579,23 @@ impl Contextual {
         for _ in 0..MAX_SWEEPS {
             let mut changed = false;
             for (d, options) in allowed.iter().enumerate() {
+                let current = action.0[d];
+                let mut best_option = current;
                 for &o in options {
-                    if action.0[d] == o as u32 {
+                    let o = o as u32;
+                    if o == current {
                         continue;
                     }
-                    let mut candidate = action.clone();
-                    candidate.0[d] = o as u32;
-                    if !eligible.contains(&candidate) {
-                        continue;
-                    }
-                    let v = objective(&candidate);
-                    if v > value {
-                        action = candidate;
+                    // Evaluate in place; the rules are only checked for an improvement.
+                    action.0[d] = o;
+                    let v = objective(&action);
+                    if v > value && eligible.contains(&action) {
                         value = v;
-                        changed = true;
+                        best_option = o;
                     }
                 }
+                action.0[d] = best_option;
+                changed |= best_option != current;
             }
             if !changed {
                 break;
