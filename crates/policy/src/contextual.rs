@@ -52,9 +52,7 @@ use serde::{Deserialize, Serialize};
 use crate::drift::{DriftConfig, DriftMonitor};
 use crate::featurize::{Featurizer, FeaturizerConfig};
 use crate::glm::{BlockGlm, Link, Observation, Samples, Shape, UcbCache, sigmoid};
-use crate::policy::{
-    DecisionRound, DimensionExplanation, Explanation, Feedback, OptionScore, Policy, PolicyDecision, UpdateReport,
-};
+use crate::policy::{DecisionRound, Explanation, Feedback, Policy, PolicyDecision, UpdateReport};
 use crate::sampling::{Eligible, check_features, customer_rng, round_rng};
 use crate::setup::Setup;
 use crate::snapshot::{SNAPSHOT_FORMAT, Snapshot};
@@ -836,43 +834,24 @@ impl Policy for Contextual {
         let at = Timestamp::UNIX_EPOCH;
         let x = self.state.featurizer.encode(&customer.features, at);
         let mask = self.setup.space().eligibility_mask(&customer.features);
-        let dimensions = self
-            .setup
-            .space()
-            .dimensions()
-            .iter()
-            .enumerate()
-            .map(|(d, dim)| DimensionExplanation {
-                dimension: dim.name.to_string(),
-                options: dim
-                    .options
+        Ok(Explanation::from_scores(
+            self.model_version(),
+            self.setup.space(),
+            &mask,
+            |d, o| {
+                let w = self.state.model.option_mean(d, o);
+                let mut contributions: Vec<(String, f64)> = w
                     .iter()
+                    .zip(&x)
                     .enumerate()
-                    .map(|(o, opt)| {
-                        let w = self.state.model.option_mean(d, o);
-                        let mut contributions: Vec<(String, f64)> = w
-                            .iter()
-                            .zip(&x)
-                            .enumerate()
-                            .filter(|(_, (_, xi))| **xi != 0.0)
-                            .map(|(j, (wj, xj))| (self.state.featurizer.slot_name(j).to_owned(), wj * xj))
-                            .collect();
-                        contributions.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
-                        contributions.truncate(5);
-                        OptionScore {
-                            option: opt.id.to_string(),
-                            eligible: mask.allows(d, o),
-                            score: w.iter().zip(&x).map(|(a, b)| a * b).sum(),
-                            contributions,
-                        }
-                    })
-                    .collect(),
-            })
-            .collect();
-        Ok(Explanation {
-            model_version: self.model_version(),
-            dimensions,
-        })
+                    .filter(|(_, (_, xi))| **xi != 0.0)
+                    .map(|(j, (wj, xj))| (self.state.featurizer.slot_name(j).to_owned(), wj * xj))
+                    .collect();
+                contributions.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+                contributions.truncate(5);
+                (w.iter().zip(&x).map(|(a, b)| a * b).sum(), contributions)
+            },
+        ))
     }
 }
 

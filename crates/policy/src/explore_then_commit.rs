@@ -39,9 +39,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::floor::Floor;
-use crate::policy::{
-    DecisionRound, DimensionExplanation, Explanation, Feedback, OptionScore, Policy, PolicyDecision, UpdateReport,
-};
+use crate::policy::{DecisionRound, Explanation, Feedback, Policy, PolicyDecision, UpdateReport};
 use crate::sampling::{Eligible, check_features, customer_rng};
 use crate::setup::Setup;
 use crate::snapshot::{SNAPSHOT_FORMAT, Snapshot};
@@ -256,30 +254,9 @@ impl Policy for ExploreThenCommit {
                 }
             }
         }
-        Ok(Explanation {
-            model_version: self.model_version(),
-            dimensions: space
-                .dimensions()
-                .iter()
-                .zip(&marginal)
-                .enumerate()
-                .map(|(d, (dim, tallies))| DimensionExplanation {
-                    dimension: dim.name.to_string(),
-                    options: dim
-                        .options
-                        .iter()
-                        .zip(tallies)
-                        .enumerate()
-                        .map(|(o, (opt, tally))| OptionScore {
-                            option: opt.id.to_string(),
-                            eligible: mask.allows(d, o),
-                            score: tally.mean(),
-                            contributions: Vec::new(),
-                        })
-                        .collect(),
-                })
-                .collect(),
-        })
+        Ok(Explanation::from_scores(self.model_version(), space, &mask, |d, o| {
+            (marginal[d][o].mean(), Vec::new())
+        }))
     }
 }
 

@@ -22,9 +22,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::floor::Floor;
-use crate::policy::{
-    DecisionRound, DimensionExplanation, Explanation, Feedback, OptionScore, Policy, PolicyDecision, UpdateReport,
-};
+use crate::policy::{DecisionRound, Explanation, Feedback, Policy, PolicyDecision, UpdateReport};
 use crate::sampling::{Eligible, check_features, customer_rng};
 use crate::setup::Setup;
 use crate::snapshot::{SNAPSHOT_FORMAT, Snapshot};
@@ -153,28 +151,9 @@ impl Policy for Fixed {
         let space = self.setup.space();
         let mask = space.eligibility_mask(&customer.features);
         let bau = self.setup.business_as_usual();
-        Ok(Explanation {
-            model_version: self.model_version(),
-            dimensions: space
-                .dimensions()
-                .iter()
-                .enumerate()
-                .map(|(d, dim)| DimensionExplanation {
-                    dimension: dim.name.to_string(),
-                    options: dim
-                        .options
-                        .iter()
-                        .enumerate()
-                        .map(|(o, opt)| OptionScore {
-                            option: opt.id.to_string(),
-                            eligible: mask.allows(d, o),
-                            score: f64::from(bau.and_then(|a| a.option(d)) == Some(o)),
-                            contributions: Vec::new(),
-                        })
-                        .collect(),
-                })
-                .collect(),
-        })
+        Ok(Explanation::from_scores(self.model_version(), space, &mask, |d, o| {
+            (f64::from(bau.and_then(|a| a.option(d)) == Some(o)), Vec::new())
+        }))
     }
 }
 

@@ -62,9 +62,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::floor::Floor;
-use crate::policy::{
-    DecisionRound, DimensionExplanation, Explanation, Feedback, OptionScore, Policy, PolicyDecision, UpdateReport,
-};
+use crate::policy::{DecisionRound, Explanation, Feedback, Policy, PolicyDecision, UpdateReport};
 use crate::sampling::{ENUMERATION_LIMIT, Eligible, check_features, customer_rng, round_rng};
 use crate::setup::Setup;
 use crate::snapshot::{SNAPSHOT_FORMAT, Snapshot};
@@ -507,30 +505,9 @@ impl Policy for JointTs {
         } else {
             0.0
         };
-        Ok(Explanation {
-            model_version: self.model_version(),
-            dimensions: space
-                .dimensions()
-                .iter()
-                .zip(&marginal)
-                .enumerate()
-                .map(|(d, (dim, stats))| DimensionExplanation {
-                    dimension: dim.name.to_string(),
-                    options: dim
-                        .options
-                        .iter()
-                        .zip(stats)
-                        .enumerate()
-                        .map(|(o, (opt, s))| OptionScore {
-                            option: opt.id.to_string(),
-                            eligible: mask.allows(d, o),
-                            score: self.score(s, grand),
-                            contributions: Vec::new(),
-                        })
-                        .collect(),
-                })
-                .collect(),
-        })
+        Ok(Explanation::from_scores(self.model_version(), space, &mask, |d, o| {
+            (self.score(&marginal[d][o], grand), Vec::new())
+        }))
     }
 }
 

@@ -81,6 +81,44 @@ pub struct Explanation {
     pub dimensions: Vec<DimensionExplanation>,
 }
 
+impl Explanation {
+    /// An explanation of every option of every dimension of `space`, in declaration order: `score(d, o)`
+    /// gives option `o` of dimension `d` its score and feature contributions, and `mask` its eligibility.
+    pub fn from_scores(
+        model_version: String,
+        space: &offerloop_domain::ActionSpace,
+        mask: &offerloop_domain::EligibilityMask,
+        mut score: impl FnMut(usize, usize) -> (f64, Vec<(String, f64)>),
+    ) -> Self {
+        let dimensions = space
+            .dimensions()
+            .iter()
+            .enumerate()
+            .map(|(d, dim)| DimensionExplanation {
+                dimension: dim.name.to_string(),
+                options: dim
+                    .options
+                    .iter()
+                    .enumerate()
+                    .map(|(o, opt)| {
+                        let (score, contributions) = score(d, o);
+                        OptionScore {
+                            option: opt.id.to_string(),
+                            eligible: mask.allows(d, o),
+                            score,
+                            contributions,
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        Self {
+            model_version,
+            dimensions,
+        }
+    }
+}
+
 /// The options of one dimension, scored for one customer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DimensionExplanation {

@@ -5,9 +5,7 @@ use offerloop_domain::{ActionId, Customer};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::policy::{
-    DecisionRound, DimensionExplanation, Explanation, Feedback, OptionScore, Policy, PolicyDecision, UpdateReport,
-};
+use crate::policy::{DecisionRound, Explanation, Feedback, Policy, PolicyDecision, UpdateReport};
 use crate::sampling::{Eligible, check_features, customer_rng};
 use crate::setup::Setup;
 use crate::snapshot::{SNAPSHOT_FORMAT, Snapshot};
@@ -103,29 +101,11 @@ impl Policy for Uniform {
     fn explain(&self, customer: &Customer) -> Result<Explanation> {
         check_features(customer, self.setup.schema())?;
         let mask = self.setup.space().eligibility_mask(&customer.features);
-        Ok(Explanation {
-            model_version: self.model_version(),
-            dimensions: self
-                .setup
-                .space()
-                .dimensions()
-                .iter()
-                .enumerate()
-                .map(|(d, dim)| DimensionExplanation {
-                    dimension: dim.name.to_string(),
-                    options: dim
-                        .options
-                        .iter()
-                        .enumerate()
-                        .map(|(o, opt)| OptionScore {
-                            option: opt.id.to_string(),
-                            eligible: mask.allows(d, o),
-                            score: 0.0,
-                            contributions: Vec::new(),
-                        })
-                        .collect(),
-                })
-                .collect(),
-        })
+        Ok(Explanation::from_scores(
+            self.model_version(),
+            self.setup.space(),
+            &mask,
+            |_, _| (0.0, Vec::new()),
+        ))
     }
 }
