@@ -24,12 +24,16 @@ use offerloop_policy::{DecisionRound, Feedback, Policy, Setup, build_with};
 use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng as _};
 
+/// The metric sections: a conversion, or revenue net of option costs (the hurdle model's shape).
+const CONVERSION: &str = "[metric]\nkind = \"conversion\"\nevent = \"purchase\"\nattribution_window_days = 7\n\n";
+const REVENUE: &str = "[metric]\nkind = \"revenue\"\nattribution_window_days = 7\nsubtract_option_cost = true\n\n";
+
 /// A use case with `dims` dimensions of `options` options, 11 numeric and 4 categorical features.
-fn use_case(dims: &[usize]) -> UseCase {
+fn use_case(dims: &[usize], metric: &str) -> UseCase {
     let mut toml = String::from(
         "[use_case]\nname = \"bench\"\nkind = \"custom\"\ntime_zone = \"UTC\"\n\n\
          [braze]\nendpoint = \"https://rest.iad-01.braze.com\"\napi_key_env = \"K\"\n\n\
-         [audience]\nsegment_id = \"s\"\n\n[holdout]\nsalt = \"t\"\ncontrol_fraction = 0.0\ncontrol = \"no_message\"\n\n[activation]\ncampaign_id = \"camp-1\"\n\n[metric]\nkind = \"conversion\"\nevent = \"purchase\"\nattribution_window_days = 7\n\n\
+         [audience]\nsegment_id = \"s\"\n\n[holdout]\nsalt = \"t\"\ncontrol_fraction = 0.0\ncontrol = \"no_message\"\n\n[activation]\ncampaign_id = \"camp-1\"\n\n\
          [policy]\nexploration_floor = 0.0\n\n",
     );
     for i in 0..11 {
@@ -49,9 +53,16 @@ fn use_case(dims: &[usize]) -> UseCase {
     for (d, &k) in dims.iter().enumerate() {
         writeln!(toml, "[[dimension]]\nname = \"d{d}\"\nkind = \"custom\"\n").unwrap();
         for o in 0..k {
-            writeln!(toml, "  [[dimension.options]]\n  id = \"o{o}\"\n").unwrap();
+            // Option costs (used by the revenue metric): a cent per option index.
+            writeln!(
+                toml,
+                "  [[dimension.options]]\n  id = \"o{o}\"\n  cost = {}\n",
+                f64::from(o as u32) * 0.01
+            )
+            .unwrap();
         }
     }
+    toml.push_str(metric);
     parse_use_case(&toml, "bench.toml").unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -72,7 +83,9 @@ fn customers(n: usize, seed: u64) -> Vec<Customer> {
         .collect()
 }
 
-fn feedback(space_size: u64, customers: &[Customer], seed: u64) -> Vec<Feedback> {
+/// Logged feedback: uniform actions, a 5 % conversion rate; on the revenue metric a conversion is
+/// worth 20–120 and every record pays 0.05 of option costs.
+fn feedback(space_size: u64, customers: &[Customer], seed: u64, revenue: bool) -> Vec<Feedback> {
     let mut rng = StdRng::seed_from_u64(seed);
     customers
         .iter()
@@ -80,20 +93,30 @@ fn feedback(space_size: u64, customers: &[Customer], seed: u64) -> Vec<Feedback>
             features: c.features.clone(),
             action: ActionId(rng.random_range(0..space_size)),
             propensity: 1.0 / 36.0,
-            reward: f64::from(u8::from(rng.random::<f64>() < 0.05)),
+            reward: {
+                let converted = rng.random::<f64>() < 0.05;
+                match (revenue, converted) {
+                    (false, c) => f64::from(u8::from(c)),
+                    (true, true) => 20.0 + 100.0 * rng.random::<f64>(),
+                    (true, false) => -0.05,
+                }
+            },
             decided_at: Timestamp::UNIX_EPOCH,
         })
         .collect()
 }
 
-fn bench_shape(c: &mut Criterion, label: &str, dims: &[usize]) {
-    let uc = use_case(dims);
+fn bench_shape(c: &mut Criterion, label: &str, dims: &[usize], metric: &str, algorithms: &[Algorithm]) {
+    let uc = use_case(dims, metric);
+    let revenue = metric == REVENUE;
     let size = uc.actions.size();
     let batch = customers(4096, 1);
-    for algorithm in [Algorithm::LogisticTs, Algorithm::LinTs, Algorithm::LinUcb] {
+    for &algorithm in algorithms {
         let mut policy = build_with(Setup::from_use_case(&uc).unwrap(), algorithm).unwrap();
         // A trained model: one batch of 20k feedback records.
-        policy.update(&feedback(size, &customers(20_000, 2), 3)).unwrap();
+        policy
+            .update(&feedback(size, &customers(20_000, 2), 3, revenue))
+            .unwrap();
         let round = DecisionRound::at(Timestamp::UNIX_EPOCH);
         policy.decide_batch(&batch[..1], &round).unwrap();
         let mut group = c.benchmark_group(format!("{label}/{algorithm:?}"));
@@ -109,7 +132,7 @@ fn bench_shape(c: &mut Criterion, label: &str, dims: &[usize]) {
         group.bench_function(BenchmarkId::new("decide_batch", "all-cores"), |b| {
             b.iter(|| black_box(policy.decide_batch(&batch, &round).unwrap()));
         });
-        let updates = feedback(size, &batch, 4);
+        let updates = feedback(size, &batch, 4, revenue);
         group.bench_function(BenchmarkId::new("update", "one-batch"), |b| {
             b.iter_batched(
                 || build_with(Setup::from_use_case(&uc).unwrap(), algorithm).unwrap(),
@@ -124,8 +147,12 @@ fn bench_shape(c: &mut Criterion, label: &str, dims: &[usize]) {
 }
 
 fn policies(c: &mut Criterion) {
-    bench_shape(c, "36-actions", &[4, 3, 3]);
-    bench_shape(c, "10x10", &[10; 10]);
+    let all = [Algorithm::LogisticTs, Algorithm::LinTs, Algorithm::LinUcb];
+    bench_shape(c, "36-actions", &[4, 3, 3], CONVERSION, &all);
+    // The bench harness's metric: revenue net of option costs, the default algorithm's hurdle model.
+    bench_shape(c, "36-actions-revenue", &[4, 3, 3], REVENUE, &[Algorithm::LogisticTs]);
+    bench_shape(c, "10x10", &[10; 10], CONVERSION, &all);
+    bench_shape(c, "10x10-revenue", &[10; 10], REVENUE, &[Algorithm::LogisticTs]);
 }
 
 criterion_group!(benches, policies);

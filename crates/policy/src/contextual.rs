@@ -49,9 +49,10 @@ use rand::RngExt as _;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::ascent::{self, Additive, Layout};
 use crate::drift::{DriftConfig, DriftMonitor};
 use crate::featurize::{Featurizer, FeaturizerConfig};
-use crate::glm::{BlockGlm, Link, Observation, Samples, Shape, UcbCache, sigmoid};
+use crate::glm::{BlockGlm, Link, Observation, Samples, Shape, UcbCache, exp_fast, sigmoid, sigmoid_fast};
 use crate::policy::{DecisionRound, Explanation, Feedback, Policy, PolicyDecision, UpdateReport};
 use crate::sampling::{Eligible, check_features, customer_rng, round_rng};
 use crate::setup::Setup;
@@ -195,11 +196,6 @@ struct Candidates {
     actions: Vec<JointAction>,
     terms: Vec<u32>,
     pairs: Vec<u32>,
-    /// Per candidate, `dims` option-term indices then `pairs_per` pair-cell indices offset by the
-    /// number of terms: indices into a draw's score vector.
-    index: Vec<u32>,
-    /// The same indices column by column: `columns[k][i] = index[i · stride + k]`.
-    columns: Vec<Vec<u32>>,
     costs: Vec<f64>,
     dims: usize,
     pairs_per: usize,
@@ -221,6 +217,33 @@ struct RoundCache {
     samples: Samples,
     ucb: Option<UcbCache>,
     value_means: Option<Samples>,
+    /// Per enumerable candidate `i`, the sum of its pair cells in each draw `s`:
+    /// `pair_sums[i · samples.len() + s]` (none without pair terms or enumeration).
+    pair_sums: Option<Vec<f64>>,
+    /// `e^{−pair_sums}`, for the hurdle form's product of exponentials (with a value model).
+    pair_neg_exp: Option<Vec<f64>>,
+}
+
+/// Per-thread buffers of [`Contextual::best_per_draw`], reused across decisions so that deciding
+/// allocates little (decisions run on rayon's threads; each has its own).
+#[derive(Default)]
+struct Scratch {
+    /// The encoded context.
+    x: Vec<f64>,
+    /// Its non-zero slots, and those of the raw-scale encoding (value model).
+    nonzero: Vec<(u32, f64)>,
+    raw_nonzero: Vec<(u32, f64)>,
+    /// Every draw's block terms, `t[b · draws + s]`, and their `e^{−t}` (hurdle form).
+    t: Vec<f64>,
+    neg_exp: Vec<f64>,
+    /// One candidate's objective in every draw, and each draw's best so far.
+    row: Vec<f64>,
+    best_value: Vec<f64>,
+    best_k: Vec<usize>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
 }
 
 /// A contextual bandit; see the [module docs](self).
@@ -232,6 +255,10 @@ pub struct Contextual {
     actions: Option<Candidates>,
     /// The eligible actions of every customer, when the use case has no eligibility rules.
     everyone: Option<u64>,
+    /// Where option terms and pair cells sit, for coordinate ascent.
+    layout: Layout,
+    /// Each option's cost in the objective, indexed like the model's block terms (base term 0).
+    cost_terms: Vec<f64>,
     cache: Mutex<Option<Arc<RoundCache>>>,
 }
 
@@ -317,26 +344,27 @@ impl Contextual {
             }
             table.dims = space.dimensions().len();
             table.pairs_per = probe.pair_cells(&vec![0; table.dims]).len();
-            let n_terms = probe.terms_len() as u32;
-            let mut index = Vec::with_capacity(table.terms.len() + table.pairs.len());
-            for i in 0..table.ids.len() {
-                index.extend_from_slice(table.terms_of(i));
-                index.extend(table.pairs_of(i).iter().map(|&c| c + n_terms));
-            }
-            let stride = table.dims + table.pairs_per;
-            table.columns = (0..stride)
-                .map(|k| (0..table.ids.len()).map(|i| index[i * stride + k]).collect())
-                .collect();
-            table.index = index;
             table
         });
         let everyone = space.eligibility_rules().is_empty().then(|| space.count());
+        let shape = state.model.shape();
+        let layout = Layout::new(shape);
+        let mut cost_terms = vec![0.0; 1 + shape.options.iter().sum::<usize>()];
+        if setup.reward_nets_option_cost() {
+            for (d, &k) in shape.options.iter().enumerate() {
+                for o in 0..k {
+                    cost_terms[shape.option_block(d, o)] = setup.option_cost(d, o);
+                }
+            }
+        }
         Self {
             setup,
             algorithm,
             state,
             actions,
             everyone,
+            layout,
+            cost_terms,
             cache: Mutex::new(None),
         }
     }
@@ -375,11 +403,25 @@ impl Contextual {
             let mut rng = round_rng(self.setup.settings().seed, round, SAMPLE_STREAM);
             (model.sample(SAMPLES, scale, &mut rng), None)
         };
+        let pair_sums = self.actions.as_ref().filter(|_| model.shape().pairs).map(|table| {
+            let count = samples.len();
+            let mut sums = vec![0.0; table.ids.len() * count];
+            for (i, out) in sums.chunks_exact_mut(count).enumerate() {
+                samples.add_pair_sums(table.pairs_of(i), out);
+            }
+            sums
+        });
+        let pair_neg_exp = pair_sums
+            .as_ref()
+            .filter(|_| self.state.value.is_some())
+            .map(|sums| sums.iter().map(|v| exp_fast(-v)).collect());
         let cache = Arc::new(RoundCache {
             round,
             samples,
             ucb,
             value_means: self.state.value.as_ref().map(BlockGlm::means),
+            pair_sums,
+            pair_neg_exp,
         });
         *guard = Some(Arc::clone(&cache));
         cache
@@ -392,25 +434,52 @@ impl Contextual {
             Some(count) => Eligible::everyone(self.setup.space(), count),
             None => Eligible::of(self.setup.space(), customer)?,
         };
-        let x = self.state.featurizer.encode(&customer.features, round.decided_at);
-        let raw_nonzero: Vec<(u32, f64)> = if self.state.value.is_some() {
-            self.state
-                .featurizer
-                .encode_raw(&customer.features, round.decided_at)
-                .iter()
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            self.best_per_draw_in(&mut scratch, eligible, cache, customer, round)
+        })
+    }
+
+    /// [`Contextual::best_per_draw`] with the buffers of `scratch`.
+    fn best_per_draw_in<'s>(
+        &'s self,
+        scratch: &mut Scratch,
+        eligible: Eligible<'s>,
+        cache: &RoundCache,
+        customer: &Customer,
+        round: &DecisionRound,
+    ) -> Result<DrawChoices<'s>> {
+        let Scratch {
+            x,
+            nonzero,
+            raw_nonzero,
+            t,
+            neg_exp,
+            row,
+            best_value,
+            best_k,
+        } = scratch;
+        let featurizer = &self.state.featurizer;
+        x.resize(featurizer.width(), 0.0);
+        nonzero.clear();
+        raw_nonzero.clear();
+        if self.state.value.is_some() {
+            featurizer.encode_raw_into(&customer.features, round.decided_at, x);
+            raw_nonzero.extend(
+                x.iter()
+                    .enumerate()
+                    .filter(|(_, v)| **v != 0.0)
+                    .map(|(j, v)| (j as u32, *v)),
+            );
+        }
+        featurizer.encode_into(&customer.features, round.decided_at, x);
+        nonzero.extend(
+            x.iter()
                 .enumerate()
                 .filter(|(_, v)| **v != 0.0)
-                .map(|(j, v)| (j as u32, *v))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let nonzero: Vec<(u32, f64)> = x
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| **v != 0.0)
-            .map(|(j, v)| (j as u32, *v))
-            .collect();
+                .map(|(j, v)| (j as u32, *v)),
+        );
+        let x = &*x;
         let samples = &cache.samples;
         // Until a conversion has been seen there is no value to learn from: the objective is then the
         // conversion model alone, so the first decisions follow its draws instead of the cheapest action.
@@ -418,10 +487,20 @@ impl Contextual {
             .value_means
             .as_ref()
             .filter(|_| self.state.value.as_ref().is_some_and(|v| v.seen > 0.0));
-        let mut terms = vec![0.0; samples.terms_len()];
-        let mut best = Vec::with_capacity(samples.len());
+        let value_terms: Option<Vec<f64>> = hurdle.map(|v| {
+            let mut vt = vec![0.0; v.terms_len()];
+            v.block_terms_sparse(0, raw_nonzero, &mut vt);
+            vt
+        });
+        // Every draw's block terms at once: `t[b · count + s]`.
+        let count = samples.len();
+        let n_terms = samples.terms_len();
+        t.resize(n_terms * count, 0.0);
+        samples.all_block_terms(nonzero, t);
+        let alpha = self.state.config.ucb_alpha;
+        // UCB: the posterior variance's parts for this context, once.
+        let variance = cache.ucb.as_ref().map(|u| u.variance_parts(x));
         if let Some(table) = &self.actions {
-            // Enumerate: the eligible candidates, with their value and cost (hurdle form) once.
             let chosen: Vec<usize> = if self.everyone.is_some() {
                 (0..table.ids.len()).collect()
             } else {
@@ -429,70 +508,83 @@ impl Contextual {
                     .filter(|&i| eligible.contains(&table.actions[i]))
                     .collect()
             };
-            let values: Option<Vec<f64>> = hurdle.map(|v| {
-                let mut vt = vec![0.0; v.terms_len()];
-                v.block_terms_sparse(0, &raw_nonzero, &mut vt);
-                chosen
-                    .iter()
-                    .map(|&i| (vt[0] + table.terms_of(i).iter().map(|&t| vt[t as usize]).sum::<f64>()).max(0.0))
-                    .collect()
-            });
-            // One score vector per draw: the option terms, then the pair cells; a candidate's `η` is the
-            // base term plus the sum of its `dims + pairs_per` entries.
-            let n_terms = samples.terms_len();
-            let mut scores = vec![0.0; n_terms + samples.pairs(0).len()];
-            let stride = table.dims + table.pairs_per;
-            let mut etas = vec![0.0; chosen.len()];
-            let mut sums = vec![0.0; chosen.len()];
-            for s in 0..samples.len() {
-                samples.block_terms_sparse(s, &nonzero, &mut terms);
-                scores[..n_terms].copy_from_slice(&terms);
-                scores[n_terms..].copy_from_slice(samples.pairs(s));
-                if self.everyone.is_some() {
-                    // Every candidate is eligible: column passes (one per option or pair slot) over
-                    // all candidates, which pipeline better than one gather chain per candidate. The
-                    // additions happen in the same order as below, so the results are identical.
-                    sums.fill(-0.0);
-                    for column in &table.columns {
-                        for (acc, &t) in sums.iter_mut().zip(column) {
-                            *acc += scores[t as usize];
+            let softmax_selection =
+                matches!(self.state.config.selection, Selection::Softmax { .. }) && cache.ucb.is_none();
+            let mut objectives = Vec::with_capacity(if softmax_selection { chosen.len() } else { 0 });
+            // Candidate by candidate, every draw at once (vectors over the draws): its objective, and
+            // the running best of each draw (ties keep the first candidate).
+            best_value.clear();
+            best_value.resize(count, f64::NEG_INFINITY);
+            best_k.clear();
+            best_k.resize(count, 0);
+            row.resize(count, 0.0);
+            // Hurdle form: σ(η) = 1 / (1 + e^{−η}), and e^{−η} is the product of e^{−term} over η's
+            // terms — one exponential per block term and draw instead of one per candidate and draw.
+            // Each factor is finite and non-zero, so a product never is NaN.
+            let hurdle_form = value_terms.is_some();
+            if hurdle_form {
+                neg_exp.clear();
+                neg_exp.extend(t.iter().map(|v| exp_fast(-v)));
+            }
+            for (k, &i) in chosen.iter().enumerate() {
+                if let (Some(vt), true) = (&value_terms, hurdle_form) {
+                    let e = &*neg_exp;
+                    row.copy_from_slice(&e[..count]);
+                    if let Some(pair_exp) = &cache.pair_neg_exp {
+                        for (r, p) in row.iter_mut().zip(&pair_exp[i * count..(i + 1) * count]) {
+                            *r *= p;
                         }
                     }
-                    for (eta, acc) in etas.iter_mut().zip(&sums) {
-                        *eta = terms[0] + acc;
+                    for &b in table.terms_of(i) {
+                        let b = b as usize;
+                        for (r, v) in row.iter_mut().zip(&e[b * count..(b + 1) * count]) {
+                            *r *= v;
+                        }
+                    }
+                    let value = (vt[0] + table.terms_of(i).iter().map(|&b| vt[b as usize]).sum::<f64>()).max(0.0);
+                    let cost = table.costs[i];
+                    for r in row.iter_mut() {
+                        *r = value / (1.0 + *r) - cost;
                     }
                 } else {
-                    for (eta, &i) in etas.iter_mut().zip(&chosen) {
-                        *eta = terms[0]
-                            + table.index[i * stride..(i + 1) * stride]
-                                .iter()
-                                .map(|&t| scores[t as usize])
-                                .sum::<f64>();
+                    row.copy_from_slice(&t[..count]);
+                    if let Some(sums) = &cache.pair_sums {
+                        for (r, p) in row.iter_mut().zip(&sums[i * count..(i + 1) * count]) {
+                            *r += p;
+                        }
+                    }
+                    for &b in table.terms_of(i) {
+                        let b = b as usize;
+                        for (r, v) in row.iter_mut().zip(&t[b * count..(b + 1) * count]) {
+                            *r += v;
+                        }
+                    }
+                    if let Some((blocks, pairs)) = &variance {
+                        let var = blocks[0]
+                            + table.terms_of(i).iter().map(|&b| blocks[b as usize]).sum::<f64>()
+                            + table.pairs_of(i).iter().map(|&c| pairs[c as usize]).sum::<f64>();
+                        let bonus = alpha * var.max(0.0).sqrt();
+                        for r in row.iter_mut() {
+                            *r += bonus;
+                        }
                     }
                 }
-                if let Some(ucb) = &cache.ucb {
-                    for (eta, &i) in etas.iter_mut().zip(&chosen) {
-                        *eta += self.state.config.ucb_alpha * ucb.var_eta(&x, &table.actions[i].0).sqrt();
-                    }
+                if softmax_selection {
+                    objectives.push(row[0]);
                 }
-                if let Some(values) = &values {
-                    for ((eta, &i), value) in etas.iter_mut().zip(&chosen).zip(values) {
-                        *eta = sigmoid(*eta) * value - table.costs[i];
-                    }
+                // Branch-free, so that it vectorises.
+                for ((r, top), at) in row.iter().zip(best_value.iter_mut()).zip(best_k.iter_mut()) {
+                    let better = *r > *top;
+                    *top = if better { *r } else { *top };
+                    *at = if better { k } else { *at };
                 }
-                let mut top = 0;
-                for (k, eta) in etas.iter().enumerate() {
-                    if *eta > etas[top] {
-                        top = k;
-                    }
-                }
-                best.push(table.ids[chosen[top]]);
             }
+            let best = best_k.iter().map(|&k| table.ids[chosen[k]]).collect();
             let softmax = match self.state.config.selection {
-                Selection::Softmax { temperature } if cache.ucb.is_none() => {
-                    let max = etas.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                Selection::Softmax { temperature } if softmax_selection => {
+                    let max = objectives.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                     let t = temperature.max(1e-12);
-                    let weights: Vec<f64> = etas.iter().map(|e| ((e - max) / t).exp()).collect();
+                    let weights: Vec<f64> = objectives.iter().map(|e| ((e - max) / t).exp()).collect();
                     let total: f64 = weights.iter().sum();
                     Some(
                         chosen
@@ -506,105 +598,83 @@ impl Contextual {
             };
             return Ok((eligible, best, softmax));
         }
-        let value_terms = hurdle.map(|v| {
-            let mut vt = vec![0.0; v.terms_len()];
-            v.block_terms_sparse(0, &raw_nonzero, &mut vt);
-            vt
-        });
-        let value_of = |a: &JointAction| -> f64 {
-            match (hurdle, &value_terms) {
-                (Some(v), Some(t)) => v.eta(0, t, &a.0).max(0.0),
-                _ => 1.0,
-            }
-        };
-        for s in 0..samples.len() {
-            samples.block_terms_sparse(s, &nonzero, &mut terms);
-            let objective = |a: &JointAction| -> f64 {
-                let eta = samples.eta(s, &terms, &a.0);
-                let eta = match &cache.ucb {
-                    Some(ucb) => eta + self.state.config.ucb_alpha * ucb.var_eta(&x, &a.0).sqrt(),
-                    None => eta,
-                };
-                if hurdle.is_some() {
-                    sigmoid(eta) * value_of(a) - objective_cost(&self.setup, a)
-                } else {
-                    eta
-                }
-            };
-            best.push(self.coordinate_ascent(&eligible, &terms, samples, objective));
-        }
-        Ok((eligible, best, None))
-    }
-
-    /// The approximate maximiser for large spaces; see the [module docs](self).
-    fn coordinate_ascent(
-        &self,
-        eligible: &Eligible<'_>,
-        terms: &[f64],
-        samples: &Samples,
-        objective: impl Fn(&JointAction) -> f64,
-    ) -> ActionId {
-        let dims = self.setup.space().dimensions().len();
-        let allowed: Vec<Vec<usize>> = (0..dims)
+        // Too many to enumerate: coordinate ascent per draw over the pairwise-additive parts of the
+        // objective — η, then its variance (UCB), then value and cost (hurdle form).
+        let layout = &self.layout;
+        let allowed: Vec<Vec<u32>> = (0..layout.dims())
             .map(|d| {
                 eligible
                     .mask()
                     .allowed(d)
-                    .map(|s| s.iter().collect())
+                    .map(|set| set.iter().map(|o| o as u32).collect())
                     .unwrap_or_default()
             })
             .collect();
-        let mut action = JointAction(
-            (0..dims)
-                .map(|d| {
-                    allowed[d]
+        let var_at = variance.as_ref().map(|_| 1);
+        let value_at = value_terms.as_ref().map(|_| 1 + usize::from(variance.is_some()));
+        let objective = |parts: &[f64]| -> f64 {
+            let mut eta = parts[0];
+            if let Some(v) = var_at {
+                eta += alpha * parts[v].max(0.0).sqrt();
+            }
+            match value_at {
+                Some(v) => sigmoid_fast(eta) * parts[v].max(0.0) - parts[v + 1],
+                None => eta,
+            }
+        };
+        let space = self.setup.space();
+        let mut terms = vec![0.0; n_terms];
+        let mut best = Vec::with_capacity(count);
+        for s in 0..count {
+            for (b, cell) in terms.iter_mut().enumerate() {
+                *cell = t[b * count + s];
+            }
+            let mut quantities = vec![Additive {
+                terms: &terms,
+                pairs: samples.pairs(s),
+            }];
+            if let Some((blocks, pairs)) = &variance {
+                quantities.push(Additive { terms: blocks, pairs });
+            }
+            if let Some(vt) = &value_terms {
+                quantities.push(Additive { terms: vt, pairs: &[] });
+                quantities.push(Additive {
+                    terms: &self.cost_terms,
+                    pairs: &[],
+                });
+            }
+            // Start from each dimension's best option on its own term.
+            let start: Vec<u32> = allowed
+                .iter()
+                .enumerate()
+                .map(|(d, options)| {
+                    options
                         .iter()
                         .copied()
-                        .max_by(|&a, &b| {
-                            samples
-                                .option_term(terms, d, a)
-                                .total_cmp(&samples.option_term(terms, d, b))
-                        })
-                        .unwrap_or(0) as u32
+                        .max_by(|&a, &b| terms[layout.term(d, a)].total_cmp(&terms[layout.term(d, b)]))
+                        .unwrap_or(0)
                 })
-                .collect(),
-        );
-        let mut value = if eligible.contains(&action) {
-            objective(&action)
-        } else {
-            f64::NEG_INFINITY
-        };
-        for _ in 0..MAX_SWEEPS {
-            let mut changed = false;
-            for (d, options) in allowed.iter().enumerate() {
-                let current = action.0[d];
-                let mut best_option = current;
-                for &o in options {
-                    let o = o as u32;
-                    if o == current {
-                        continue;
-                    }
-                    // Evaluate in place; the rules are only checked for an improvement.
-                    action.0[d] = o;
-                    let v = objective(&action);
-                    if v > value && eligible.contains(&action) {
-                        value = v;
-                        best_option = o;
-                    }
+                .collect();
+            let mask = eligible.mask();
+            let found = ascent::maximise(
+                layout,
+                &quantities,
+                start,
+                &allowed,
+                |a| space.is_allowed(&JointAction(a.to_vec()), mask),
+                objective,
+                MAX_SWEEPS,
+            );
+            best.push(match found {
+                Some(action) => eligible.encode(&JointAction(action)),
+                None => {
+                    // No single-option change reached an allowed action: a deterministic draw.
+                    let mut rng = customer_rng(0, 0, 0, "coordinate-ascent");
+                    eligible.sample_uniform(&mut rng).0
                 }
-                action.0[d] = best_option;
-                changed |= best_option != current;
-            }
-            if !changed {
-                break;
-            }
+            });
         }
-        if value == f64::NEG_INFINITY {
-            // No single-option change reached an allowed action: fall back to a deterministic draw.
-            let mut rng = customer_rng(0, 0, 0, "coordinate-ascent");
-            return eligible.sample_uniform(&mut rng).0;
-        }
-        eligible.encode(&action)
+        Ok((eligible, best, None))
     }
 
     fn decide_with(&self, cache: &RoundCache, customer: &Customer, round: &DecisionRound) -> Result<PolicyDecision> {

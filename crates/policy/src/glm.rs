@@ -74,7 +74,7 @@ pub struct Shape {
 
 impl Shape {
     /// Index of block `w_{d,o}` (the base block is 0); also the index of its term in
-    /// [`Samples::block_terms`].
+    /// [`Samples::block_terms_sparse`].
     pub fn option_block(&self, d: usize, o: usize) -> usize {
         1 + self.options[..d].iter().sum::<usize>() + o
     }
@@ -84,7 +84,7 @@ impl Shape {
     }
 
     /// The pairs of dimensions `(d, e)`, `d < e`, in order, with the offset of their first cell.
-    fn pair_offsets(&self) -> Vec<(usize, usize, usize)> {
+    pub fn pair_offsets(&self) -> Vec<(usize, usize, usize)> {
         let mut out = Vec::new();
         if !self.pairs {
             return out;
@@ -407,11 +407,7 @@ impl BlockGlm {
                     .collect()
             })
             .collect();
-        Samples {
-            shape: self.shape.clone(),
-            weights,
-            pairs,
-        }
+        Samples::new(self.shape.clone(), weights, pairs)
     }
 
     /// The posterior means as a single "sample" (for greedy and UCB scoring).
@@ -421,11 +417,7 @@ impl BlockGlm {
         for (b, block) in self.blocks.iter().enumerate() {
             w[b * p..(b + 1) * p].copy_from_slice(block.mean.as_slice());
         }
-        Samples {
-            shape: self.shape.clone(),
-            weights: vec![w],
-            pairs: vec![self.pair_mean.clone()],
-        }
+        Samples::new(self.shape.clone(), vec![w], vec![self.pair_mean.clone()])
     }
 }
 
@@ -448,9 +440,56 @@ pub struct Samples {
     shape: Shape,
     weights: Vec<Vec<f64>>,
     pairs: Vec<Vec<f64>>,
+    /// The same weights feature-major for scoring every draw at once:
+    /// `by_feature[(j · blocks + b) · count + s]` is weight `j` of block `b` in sample `s`.
+    by_feature: Vec<f64>,
 }
 
 impl Samples {
+    fn new(shape: Shape, weights: Vec<Vec<f64>>, pairs: Vec<Vec<f64>>) -> Self {
+        let p = shape.width;
+        let count = weights.len();
+        let blocks = 1 + shape.option_blocks();
+        let mut by_feature = vec![0.0; p * blocks * count];
+        for (s, w) in weights.iter().enumerate() {
+            for b in 0..blocks {
+                for j in 0..p {
+                    by_feature[(j * blocks + b) * count + s] = w[b * p + j];
+                }
+            }
+        }
+        Self {
+            shape,
+            weights,
+            pairs,
+            by_feature,
+        }
+    }
+
+    /// Every sample's block terms at once, for a context given by its non-zero slots:
+    /// `out[b · len() + s]` is block `b`'s term in sample `s` (block 0 is the base; option blocks as in
+    /// [`Shape::option_block`]). One contiguous multiply-add over all blocks and samples per non-zero
+    /// slot, which vectorises; `out` must hold `terms_len() · len()` values.
+    pub fn all_block_terms(&self, nonzero: &[(u32, f64)], out: &mut [f64]) {
+        let stride = out.len();
+        out.fill(0.0);
+        for &(j, v) in nonzero {
+            let column = &self.by_feature[j as usize * stride..(j as usize + 1) * stride];
+            for (acc, w) in out.iter_mut().zip(column) {
+                *acc += w * v;
+            }
+        }
+    }
+
+    /// For each sample, the sum of the pair cells `cells` (a joint action's, from
+    /// [`Samples::pair_cells`]), added into `out` (length `len()`).
+    pub fn add_pair_sums(&self, cells: &[u32], out: &mut [f64]) {
+        for (acc, pairs) in out.iter_mut().zip(&self.pairs) {
+            for &c in cells {
+                *acc += pairs[c as usize];
+            }
+        }
+    }
     /// How many samples.
     pub fn len(&self) -> usize {
         self.weights.len()
@@ -461,19 +500,9 @@ impl Samples {
         self.weights.is_empty()
     }
 
-    /// For sample `s` and context `x`: writes into `out` the base term (index 0) and every option's
-    /// term (`1 + Σ_{d'<d} k_{d'} + o`), i.e. one dot product per block.
-    pub fn block_terms(&self, s: usize, x: &[f64], out: &mut [f64]) {
-        let p = self.shape.width;
-        let w = &self.weights[s];
-        for (b, cell) in out.iter_mut().enumerate() {
-            *cell = dot(&w[b * p..(b + 1) * p], x);
-        }
-    }
-
-    /// [`Samples::block_terms`] for a context given by its non-zero slots `(index, value)`: encoded
-    /// contexts are mostly zeros (one-hot categories, missing slots), so this does a fraction of the
-    /// work. Same result up to summation order.
+    /// For sample `s` and a context given by its non-zero slots `(index, value)`: writes into `out`
+    /// the base term (index 0) and every option's term (`1 + Σ_{d'<d} k_{d'} + o`), one sparse dot
+    /// product per block (encoded contexts are mostly zeros: one-hot categories, missing slots).
     pub fn block_terms_sparse(&self, s: usize, nonzero: &[(u32, f64)], out: &mut [f64]) {
         let p = self.shape.width;
         let w = &self.weights[s];
@@ -494,28 +523,6 @@ impl Samples {
         }
     }
 
-    /// `η` of joint action `options` from block terms computed by [`Samples::block_terms`].
-    pub fn eta(&self, s: usize, terms: &[f64], options: &[u32]) -> f64 {
-        let mut eta = terms[0];
-        let mut base = 1;
-        for (d, &o) in options.iter().enumerate() {
-            eta += terms[base + o as usize];
-            base += self.shape.options[d];
-        }
-        if self.shape.pairs {
-            let pairs = &self.pairs[s];
-            let mut off = 0;
-            for d in 0..options.len() {
-                for e in d + 1..options.len() {
-                    let ke = self.shape.options[e];
-                    eta += pairs[off + options[d] as usize * ke + options[e] as usize];
-                    off += self.shape.options[d] * ke;
-                }
-            }
-        }
-        eta
-    }
-
     /// The pair-cell values of sample `s` (empty without pair terms).
     pub fn pairs(&self, s: usize) -> &[f64] {
         self.pairs.get(s).map_or(&[], Vec::as_slice)
@@ -530,14 +537,9 @@ impl Samples {
             .collect()
     }
 
-    /// Number of block terms ([`Samples::block_terms`]'s `out` length).
+    /// Number of block terms ([`Samples::block_terms_sparse`]'s `out` length).
     pub fn terms_len(&self) -> usize {
         1 + self.shape.option_blocks()
-    }
-
-    /// The term of option `o` of dimension `d` in `terms`.
-    pub fn option_term(&self, terms: &[f64], d: usize, o: usize) -> f64 {
-        terms[self.shape.option_block(d, o)]
     }
 }
 
@@ -553,35 +555,87 @@ pub struct UcbCache {
 impl UcbCache {
     /// Posterior variance of `η(x, a)` under the block-independent posterior.
     pub fn var_eta(&self, x: &[f64], options: &[u32]) -> f64 {
-        let quad = |cov: &DMatrix<f64>| -> f64 {
-            let p = x.len();
-            let mut total = 0.0;
-            for j in 0..p {
-                if x[j] == 0.0 {
-                    continue;
-                }
-                let mut row = 0.0;
-                for k in 0..p {
-                    row += cov[(j, k)] * x[k];
-                }
-                total += x[j] * row;
-            }
-            total
-        };
-        let mut var = quad(&self.covs[0]);
+        let mut var = quad(&self.covs[0], x);
         for (d, &o) in options.iter().enumerate() {
-            var += quad(&self.covs[self.shape.option_block(d, o as usize)]);
+            var += quad(&self.covs[self.shape.option_block(d, o as usize)], x);
         }
         for (d, e, off) in self.shape.pair_offsets() {
             var += self.pair_var[off + options[d] as usize * self.shape.options[e] + options[e] as usize];
         }
         var * self.noise_variance
     }
+
+    /// The parts [`UcbCache::var_eta`] sums, for evaluating many actions of one context: per block
+    /// (base, then option blocks) `xᵀ Σ_b x`, and per pair cell its variance, all scaled by the
+    /// noise variance. `var_eta(x, a)` is the base part plus `a`'s option blocks and pair cells.
+    pub fn variance_parts(&self, x: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let blocks = self.covs.iter().map(|c| quad(c, x) * self.noise_variance).collect();
+        let pairs = self.pair_var.iter().map(|v| v * self.noise_variance).collect();
+        (blocks, pairs)
+    }
+}
+
+/// `xᵀ Σ x`, skipping zero slots of `x`.
+fn quad(cov: &DMatrix<f64>, x: &[f64]) -> f64 {
+    let p = x.len();
+    let mut total = 0.0;
+    for j in 0..p {
+        if x[j] == 0.0 {
+            continue;
+        }
+        let mut row = 0.0;
+        for k in 0..p {
+            row += cov[(j, k)] * x[k];
+        }
+        total += x[j] * row;
+    }
+    total
 }
 
 /// The logistic function.
 pub fn sigmoid(eta: f64) -> f64 {
     1.0 / (1.0 + (-eta).exp())
+}
+
+/// The logistic function through [`exp_fast`]: relative error below `1e-13`, branch-free so that a
+/// loop over a slice vectorises. Scoring calls it once per candidate and posterior draw.
+#[inline]
+pub fn sigmoid_fast(eta: f64) -> f64 {
+    1.0 / (1.0 + exp_fast(-eta))
+}
+
+/// `eˣ` without a libm call: `x = k·ln 2 + r` with `|r| ≤ ln 2 / 2`, a degree-11 Taylor polynomial
+/// for `eʳ` (truncation error `r¹²/12! < 7e-15`), and `2ᵏ` built from its bits. `x` is clamped to
+/// `[-708, 709]`, where `eˣ` is a normal double; the rounding of `k` uses the `1.5·2⁵²` trick, so no
+/// step branches.
+#[inline]
+pub fn exp_fast(x: f64) -> f64 {
+    const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5 · 2^52
+    const LN2_HI: f64 = 0.693_147_180_369_123_8;
+    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+    let x = x.clamp(-708.0, 709.0);
+    let t = x * std::f64::consts::LOG2_E + MAGIC;
+    let k = t - MAGIC;
+    // The low bits of `t` hold k as a two's-complement integer (|k| ≤ 1023 ≪ 2^51).
+    let k_bits = t.to_bits().wrapping_sub(MAGIC.to_bits());
+    let r = (x - k * LN2_HI) - k * LN2_LO;
+    let mut p = 1.0 / 39_916_800.0;
+    for c in [
+        1.0 / 3_628_800.0,
+        1.0 / 362_880.0,
+        1.0 / 40_320.0,
+        1.0 / 5_040.0,
+        1.0 / 720.0,
+        1.0 / 120.0,
+        1.0 / 24.0,
+        1.0 / 6.0,
+        0.5,
+        1.0,
+        1.0,
+    ] {
+        p = p * r + c;
+    }
+    p * f64::from_bits(k_bits.wrapping_add(1023) << 52)
 }
 
 /// Dot product with eight independent accumulators: a plain `.sum()` over `f64` is one serial
@@ -628,6 +682,21 @@ mod tests {
             options: vec![2, 3],
             pairs: true,
         }
+    }
+
+    #[test]
+    fn fast_exp_and_sigmoid_match_libm() {
+        let mut worst: f64 = 0.0;
+        let mut x = -700.0;
+        while x < 700.0 {
+            worst = worst.max((exp_fast(x) - x.exp()).abs() / x.exp());
+            worst = worst.max((sigmoid_fast(x / 20.0) - sigmoid(x / 20.0)).abs() / sigmoid(x / 20.0));
+            x += 0.0137;
+        }
+        assert!(worst < 1e-13, "relative error {worst}");
+        assert_eq!(exp_fast(0.0), 1.0);
+        assert!(exp_fast(-1e6) > 0.0 && exp_fast(1e6).is_finite());
+        assert!(sigmoid_fast(-1e6) >= 0.0 && sigmoid_fast(1e6) <= 1.0);
     }
 
     /// Data from a known logistic model; the posterior mean must rank options like the truth.
@@ -701,6 +770,18 @@ mod tests {
         let err = (model.mean_eta(&x, &[0, 2]) - 2.0).abs();
         assert!(err < 0.1, "prediction error {err}");
         assert!(model.noise_variance() < 0.1);
+        // The variance parts sum to the posterior variance of η for every action.
+        let ucb = model.ucb_cache();
+        let (blocks, pairs) = ucb.variance_parts(&x);
+        let layout = crate::ascent::Layout::new(model.shape());
+        for a in [[0u32, 0], [1, 2], [0, 1]] {
+            let parts = crate::ascent::Additive {
+                terms: &blocks,
+                pairs: &pairs,
+            };
+            let direct = ucb.var_eta(&x, &a);
+            assert!((parts.total(&layout, &a) - direct).abs() < 1e-12 * direct.max(1.0));
+        }
     }
 
     #[test]

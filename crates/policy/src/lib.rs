@@ -13,6 +13,7 @@
 
 #![deny(missing_docs)]
 
+pub mod ascent;
 pub mod contextual;
 pub mod drift;
 mod error;

@@ -145,15 +145,18 @@ impl Setup {
             .0
             .iter()
             .enumerate()
-            .map(|(d, &o)| {
-                self.inner
-                    .option_costs
-                    .get(d)
-                    .and_then(|c| c.get(o as usize))
-                    .copied()
-                    .unwrap_or(0.0)
-            })
+            .map(|(d, &o)| self.option_cost(d, o as usize))
             .sum()
+    }
+
+    /// The cost of option `o` of dimension `d` (0 when it has none or is out of range).
+    pub fn option_cost(&self, d: usize, o: usize) -> f64 {
+        self.inner
+            .option_costs
+            .get(d)
+            .and_then(|c| c.get(o))
+            .copied()
+            .unwrap_or(0.0)
     }
 
     /// The fingerprint of space and schema.
