@@ -773,6 +773,22 @@ impl Policy for Contextual {
         Ok(self.propensity(&eligible, &base_distribution(&best, softmax), action))
     }
 
+    fn action_distribution(
+        &self,
+        customer: &Customer,
+        eligible: &Eligible<'_>,
+        round: &DecisionRound,
+    ) -> Result<Vec<(ActionId, f64)>> {
+        crate::policy::ensure_enumerable(customer, eligible)?;
+        // One scoring of every action, instead of one per action.
+        let (own, best, softmax) = self.best_per_draw(&self.round_cache(round.round), customer, round)?;
+        let base = base_distribution(&best, softmax);
+        Ok(eligible
+            .iter()
+            .map(|(id, _)| (id, self.propensity(&own, &base, id)))
+            .collect())
+    }
+
     fn update(&mut self, feedback: &[Feedback]) -> Result<UpdateReport> {
         crate::validate_feedback(&self.setup, feedback)?;
         let space = self.setup.space();

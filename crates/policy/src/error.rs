@@ -28,6 +28,16 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A whole action distribution was asked for a space too large to enumerate.
+    #[error("customer `{customer}`: {count} eligible joint actions are too many to list (at most {limit})")]
+    TooManyActions {
+        /// The customer.
+        customer: String,
+        /// Eligible joint actions.
+        count: u64,
+        /// The enumeration limit ([`crate::sampling::ENUMERATION_LIMIT`]).
+        limit: u64,
+    },
     /// A setting is out of its range.
     #[error("policy setting `{setting}`: {message}")]
     Setting {

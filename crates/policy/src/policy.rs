@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Result;
 use crate::drift::DriftAlert;
+use crate::sampling::Eligible;
 use crate::snapshot::Snapshot;
 
 /// What is shared by every decision of one batch: when it is made and which round it belongs to.
@@ -172,6 +173,27 @@ pub trait Policy: Send + Sync {
     /// As [`Policy::decide`].
     fn action_probability(&self, customer: &Customer, action: ActionId, round: &DecisionRound) -> Result<f64>;
 
+    /// The probability of every joint action in `eligible` (the customer's eligible actions) in
+    /// `round`, in id order: what the direct method of off-policy evaluation sums over. The default
+    /// asks [`Policy::action_probability`] once per action; policies that score every action at once
+    /// override it.
+    ///
+    /// # Errors
+    /// As [`Policy::decide`]; [`Error::TooManyActions`](crate::Error::TooManyActions) when `eligible`
+    /// is not [enumerable](Eligible::enumerable).
+    fn action_distribution(
+        &self,
+        customer: &Customer,
+        eligible: &Eligible<'_>,
+        round: &DecisionRound,
+    ) -> Result<Vec<(ActionId, f64)>> {
+        ensure_enumerable(customer, eligible)?;
+        eligible
+            .iter()
+            .map(|(id, _)| Ok((id, self.action_probability(customer, id, round)?)))
+            .collect()
+    }
+
     /// Learns from a batch of logged feedback.
     ///
     /// # Errors
@@ -188,4 +210,17 @@ pub trait Policy: Send + Sync {
     /// # Errors
     /// As [`Policy::decide`].
     fn explain(&self, customer: &Customer) -> Result<Explanation>;
+}
+
+/// [`Error::TooManyActions`](crate::Error::TooManyActions) unless `eligible` can be listed.
+pub(crate) fn ensure_enumerable(customer: &Customer, eligible: &Eligible<'_>) -> Result<()> {
+    if eligible.enumerable() {
+        Ok(())
+    } else {
+        Err(crate::Error::TooManyActions {
+            customer: customer.id.to_string(),
+            count: eligible.count(),
+            limit: crate::sampling::ENUMERATION_LIMIT,
+        })
+    }
 }

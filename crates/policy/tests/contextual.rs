@@ -122,6 +122,13 @@ fn logged_propensities_match_empirical_choice_frequencies() {
     );
     // The floor holds.
     assert!(logged.values().all(|&p| p >= 0.02 - 1e-12));
+    // The whole distribution at once agrees with the per-action probabilities.
+    let eligible = offerloop_policy::sampling::Eligible::of(&uc.actions, &customers[0]).unwrap();
+    let distribution = policy.action_distribution(&customers[0], &eligible, &round(9)).unwrap();
+    assert_eq!(distribution.len(), 6);
+    for (id, p) in distribution {
+        assert_eq!(p, policy.action_probability(&customers[0], id, &round(9)).unwrap());
+    }
 }
 
 #[test]

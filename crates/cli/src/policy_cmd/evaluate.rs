@@ -31,6 +31,8 @@ use offerloop_policy::sampling::Eligible;
 use serde_json::{Map, Value, json};
 
 use super::jsonl::{self, BadLines, Lines};
+use rayon::prelude::*;
+
 use super::{Output, decision_round, model};
 
 /// Pseudo-observations of the overall mean reward that each joint action's mean in the reward model
@@ -212,28 +214,39 @@ fn model_targets(
     }
     let rewards = TabularRewardModel::fit(logged.iter().map(|l| (l.action, l.reward)), REWARD_MODEL_PRIOR_WEIGHT);
     let policy = loaded.policy.as_ref();
-    let mut samples = Vec::with_capacity(logged.len());
-    for l in &logged {
-        let sample = (|| -> offerloop_policy::Result<LoggedSample> {
-            let target_propensity = policy.action_probability(&l.customer, l.action, round)?;
+    // One scoring per log line (the whole distribution at once), lines in parallel; results keep
+    // the file's order, so errors are reported by line as before.
+    let scored: Vec<offerloop_policy::Result<LoggedSample>> = logged
+        .par_iter()
+        .map(|l| {
             let eligible = Eligible::of(space, &l.customer)?;
-            let model_target = if eligible.enumerable() {
-                let mut sum = 0.0;
-                for (a, _) in eligible.iter() {
-                    sum += policy.action_probability(&l.customer, a, round)? * rewards.mean(&a);
-                }
-                Some(sum)
-            } else {
-                None
-            };
+            if !eligible.enumerable() {
+                let target_propensity = policy.action_probability(&l.customer, l.action, round)?;
+                return Ok(LoggedSample {
+                    reward: l.reward,
+                    logging_propensity: l.propensity,
+                    target_propensity,
+                    model_logged: None,
+                    model_target: None,
+                });
+            }
+            let distribution = policy.action_distribution(&l.customer, &eligible, round)?;
+            let target_propensity = distribution
+                .iter()
+                .find(|(a, _)| *a == l.action)
+                .map_or(0.0, |(_, p)| *p);
+            let model_target = distribution.iter().map(|(a, p)| p * rewards.mean(a)).sum();
             Ok(LoggedSample {
                 reward: l.reward,
                 logging_propensity: l.propensity,
                 target_propensity,
-                model_logged: model_target.map(|_| rewards.mean(&l.action)),
-                model_target,
+                model_logged: Some(rewards.mean(&l.action)),
+                model_target: Some(model_target),
             })
-        })();
+        })
+        .collect();
+    let mut samples = Vec::with_capacity(logged.len());
+    for (l, sample) in logged.iter().zip(scored) {
         match sample {
             Ok(s) => samples.push(s),
             Err(e) => bad.handle(lines.error(l.line, e.to_string()))?,
