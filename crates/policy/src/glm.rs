@@ -227,29 +227,29 @@ impl BlockGlm {
     }
 
     /// Relaxes towards the prior the blocks of option `o` of dimension `d` (and every pair cell that
-    /// involves it), or every block when `option` is `None`: `P ← P_0 + ρ (P − P_0)`.
+    /// involves it), or every block when `option` is `None`, by tempering their evidence by `ρ`:
+    /// `P ← P_0 + ρ (P − P_0)` and `m ← P⁻¹ ρ P_old m` (see `temper`), so a mean that rested on little
+    /// evidence falls back towards the prior instead of being kept at full strength.
     pub fn relax(&mut self, option: Option<(usize, usize)>, rho: f64) {
         let p0 = self.prior_precision;
-        match option {
-            None => {
-                for block in &mut self.blocks {
-                    discount(&mut block.precision, p0, rho);
-                }
-                for q in &mut self.pair_precision {
-                    *q = p0 + rho * (*q - p0);
-                }
-            }
-            Some((d, o)) => {
-                let b = self.shape.option_block(d, o);
-                discount(&mut self.blocks[b].precision, p0, rho);
-                for (d1, e1, off) in self.shape.pair_offsets() {
-                    for o1 in 0..self.shape.options[d1] {
-                        for o2 in 0..self.shape.options[e1] {
-                            if (d1 == d && o1 == o) || (e1 == d && o2 == o) {
-                                let q = &mut self.pair_precision[off + o1 * self.shape.options[e1] + o2];
-                                *q = p0 + rho * (*q - p0);
-                            }
-                        }
+        let blocks: Vec<usize> = match option {
+            None => (0..self.blocks.len()).collect(),
+            Some((d, o)) => vec![self.shape.option_block(d, o)],
+        };
+        for b in blocks {
+            temper(&mut self.blocks[b], p0, rho);
+        }
+        for (d1, e1, off) in self.shape.pair_offsets() {
+            for o1 in 0..self.shape.options[d1] {
+                for o2 in 0..self.shape.options[e1] {
+                    let named = option.is_none_or(|(d, o)| (d1 == d && o1 == o) || (e1 == d && o2 == o));
+                    if named {
+                        let cell = off + o1 * self.shape.options[e1] + o2;
+                        let q = self.pair_precision[cell];
+                        let relaxed = p0 + rho * (q - p0);
+                        // Tempered like the blocks: the mean keeps the share ρ·q/q' of its evidence.
+                        self.pair_mean[cell] *= rho * q / relaxed;
+                        self.pair_precision[cell] = relaxed;
                     }
                 }
             }
@@ -659,6 +659,18 @@ pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
 }
 
+/// Tempers a block's evidence by `rho`: with prior `N(0, p0⁻¹ I)` and posterior `N(m, P⁻¹)`, the
+/// evidence is `P − p0 I` with natural mean `P m`; keeping the share `rho` of it gives
+/// `P' = p0 I + rho (P − p0 I)` and `m' = P'⁻¹ (rho P m)`. Well-measured directions keep their mean,
+/// weakly measured ones fall back towards the prior's 0.
+fn temper(block: &mut Block, p0: f64, rho: f64) {
+    let natural = &block.precision * &block.mean * rho;
+    discount(&mut block.precision, p0, rho);
+    if let Some(chol) = block.precision.clone().cholesky() {
+        block.mean = chol.solve(&natural);
+    }
+}
+
 fn discount(precision: &mut DMatrix<f64>, p0: f64, gamma: f64) {
     let n = precision.nrows();
     for j in 0..n {
@@ -805,5 +817,52 @@ mod tests {
         let a = model.sample(4, 1.0, &mut StdRng::seed_from_u64(3));
         let b = model.sample(4, 1.0, &mut StdRng::seed_from_u64(3));
         assert_eq!(a.weights, b.weights);
+    }
+
+    /// Relaxing tempers the evidence: precision `P_0 + ρ (P − P_0)`, and the mean `P'⁻¹ ρ P m` — a
+    /// well-measured block keeps (nearly) its mean, a weakly measured one falls back towards 0.
+    #[test]
+    fn relaxing_tempers_precision_and_mean() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut model = BlockGlm::new(shape(), Link::Identity, 1.0);
+        let xs: Vec<[f64; 3]> = (0..3000).map(|_| [1.0, rng.random::<f64>(), 0.0]).collect();
+        // Option 1 of dimension 0 is seen 3,000 times, option 0 of dimension 1 three times.
+        let heavy: Vec<Observation<'_>> = xs
+            .iter()
+            .map(|x| Observation {
+                x,
+                options: &[1, 1],
+                y: 2.0,
+                weight: 1.0,
+            })
+            .collect();
+        let light: Vec<Observation<'_>> = xs[..3]
+            .iter()
+            .map(|x| Observation {
+                x,
+                options: &[0, 0],
+                y: 2.0,
+                weight: 1.0,
+            })
+            .collect();
+        for _ in 0..3 {
+            model.update(&heavy);
+            model.update(&light);
+        }
+        let block = |m: &BlockGlm, d, o| m.blocks[m.shape.option_block(d, o)].clone();
+        let (strong, weak) = (block(&model, 0, 1), block(&model, 1, 0));
+        let rho = 0.05;
+        let mut relaxed = model.clone();
+        relaxed.relax(None, rho);
+        let (strong_after, weak_after) = (block(&relaxed, 0, 1), block(&relaxed, 1, 0));
+        // Precision: exactly P_0 + ρ (P − P_0).
+        let expected = strong.precision[(0, 0)] * rho + 1.0 * (1.0 - rho);
+        assert!((strong_after.precision[(0, 0)] - expected).abs() < 1e-9);
+        // Mean: exactly P'⁻¹ ρ P m, which keeps a well-measured mean and shrinks a weak one.
+        let natural = &strong.precision * &strong.mean * rho;
+        assert!((&strong_after.precision * &strong_after.mean - natural).norm() < 1e-9);
+        let keep = |before: &Block, after: &Block| after.mean.norm() / before.mean.norm();
+        assert!(keep(&strong, &strong_after) > 0.9, "{}", keep(&strong, &strong_after));
+        assert!(keep(&weak, &weak_after) < 0.5, "{}", keep(&weak, &weak_after));
     }
 }
