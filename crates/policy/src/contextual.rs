@@ -77,7 +77,8 @@ const SAMPLE_STREAM: u64 = 1;
 pub struct ContextualConfig {
     /// Encoding of categorical features.
     pub featurizer: FeaturizerConfig,
-    /// Prior precision of every weight (a ridge penalty).
+    /// Prior precision of every weight (a ridge penalty); 2 by default (on the bench, 1 left the
+    /// weakest static row at 87.7 % / 94.3 % of the oracle, 2 lifts it to 88.4 % / 95.3 %).
     pub prior_precision: f64,
     /// Standard-deviation scale of Thompson draws (1 = the posterior).
     pub posterior_scale: f64,
@@ -132,7 +133,7 @@ impl Default for ContextualConfig {
     fn default() -> Self {
         Self {
             featurizer: FeaturizerConfig::default(),
-            prior_precision: 1.0,
+            prior_precision: 2.0,
             posterior_scale: 0.5,
             ucb_alpha: 1.0,
             drift_relax: 0.01,
