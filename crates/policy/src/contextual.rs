@@ -26,7 +26,8 @@
 //! at most [`crate::sampling::ENUMERATION_LIMIT`]. Beyond that, it is approximated by coordinate
 //! ascent: start from the best option of each dimension on its own term, then repeatedly re-choose
 //! each dimension's option with the others fixed (full objective, pair terms included, excluded
-//! combinations skipped) until nothing changes or [`MAX_SWEEPS`] sweeps. Without pair terms and with
+//! combinations skipped) until nothing changes or [`MAX_SWEEPS`] sweeps; a candidate option is scored
+//! from the change of its dimension's terms alone, `O(D)` ([`crate::ascent`]). Without pair terms and with
 //! a monotone objective (LinTs, LogisticTs on conversions) the start is already exact, because the
 //! objective decomposes per dimension.
 //!
@@ -527,13 +528,12 @@ impl Contextual {
             // Hurdle form: σ(η) = 1 / (1 + e^{−η}), and e^{−η} is the product of e^{−term} over η's
             // terms — one exponential per block term and draw instead of one per candidate and draw.
             // Each factor is finite and non-zero, so a product never is NaN.
-            let hurdle_form = value_terms.is_some();
-            if hurdle_form {
+            if value_terms.is_some() {
                 neg_exp.clear();
                 neg_exp.extend(t.iter().map(|v| exp_fast(-v)));
             }
             for (k, &i) in chosen.iter().enumerate() {
-                if let (Some(vt), true) = (&value_terms, hurdle_form) {
+                if let Some(vt) = &value_terms {
                     let e = &*neg_exp;
                     row.copy_from_slice(&e[..count]);
                     if let Some(pair_exp) = &cache.pair_neg_exp {
