@@ -1,0 +1,5 @@
+//! (being written)
+
+/// (being written)
+#[derive(Debug, Default)]
+pub struct Users {}
