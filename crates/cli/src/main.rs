@@ -56,6 +56,31 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// The simulated Braze workspace: a seeded customer world behind a faithful fake Braze REST API.
+    Sim {
+        #[command(subcommand)]
+        command: SimCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SimCommand {
+    /// Serve a scenario's simulated Braze REST API on 127.0.0.1 until interrupted (Ctrl-C); prints the
+    /// base URL and the API keys it accepts with their permissions.
+    Serve {
+        /// The scenario file (see crates/sim/scenarios/).
+        #[arg(long, value_name = "FILE")]
+        scenario: PathBuf,
+        /// Port on 127.0.0.1; 0 picks a free one.
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Population size instead of the scenario's.
+        #[arg(long, value_name = "N")]
+        customers: Option<usize>,
+        /// Seed instead of the scenario's.
+        #[arg(long, value_name = "SEED")]
+        seed: Option<u64>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,6 +117,9 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Braze {
             command: BrazeCommand::Check { use_case },
         } => run_braze_check(&use_case),
+        Command::Sim {
+            command: SimCommand::Serve { scenario, port, customers, seed },
+        } => run_sim_serve(offerloop_cli::sim_cmd::ServeArgs { scenario, port, customers, seed }),
         Command::Policy { command } => {
             let output = policy_cmd::run(&command)?;
             print!("{}", output.stdout);
@@ -103,6 +131,25 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+fn run_sim_serve(args: offerloop_cli::sim_cmd::ServeArgs) -> anyhow::Result<ExitCode> {
+    let world = offerloop_cli::sim_cmd::load_world(&args).with_context(|| format!("loading {}", args.scenario.display()))?;
+    let scenario = world.scenario().clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let server = offerloop_cli::sim_cmd::start(world, &args).await?;
+        print!("{}", offerloop_cli::sim_cmd::banner(&server.base_url(), &scenario));
+        std::io::stdout().flush()?;
+        tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+        eprintln!("stopping");
+        drop(server);
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_braze_check(path: &Path) -> anyhow::Result<ExitCode> {
