@@ -10,7 +10,7 @@ Usage: cargo xtask <TASK>
 Tasks:
   ci     Run every check CI runs: tidy, rustfmt, clippy, then the test suite
   tidy   Check repository rules: doc headers, crate layering, no todo!/unimplemented!
-  bench  Run a crate's benchmarks: `cargo xtask bench policy|domain|braze`
+  bench  Run a crate's benchmarks: `cargo xtask bench policy|domain|braze|sim`
   help   Print this message (also: --help, -h, or `cargo xtask <TASK> --help`)";
 
 const CI_HELP: &str = "\
@@ -48,6 +48,7 @@ Runs the benchmarks of one crate in release mode and prints their figures:
   policy  cargo bench -p offerloop-policy --bench policy   decide/update throughput, model size
   domain  cargo bench -p offerloop-domain                  action space, holdout, config parsing
   braze   cargo bench -p offerloop-braze --bench export    segment-export streaming, peak RSS
+  sim     cargo bench -p offerloop-sim --bench scale       1M-customer world: generate, segment export, trigger rate
 
 Record what matters in docs/benchmarks.md with the command that produced it.";
 
@@ -56,6 +57,7 @@ pub(crate) const BENCHES: &[(&str, &[&str])] = &[
     ("policy", &["bench", "-p", "offerloop-policy", "--bench", "policy"]),
     ("domain", &["bench", "-p", "offerloop-domain"]),
     ("braze", &["bench", "-p", "offerloop-braze", "--bench", "export"]),
+    ("sim", &["bench", "-p", "offerloop-sim", "--bench", "scale"]),
 ];
 
 /// What to do, parsed from the command line.
@@ -85,7 +87,7 @@ pub(crate) fn parse(args: &[String]) -> Result<Task, String> {
         ["help", task] | [task, "--help" | "-h"] => help_for(task),
         ["ci"] => Ok(Task::Ci),
         ["tidy"] => Ok(Task::Tidy),
-        ["bench"] => Err("which benchmarks? `cargo xtask bench policy|domain|braze`".to_owned()),
+        ["bench"] => Err("which benchmarks? `cargo xtask bench policy|domain|braze|sim`".to_owned()),
         ["bench", name] => BENCHES
             .iter()
             .find(|(n, _)| n == name)

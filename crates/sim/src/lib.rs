@@ -6,7 +6,7 @@
 //!   churn risk) drive a known response model, configured by a TOML [`scenario`](world::Scenario).
 //!   The [`World::expected`](world::World::expected) oracle gives the expected outcome of any delivery
 //!   for any customer; it is for tests and benchmarks and is never reachable through the Braze API.
-//! - [`server`]: [`SimBraze`](server::SimBraze), an axum server on 127.0.0.1 that behaves like Braze's
+//! - [`server`]: [`SimBraze`], an axum server on 127.0.0.1 that behaves like Braze's
 //!   REST API (authentication and per-key permissions, validation, limits, rate-limit headers and 429s,
 //!   pagination, the asynchronous segment export, `/users/track`, API-triggered sends and schedules,
 //!   analytics), with a simulated clock and fault injection under `/_sim/*`.

@@ -115,6 +115,12 @@ pub enum OutcomeKind {
     },
 }
 
-pub use self::model::{Scenario, World};
+pub use self::population::{MAX_CUSTOMERS, World};
+pub use self::scenario::{DEFAULT_SCENARIO, Scenario};
 
+mod math;
 mod model;
+mod population;
+mod response;
+mod scenario;
+mod spec;
