@@ -82,9 +82,16 @@ async fn run(scenario_path: PathBuf, customers: usize, seconds: u64) -> Result<(
     let world = World::new(scenario)?;
     let generated = started.elapsed();
     // The first 100,000 customers receive the sends of phase 2.
-    let ids: Arc<Vec<String>> = Arc::new((0..customers.min(100_000)).map(|i| world.external_id(i).to_string()).collect());
+    let ids: Arc<Vec<String>> = Arc::new(
+        (0..customers.min(100_000))
+            .map(|i| world.external_id(i).to_string())
+            .collect(),
+    );
     let rss_world = peak_rss_mib();
-    println!("generate: {:.2} s, peak RSS {rss_world:.0} MiB", generated.as_secs_f64());
+    println!(
+        "generate: {:.2} s, peak RSS {rss_world:.0} MiB",
+        generated.as_secs_f64()
+    );
 
     let export_dir = tempfile::tempdir()?;
     let config = SimConfig {
@@ -113,7 +120,10 @@ async fn run(scenario_path: PathBuf, customers: usize, seconds: u64) -> Result<(
         .error_for_status()?
         .json()
         .await?;
-    let url = response["url"].as_str().ok_or("no url in the export response")?.to_string();
+    let url = response["url"]
+        .as_str()
+        .ok_or("no url in the export response")?
+        .to_string();
     let zip_bytes = loop {
         let answer = http.get(&url).send().await?;
         if answer.status().is_success() {
@@ -163,7 +173,13 @@ async fn run(scenario_path: PathBuf, customers: usize, seconds: u64) -> Result<(
                     .collect();
                 next = (next + 16 * 50) % total;
                 let body = json!({"campaign_id": campaign, "recipients": recipients});
-                match http.post(format!("{base}/campaigns/trigger/send")).header("Authorization", &auth).json(&body).send().await {
+                match http
+                    .post(format!("{base}/campaigns/trigger/send"))
+                    .header("Authorization", &auth)
+                    .json(&body)
+                    .send()
+                    .await
+                {
                     Ok(r) if r.status().is_success() => sent.fetch_add(1, Ordering::Relaxed),
                     _ => failed.fetch_add(1, Ordering::Relaxed),
                 };

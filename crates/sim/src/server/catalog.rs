@@ -22,10 +22,10 @@ use super::AppState;
 use super::envelope::{ApiError, success};
 use super::messaging::{lock, parse_object};
 use crate::state::Workspace;
+use crate::state::analytics;
 use crate::state::catalog::{
     SEND_IDS_PER_DAY, Variation, braze_channel_name, format_time, parse_time, validate_send_id,
 };
-use crate::state::analytics;
 
 /// Items per list page.
 pub const PAGE_SIZE: usize = 100;

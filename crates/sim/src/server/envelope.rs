@@ -20,7 +20,11 @@ pub struct ApiError {
 impl ApiError {
     /// Any status and message.
     pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError { status, message: message.into(), errors: Vec::new() }
+        ApiError {
+            status,
+            message: message.into(),
+            errors: Vec::new(),
+        }
     }
 
     /// 400 with `message`.

@@ -80,8 +80,18 @@ pub const ROUTES: &[Route] = &[
         "messages.schedule.create",
         Pool::Default,
     ),
-    route("/messages/schedule/update", Method::POST, "messages.schedule.update", Pool::Default),
-    route("/messages/schedule/delete", Method::POST, "messages.schedule.delete", Pool::Default),
+    route(
+        "/messages/schedule/update",
+        Method::POST,
+        "messages.schedule.update",
+        Pool::Default,
+    ),
+    route(
+        "/messages/schedule/delete",
+        Method::POST,
+        "messages.schedule.delete",
+        Pool::Default,
+    ),
     send("/campaigns/trigger/send", "campaigns.trigger.send"),
     route(
         "/campaigns/trigger/schedule/create",
@@ -89,8 +99,18 @@ pub const ROUTES: &[Route] = &[
         "campaigns.trigger.schedule.create",
         Pool::Default,
     ),
-    route("/campaigns/trigger/schedule/update", Method::POST, "campaigns.trigger.schedule.update", Pool::Default),
-    route("/campaigns/trigger/schedule/delete", Method::POST, "campaigns.trigger.schedule.delete", Pool::Default),
+    route(
+        "/campaigns/trigger/schedule/update",
+        Method::POST,
+        "campaigns.trigger.schedule.update",
+        Pool::Default,
+    ),
+    route(
+        "/campaigns/trigger/schedule/delete",
+        Method::POST,
+        "campaigns.trigger.schedule.delete",
+        Pool::Default,
+    ),
     send("/canvas/trigger/send", "canvas.trigger.send"),
     route(
         "/canvas/trigger/schedule/create",
@@ -98,8 +118,18 @@ pub const ROUTES: &[Route] = &[
         "canvas.trigger.schedule.create",
         Pool::Default,
     ),
-    route("/canvas/trigger/schedule/update", Method::POST, "canvas.trigger.schedule.update", Pool::Default),
-    route("/canvas/trigger/schedule/delete", Method::POST, "canvas.trigger.schedule.delete", Pool::Default),
+    route(
+        "/canvas/trigger/schedule/update",
+        Method::POST,
+        "canvas.trigger.schedule.update",
+        Pool::Default,
+    ),
+    route(
+        "/canvas/trigger/schedule/delete",
+        Method::POST,
+        "canvas.trigger.schedule.delete",
+        Pool::Default,
+    ),
     route("/campaigns/list", Method::GET, "campaigns.list", Pool::Default),
     route("/campaigns/details", Method::GET, "campaigns.details", Pool::Default),
     route(

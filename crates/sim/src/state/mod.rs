@@ -213,7 +213,26 @@ impl Workspace {
             at,
             recent_sends: self.users.recent_sends(user, at),
         };
-        let outcomes = if user < self.world.len() {
+        // The world reaches customers by their profile at start; an unsubscribe since (an outcome or
+        // `/users/track`) closes the channel from then on.
+        let field = match delivery.channel {
+            Channel::Email => Some("email_subscribe"),
+            Channel::Push => Some("push_subscribe"),
+            _ => None,
+        };
+        let unsubscribed_since_start = field.is_some_and(|field| {
+            self.users
+                .delta(user)
+                .and_then(|d| d.fields.get(field))
+                .and_then(Value::as_str)
+                == Some("unsubscribed")
+        });
+        let outcomes = if unsubscribed_since_start {
+            vec![crate::world::Outcome {
+                at,
+                kind: OutcomeKind::Bounced,
+            }]
+        } else if user < self.world.len() {
             self.world.respond(user, &delivery, stream)
         } else {
             vec![crate::world::Outcome {

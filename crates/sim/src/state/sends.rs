@@ -15,7 +15,6 @@
 //! - a Canvas entry receives the messages of the first step that has messages (the single variant);
 //! - broadcast and segment audiences are resolved when the request (or schedule) is accepted.
 
-
 use jiff::Timestamp;
 use serde_json::{Map, Value};
 

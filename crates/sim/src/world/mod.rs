@@ -11,6 +11,12 @@
 //!   the no-message baseline for a day;
 //! - [`World::respond`] samples what one delivery causes, [`World::organic`] what a customer does on a
 //!   day without any message.
+//!
+//! Layout: `spec` (the scenario file format as serde types), `scenario` (parsing, validation and
+//! located errors, resolution into `model`), `population` (generation, column storage, Braze-shaped
+//! profiles), `response` (the funnel, sampled and in expectation) and `math`. The format is documented
+//! in `docs/simulator.md`; the default scenario is `crates/sim/scenarios/winback.toml`
+//! ([`DEFAULT_SCENARIO`]).
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};

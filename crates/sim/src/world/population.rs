@@ -35,7 +35,8 @@ pub(crate) enum Column {
 
 /// The generated world: the scenario and its population. Customers are stored compactly; their
 /// Braze-shaped profile is rendered on demand by [`World::profile`]. Cheap to share behind an `Arc`.
-#[derive(Clone, Debug)]
+/// Its `Debug` output is a summary (a million customers' columns are not worth printing).
+#[derive(Clone)]
 pub struct World {
     pub(crate) scenario: Scenario,
     /// `external_id`s back to back, each `id_width` bytes.
@@ -44,6 +45,19 @@ pub struct World {
     digits: usize,
     pub(crate) traits: Vec<Column>,
     pub(crate) attrs: Vec<Column>,
+}
+
+impl std::fmt::Debug for World {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("World")
+            .field("scenario", &self.scenario.name)
+            .field("seed", &self.scenario.seed)
+            .field("customers", &self.len())
+            .field("traits", &self.traits.len())
+            .field("attributes", &self.attrs.len())
+            .field("bytes_per_customer", &self.bytes_per_customer())
+            .finish()
+    }
 }
 
 /// The largest population [`World::new`] accepts.
@@ -463,8 +477,19 @@ fn generate_one(
                         .map(|(w, s)| w * shifted(s, latent, cats).exp())
                         .collect();
                     let total: f64 = tilted.iter().sum();
-                    let normalised: Vec<f64> = tilted.iter().map(|w| w / total).collect();
-                    pick(&normalised, u)
+                    if total.is_finite() && total > 0.0 {
+                        let normalised: Vec<f64> = tilted.iter().map(|w| w / total).collect();
+                        pick(&normalised, u)
+                    } else {
+                        // Shifts so extreme that the weights overflow (or vanish): the heaviest
+                        // tilted category wins, as it would in the limit.
+                        let best = tilted
+                            .iter()
+                            .enumerate()
+                            .max_by(|a, b| a.1.total_cmp(b.1))
+                            .map_or(0, |(k, _)| k);
+                        u8::try_from(best).unwrap_or(u8::MAX)
+                    }
                 };
                 cats[slot] = k;
                 col.push(k);
@@ -544,6 +569,54 @@ mod tests {
         assert_eq!(pick(&w, 0.2), 2);
         assert_eq!(pick(&w, 0.999_999_999_999), 2);
         assert_eq!(pick(&[0.5, 0.5 - 1e-12], 0.999_999_999_999_9), 1);
+    }
+
+    #[test]
+    fn overflowing_category_shifts_pick_the_heaviest_category() {
+        let text = format!(
+            "{}\n[[attribute]]\nname = \"tier\"\ntype = \"category\"\ncategories = {{ a = 0.5, b = 0.5 }}\ncategory_shift.b = {{ orders = 800.0 }}\n",
+            crate::world::scenario::tests::MINIMAL
+        );
+        let world = World::new(Scenario::from_toml_str(&text, None).unwrap().with_customers(200)).unwrap();
+        for c in 0..world.len() {
+            let tier = world.profile(c)["custom_attributes"]["tier"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            assert!(tier == "a" || tier == "b");
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever the seed: clamps and rounding hold, ids round-trip, scalar traits stay in (0, 1).
+        #[test]
+        fn generation_invariants(seed in proptest::prelude::any::<u64>()) {
+            let mut scenario = Scenario::from_toml_str(crate::world::scenario::tests::MINIMAL, None).unwrap();
+            scenario.seed = seed;
+            let world = World::new(scenario.with_customers(60)).unwrap();
+            for c in 0..world.len() {
+                let p = world.profile(c);
+                let orders = p["custom_attributes"]["order_count"].as_i64().unwrap();
+                proptest::prop_assert!(orders >= 1);
+                proptest::prop_assert_eq!(world.index_of(world.external_id(c)), Some(c));
+                let ps = world.hidden_traits(c)["price_sensitivity"].as_f64().unwrap();
+                proptest::prop_assert!(ps > 0.0 && ps < 1.0);
+            }
+        }
+    }
+
+    #[test]
+    fn debug_output_is_a_summary_and_worlds_are_shareable() {
+        fn shareable<T: Send + Sync + 'static>() {}
+        shareable::<World>();
+        let world = World::new(
+            Scenario::from_toml_str(crate::world::scenario::tests::MINIMAL, None)
+                .unwrap()
+                .with_customers(5_000),
+        )
+        .unwrap();
+        let text = format!("{world:?}");
+        assert!(text.contains("customers: 5000") && text.len() < 300, "{text}");
     }
 
     #[test]

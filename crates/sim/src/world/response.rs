@@ -143,14 +143,18 @@ impl World {
             .clamp(0.0, 1.0)
     }
 
-    /// Whether `channel` reaches customer `c` (the scenario's `[reach]` conditions at start).
-    pub fn reachable(&self, c: usize, channel: Channel) -> bool {
-        let ctx = self.organic_context(c, utc_date(self.scenario.start));
+    /// Whether `channel` reaches `customer` (the scenario's `[reach]` conditions on the profile at
+    /// start; a channel without conditions reaches everybody). `false` out of range.
+    pub fn reachable(&self, customer: usize, channel: Channel) -> bool {
+        if customer >= self.len() {
+            return false;
+        }
+        let ctx = self.organic_context(customer, utc_date(self.scenario.start));
         self.model()
             .reach
             .iter()
             .filter(|(ch, _)| *ch == channel)
-            .all(|(_, factors)| factors.iter().all(|f| self.factor(f, c, &ctx) > 0.0))
+            .all(|(_, factors)| factors.iter().all(|f| self.factor(f, customer, &ctx) > 0.0))
     }
 
     fn delivery_context(&self, c: usize, d: &Delivery) -> Context {

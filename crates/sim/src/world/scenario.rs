@@ -1299,9 +1299,10 @@ impl Resolver<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
+    /// A small valid scenario for unit tests.
     pub(crate) const MINIMAL: &str = r#"
 name = "tiny"
 seed = 7
@@ -1394,6 +1395,33 @@ when = [{ lever = "offer", is = "pct20" }, { trait = "price_sensitivity" }]
         let text = MINIMAL.replace("seed = 7", "seed = \"seven\"");
         let (location, _) = error(&text);
         assert_eq!(location, "bad.toml:3: seed");
+    }
+
+    #[test]
+    fn missing_fields_and_unknown_variants_are_located() {
+        let line_of = |text: &str, needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+        let text = MINIMAL.replacen("weight = 1.0\n", "\n", 1);
+        let (location, message) = error(&text);
+        assert_eq!(
+            location,
+            format!("bad.toml:{}: effect[0]", line_of(&text, "[[effect]]"))
+        );
+        assert!(message.contains("missing field `weight`"), "{message}");
+
+        let text = MINIMAL.replacen("open = { base = -1.0 }", "open = { base = -1.0, shape = \"cubic\" }", 1);
+        let (location, message) = error(&text);
+        assert_eq!(
+            location,
+            format!("bad.toml:{}: response.open.shape", line_of(&text, "cubic"))
+        );
+        assert!(message.contains("saturating"), "{message}");
+
+        let text = MINIMAL.replacen("median = 3,", "median = -3,", 1);
+        let (location, _) = error(&text);
+        assert_eq!(
+            location,
+            format!("bad.toml:{}: attribute[0].dist", line_of(&text, "median = -3"))
+        );
     }
 
     #[test]
