@@ -118,8 +118,19 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             command: BrazeCommand::Check { use_case },
         } => run_braze_check(&use_case),
         Command::Sim {
-            command: SimCommand::Serve { scenario, port, customers, seed },
-        } => run_sim_serve(offerloop_cli::sim_cmd::ServeArgs { scenario, port, customers, seed }),
+            command:
+                SimCommand::Serve {
+                    scenario,
+                    port,
+                    customers,
+                    seed,
+                },
+        } => run_sim_serve(offerloop_cli::sim_cmd::ServeArgs {
+            scenario,
+            port,
+            customers,
+            seed,
+        }),
         Command::Policy { command } => {
             let output = policy_cmd::run(&command)?;
             print!("{}", output.stdout);
@@ -134,7 +145,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
 }
 
 fn run_sim_serve(args: offerloop_cli::sim_cmd::ServeArgs) -> anyhow::Result<ExitCode> {
-    let world = offerloop_cli::sim_cmd::load_world(&args).with_context(|| format!("loading {}", args.scenario.display()))?;
+    let world =
+        offerloop_cli::sim_cmd::load_world(&args).with_context(|| format!("loading {}", args.scenario.display()))?;
     let scenario = world.scenario().clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -44,7 +44,11 @@ pub async fn start(world: World, args: &ServeArgs) -> anyhow::Result<SimBraze> {
 /// The banner printed when the server is up: its base URL and every API key with its permissions.
 pub fn banner(base_url: &str, scenario: &Scenario) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "simulated Braze for scenario `{}` ({} customers, seed {})", scenario.name, scenario.customers, scenario.seed);
+    let _ = writeln!(
+        out,
+        "simulated Braze for scenario `{}` ({} customers, seed {})",
+        scenario.name, scenario.customers, scenario.seed
+    );
     let _ = writeln!(out, "base URL: {base_url}");
     let _ = writeln!(out, "API keys (Authorization: Bearer <key>):");
     for (key, permissions) in api_keys(&scenario.braze) {
@@ -85,7 +89,11 @@ mod tests {
     fn banner_lists_every_key_with_its_permissions() {
         let spec = WorkspaceSpec {
             api_keys: vec![
-                ApiKeySpec { key: "k-all".into(), permissions: vec!["*".into()], ip_allowlist: vec![] },
+                ApiKeySpec {
+                    key: "k-all".into(),
+                    permissions: vec!["*".into()],
+                    ip_allowlist: vec![],
+                },
                 ApiKeySpec {
                     key: "k-track".into(),
                     permissions: vec!["users.track".into(), "users.export.ids".into()],

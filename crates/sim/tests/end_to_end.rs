@@ -184,6 +184,9 @@ fn converted(events: &Value, users: &[String], from: Timestamp, to: Timestamp) -
     buyers.len()
 }
 
+/// One action's recipients: campaign, ids, and the oracle's P(convert) and P(open) of each.
+type Group<'a> = (&'a str, Vec<String>, Vec<f64>, Vec<f64>);
+
 /// Customers who opened a message of `campaign`, among `users`.
 fn opened(events: &Value, users: &[String], campaign: &str) -> usize {
     let wanted: std::collections::HashSet<&str> = users.iter().map(String::as_str).collect();
@@ -218,7 +221,7 @@ async fn conversions_through_the_server_match_the_oracle() {
     ];
     let n = sim.ws().world.len();
     // Customers k, k+3, k+6... get action k; the oracle's expectation for exactly them, sent now.
-    let mut groups: Vec<(&str, Vec<String>, Vec<f64>, Vec<f64>)> = Vec::new();
+    let mut groups: Vec<Group<'_>> = Vec::new();
     for (k, (campaign, channel, properties)) in actions.iter().enumerate() {
         let users: Vec<usize> = (k..n).step_by(actions.len()).collect();
         let ids: Vec<String> = users.iter().map(|&i| sim.id(i)).collect();
