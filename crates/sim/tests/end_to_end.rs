@@ -318,3 +318,16 @@ async fn an_unsubscribe_since_the_start_closes_the_channel() {
         );
     }
 }
+
+#[test]
+fn whatsapp_reaches_exactly_the_consenting_leads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/lead-nurture.toml");
+    let world = World::new(Scenario::from_file(&path).unwrap()).unwrap();
+    let (mut with, mut without) = (0, 0);
+    for i in 0..world.len().min(2_000) {
+        let consent = world.profile(i)["custom_attributes"]["whatsapp_marketing_consent"] == json!(true);
+        assert_eq!(world.reachable(i, Channel::WhatsApp), consent, "lead {i}");
+        if consent { with += 1 } else { without += 1 }
+    }
+    assert!(with > 100 && without > 100, "{with} with consent, {without} without");
+}

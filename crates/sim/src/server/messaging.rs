@@ -326,7 +326,8 @@ fn source(ws: &Workspace, kind: Kind, body: &Map<String, Value>) -> Result<(Sour
 fn message_channel(key: &str) -> Option<Channel> {
     match key {
         "email" => Some(Channel::Email),
-        "sms" | "whats_app" => Some(Channel::Sms),
+        "sms" => Some(Channel::Sms),
+        "whats_app" => Some(Channel::WhatsApp),
         "apple_push" | "android_push" | "kindle_push" | "web_push" => Some(Channel::Push),
         "content_card" => Some(Channel::ContentCard),
         "webhook" => Some(Channel::Webhook),

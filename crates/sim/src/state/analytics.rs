@@ -99,7 +99,7 @@ impl Counters {
                 "sent": self.sent, "direct_opens": self.opens, "total_opens": self.opens,
                 "bounces": self.bounces, "body_clicks": self.clicks,
             }),
-            Channel::Sms => json!({
+            Channel::Sms | Channel::WhatsApp => json!({
                 "sent": self.sent, "sent_to_carrier": self.sent, "delivered": self.delivered,
                 "rejected": 0, "delivery_failed": self.bounces, "clicks": self.clicks,
                 "opt_out": self.unsubscribes, "help": 0,

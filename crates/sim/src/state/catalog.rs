@@ -68,6 +68,7 @@ pub fn braze_channel_name(channel: Channel) -> &'static str {
         Channel::ContentCard => "content_cards",
         Channel::InApp => "trigger_in_app_message",
         Channel::Webhook => "webhook",
+        Channel::WhatsApp => "whats_app",
     }
 }
 

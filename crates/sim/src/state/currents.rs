@@ -100,6 +100,7 @@ fn channel_name(channel: Channel) -> &'static str {
         Channel::ContentCard => "contentcard",
         Channel::InApp => "inappmessage",
         Channel::Webhook => "webhook",
+        Channel::WhatsApp => "whatsapp",
     }
 }
 

@@ -38,6 +38,9 @@ pub enum Channel {
     InApp,
     /// `webhook`.
     Webhook,
+    /// `whats_app` in Braze's `messages` objects; `whatsapp` in scenario files (`whats_app` accepted).
+    #[serde(rename = "whatsapp", alias = "whats_app")]
+    WhatsApp,
 }
 
 /// One message reaching (or trying to reach) one customer.

@@ -72,7 +72,7 @@ fn has_clicks(c: Channel) -> bool {
 }
 
 fn has_unsubscribes(c: Channel) -> bool {
-    matches!(c, Channel::Email | Channel::Sms | Channel::Push)
+    matches!(c, Channel::Email | Channel::Sms | Channel::Push | Channel::WhatsApp)
 }
 
 fn utc_date(at: Timestamp) -> Date {
