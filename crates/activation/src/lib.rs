@@ -1,0 +1,124 @@
+//! offerloop-activation: decisions become Braze requests, behind the [`Activator`] trait.
+//!
+//! The channel option of a decision selects the API-triggered campaign or canvas; the other
+//! dimensions' options become per-recipient `trigger_properties` (campaigns) or `context` (canvases)
+//! — `{"<dimension>": "<option id>", ...the option's properties}` — and, when the use case asks for
+//! it, profile attributes through `/users/track`; send-time and day-of-week options become a schedule
+//! in the customer's local time, or an immediate send; a frequency "skip" option sends nothing.
+//! Recipients sharing a target and a schedule are batched 50 to a request.
+//!
+//! The send ledger is the engine's job (it records each [`PlannedBatch`] before calling
+//! [`Activator::execute`] and its [`BatchOutcome`] after); this crate guarantees that a batch is a
+//! self-contained, deterministic request (same decisions → same batch id and bytes) and that
+//! [`Activator::execute`] classifies every failure as certainly-rejected or unknown, never retrying
+//! a request that may have been applied.
+//!
+//! [`BrazeActivator`] talks to Braze through `offerloop_braze::BrazeApi`; [`DryRunActivator`] writes
+//! the batches as JSONL instead.
+
+mod braze;
+mod dry_run;
+mod error;
+mod plan;
+
+use async_trait::async_trait;
+use jiff::civil::Date;
+use offerloop_domain::{CustomerId, UseCase};
+use serde::{Deserialize, Serialize};
+
+pub use braze::BrazeActivator;
+pub use dry_run::DryRunActivator;
+pub use error::{Error, Result};
+
+/// One treated or control decision to activate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActivationRequest {
+    /// The decision's id (carried into the batch, for the ledger).
+    pub decision_id: String,
+    /// The customer (`external_user_id`).
+    pub customer_id: CustomerId,
+    /// One option per dimension, as indices into the use case's dimensions' options (the domain's
+    /// `JointAction` of the decided `ActionId`).
+    pub options: Vec<u32>,
+    /// The customer's IANA time zone, when known (local send times); else the use case's.
+    pub time_zone: Option<String>,
+}
+
+/// What kind of Braze request a batch is.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum BatchKind {
+    /// `POST /campaigns/trigger/send`.
+    CampaignSend {
+        /// Campaign.
+        campaign_id: String,
+    },
+    /// `POST /campaigns/trigger/schedule/create`.
+    CampaignSchedule {
+        /// Campaign.
+        campaign_id: String,
+    },
+    /// `POST /canvas/trigger/send`.
+    CanvasSend {
+        /// Canvas.
+        canvas_id: String,
+    },
+    /// `POST /canvas/trigger/schedule/create`.
+    CanvasSchedule {
+        /// Canvas.
+        canvas_id: String,
+    },
+    /// `POST /users/track` (recommendation attributes, at most 75 objects).
+    TrackAttributes,
+}
+
+/// One request to make, deterministic in its decisions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlannedBatch {
+    /// Deterministic id: a hash of the run date, kind, schedule and decision ids.
+    pub id: String,
+    /// What it is.
+    pub kind: BatchKind,
+    /// The decisions it carries (in request order).
+    pub decision_ids: Vec<String>,
+    /// The request body, exactly as it will be sent.
+    pub request: serde_json::Value,
+}
+
+/// What became of one executed batch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "fate", rename_all = "snake_case")]
+pub enum BatchOutcome {
+    /// Accepted: the `dispatch_id` or `schedule_id`, and Braze's `notice` when it sent nothing (a
+    /// paused campaign).
+    Sent {
+        /// `dispatch_id` / `schedule_id`.
+        id: Option<String>,
+        /// Braze's notice, if any.
+        notice: Option<String>,
+    },
+    /// Certainly not applied (rejected before processing, or never sent): may be retried.
+    Rejected {
+        /// Why (Braze's message, endpoint, permission...).
+        error: String,
+        /// Whether retrying can help (429, transport error before sending) or not (400, 403).
+        retryable: bool,
+    },
+    /// Maybe applied: never resend automatically.
+    Unknown {
+        /// Why.
+        error: String,
+    },
+}
+
+/// Turns decisions into Braze requests and executes them. Object-safe: `Arc<dyn Activator>`.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait Activator: Send + Sync + std::fmt::Debug {
+    /// The batches for `requests` of `use_case` on `date` (local schedules are computed for that date).
+    /// Pure and deterministic: the same inputs give the same batches, ids and bytes. A decision whose
+    /// frequency option is "skip" gets no batch.
+    fn plan(&self, use_case: &UseCase, date: Date, requests: &[ActivationRequest]) -> Result<Vec<PlannedBatch>>;
+    /// Sends one batch, once. Never retries a request that may have been applied.
+    async fn execute(&self, batch: &PlannedBatch) -> BatchOutcome;
+}

@@ -1,0 +1,1 @@
+//! offerloop-engine: the daily run (being written).

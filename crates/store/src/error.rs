@@ -1,0 +1,52 @@
+//! The error type of `offerloop-store`.
+
+/// Everything the store can fail at.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The database reported an error during `operation`.
+    #[error("store ({operation}): {source}")]
+    Database {
+        /// What was being done.
+        operation: &'static str,
+        /// The SQLite error.
+        source: rusqlite::Error,
+    },
+    /// A batch cannot move from its state to the one asked.
+    #[error("send batch {batch}: cannot move from {from:?} to {to:?}")]
+    BatchState {
+        /// The batch.
+        batch: String,
+        /// Its state.
+        from: crate::BatchState,
+        /// The state asked for.
+        to: crate::BatchState,
+    },
+    /// A record names something that is not stored.
+    #[error("{what} `{id}` is not in the store")]
+    NotFound {
+        /// Kind of record.
+        what: &'static str,
+        /// Its id.
+        id: String,
+    },
+    /// A stored value could not be read back.
+    #[error("store: corrupt {what}: {message}")]
+    Corrupt {
+        /// What.
+        what: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// The database file or its directory could not be created.
+    #[error("store {path}: {source}")]
+    Open {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,100 @@
+//! offerloop-store: the persistence of the daily loop behind the [`Store`] trait.
+//!
+//! A run's every step reads what the previous step stored, so a crash resumes at the first
+//! unfinished step and nothing is decided or sent twice. The store keeps: runs and their phase,
+//! audience snapshots (each customer's features as used for the decision), decisions, send batches
+//! and their fate (the send ledger), outcomes (deduplicated), rewards, model snapshots (opaque blobs
+//! with a version) and drift alerts. Every write is one transaction: a crash at any point leaves a
+//! consistent state.
+//!
+//! [`SqliteStore`] is the embedded implementation (default file `.offerloop/state.db`, WAL,
+//! migrations versioned in code). The trait is synchronous and `Send + Sync`; async callers run it on
+//! a blocking thread.
+
+mod error;
+mod records;
+mod sqlite;
+
+pub use error::{Error, Result};
+pub use records::*;
+pub use sqlite::SqliteStore;
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use offerloop_domain::{Decision, Outcome, Reward};
+
+/// Everything a daily run persists. Object-safe: hold it as `Arc<dyn Store>`.
+pub trait Store: Send + Sync + std::fmt::Debug {
+    // ---------------------------------------------------------------- runs
+
+    /// The run of `use_case` on `date`, creating it (phase [`RunPhase::Started`]) when there is none.
+    /// Idempotent: a second call returns the existing run, whatever its phase.
+    fn begin_run(&self, use_case: &str, date: Date, now: Timestamp) -> Result<RunRecord>;
+    /// The run of `use_case` on `date`, if any.
+    fn run(&self, use_case: &str, date: Date) -> Result<Option<RunRecord>>;
+    /// Records that `run_id` completed `phase` (phases only move forward; an earlier phase is ignored).
+    fn advance_run(&self, run_id: i64, phase: RunPhase, now: Timestamp) -> Result<()>;
+    /// Stores the run's summary (JSON) and marks it [`RunPhase::Done`].
+    fn finish_run(&self, run_id: i64, summary: &serde_json::Value, now: Timestamp) -> Result<()>;
+    /// The last `limit` runs of `use_case`, newest first.
+    fn runs(&self, use_case: &str, limit: usize) -> Result<Vec<RunRecord>>;
+
+    // ---------------------------------------------------------------- audience
+
+    /// Stores the audience of `run_id` (customers and their features as JSON), replacing nothing:
+    /// customers already stored for the run are ignored. One transaction.
+    fn record_audience(&self, run_id: i64, customers: &[AudienceRow]) -> Result<usize>;
+    /// The stored audience of `run_id`, in insertion order.
+    fn audience(&self, run_id: i64) -> Result<Vec<AudienceRow>>;
+
+    // ---------------------------------------------------------------- decisions
+
+    /// Stores decisions of `run_id`. A decision whose id is already stored is ignored (never decided
+    /// twice). One transaction. Returns how many were new.
+    fn record_decisions(&self, run_id: i64, decisions: &[Decision]) -> Result<usize>;
+    /// The decisions of `run_id`.
+    fn decisions(&self, run_id: i64) -> Result<Vec<Decision>>;
+    /// The decisions of `use_case` decided in `[from, to)`, for attribution and reports.
+    fn decisions_between(&self, use_case: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Decision>>;
+
+    // ---------------------------------------------------------------- send ledger
+
+    /// Records a planned batch (state [`BatchState::Planned`]) before anything is sent. A batch whose
+    /// id already exists is left as it is (and returned), so re-planning after a crash is harmless.
+    fn plan_batch(&self, batch: &BatchRecord) -> Result<BatchRecord>;
+    /// Moves a batch to `state` (with the dispatch id or error). Allowed moves: planned → sending →
+    /// sent | failed | unknown, and failed → sending (a retry of a certainly-rejected batch). Any other
+    /// move is refused with [`Error::BatchState`].
+    fn mark_batch(&self, batch_id: &str, state: BatchState, detail: Option<&str>, now: Timestamp) -> Result<()>;
+    /// The batches of `run_id`.
+    fn batches(&self, run_id: i64) -> Result<Vec<BatchRecord>>;
+    /// Batches of `use_case` whose fate is unknown (never resent automatically; reported).
+    fn unknown_batches(&self, use_case: &str) -> Result<Vec<BatchRecord>>;
+
+    // ---------------------------------------------------------------- outcomes and rewards
+
+    /// Stores outcomes of `use_case`, ignoring those whose `dedupe_key` is already stored. Returns how
+    /// many were new.
+    fn record_outcomes(&self, use_case: &str, outcomes: &[Outcome]) -> Result<usize>;
+    /// Outcomes of `use_case` that occurred in `[from, to)`.
+    fn outcomes_between(&self, use_case: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Outcome>>;
+    /// Inserts or replaces rewards (by decision id). A final reward is never replaced by a pending one.
+    fn upsert_rewards(&self, rewards: &[Reward]) -> Result<()>;
+    /// The reward of each decision of `use_case` decided in `[from, to)` that has one.
+    fn rewards_between(&self, use_case: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Reward>>;
+    /// Final rewards not yet learned from, with their decision and the features it was made with.
+    fn matured_feedback(&self, use_case: &str) -> Result<Vec<FeedbackRow>>;
+    /// Marks decisions as learned from (they are not returned by `matured_feedback` again).
+    fn mark_learned(&self, decision_ids: &[String]) -> Result<()>;
+
+    // ---------------------------------------------------------------- models and drift
+
+    /// Stores a model snapshot of `use_case` (opaque JSON) under `version`.
+    fn save_model(&self, use_case: &str, version: &str, snapshot: &serde_json::Value, now: Timestamp) -> Result<()>;
+    /// The latest model snapshot of `use_case`.
+    fn latest_model(&self, use_case: &str) -> Result<Option<ModelRecord>>;
+    /// Stores drift alerts.
+    fn record_drift_alerts(&self, use_case: &str, alerts: &[DriftAlertRecord]) -> Result<()>;
+    /// Every drift alert of `use_case`, oldest first.
+    fn drift_alerts(&self, use_case: &str) -> Result<Vec<DriftAlertRecord>>;
+}
