@@ -3,6 +3,8 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod http;
+
 use offerloop_sim::state::Workspace;
 use offerloop_sim::{Scenario, SimBraze, SimConfig, World};
 use reqwest::header::HeaderMap;
