@@ -554,6 +554,13 @@ fn read_dimensions(
     let mut ok = true;
     let mut names: BTreeMap<String, usize> = BTreeMap::new();
     let mut singleton: BTreeMap<&'static str, usize> = BTreeMap::new();
+    // Every dimension's name is also a Liquid property (`{"<dimension>": "<option id>"}`), so no
+    // option property may be called like a dimension.
+    let dimension_names: Vec<String> = tables
+        .iter()
+        .filter_map(|t| t.peek_string("name"))
+        .map(str::to_owned)
+        .collect();
     for mut t in tables {
         let span = t.span.clone();
         let name_path = t.key_path("name");
@@ -610,7 +617,7 @@ fn read_dimensions(
                 .dims
                 .push((name.clone(), kind.as_ref().map(|k| k.0), option_ids));
         }
-        let options = read_options(cx, option_tables, kind.as_ref().map(|k| k.0));
+        let options = read_options(cx, option_tables, kind.as_ref().map(|k| k.0), &dimension_names);
         t.finish(cx);
         match (name, kind, options) {
             (Some((name, _)), Some((kind, _)), Some(options)) if !options.is_empty() => {
@@ -638,7 +645,12 @@ const OPTION_KIND_KEYS: [(&str, DimensionKind); 7] = [
     ("min_days_between_messages", DimensionKind::Frequency),
 ];
 
-fn read_options(cx: &mut Cx<'_>, tables: Vec<Table<'_, '_>>, kind: Option<DimensionKind>) -> Option<Vec<OptionSpec>> {
+fn read_options(
+    cx: &mut Cx<'_>,
+    tables: Vec<Table<'_, '_>>,
+    kind: Option<DimensionKind>,
+    dimension_names: &[String],
+) -> Option<Vec<OptionSpec>> {
     let mut options = Vec::new();
     let mut ids: BTreeMap<String, usize> = BTreeMap::new();
     let mut ok = true;
@@ -665,7 +677,7 @@ fn read_options(cx: &mut Cx<'_>, tables: Vec<Table<'_, '_>>, kind: Option<Dimens
             .map_or(0.0, |(c, _)| c);
         let properties = t
             .table(cx, "properties", false)
-            .map(|p| read_properties(cx, p))
+            .map(|p| read_properties(cx, p, dimension_names))
             .unwrap_or_default();
         if let Some(kind) = kind {
             for (key, owner) in OPTION_KIND_KEYS {
@@ -756,7 +768,11 @@ fn read_options(cx: &mut Cx<'_>, tables: Vec<Table<'_, '_>>, kind: Option<Dimens
     ok.then_some(options)
 }
 
-fn read_properties(cx: &mut Cx<'_>, t: Table<'_, '_>) -> BTreeMap<String, serde_json::Value> {
+fn read_properties(
+    cx: &mut Cx<'_>,
+    t: Table<'_, '_>,
+    dimension_names: &[String],
+) -> BTreeMap<String, serde_json::Value> {
     let mut out = BTreeMap::new();
     for (key, key_span, value) in t.entries() {
         let path = join(&t.path, key);
@@ -765,6 +781,17 @@ fn read_properties(cx: &mut Cx<'_>, t: Table<'_, '_>) -> BTreeMap<String, serde_
                 key_span,
                 &path,
                 format!("invalid Liquid property name `{key}`: {reason}"),
+            );
+            continue;
+        }
+        if dimension_names.iter().any(|d| d == key) {
+            cx.error(
+                key_span,
+                &path,
+                format!(
+                    "property `{key}` has the name of a dimension: the dimension's option id is sent as \
+                     `{key}`, so this value would be lost; rename it (e.g. `{key}_text`)"
+                ),
             );
             continue;
         }
