@@ -5,7 +5,10 @@
 //! — `{"<dimension>": "<option id>", ...the option's properties}` — and, when the use case asks for
 //! it, profile attributes through `/users/track`; send-time and day-of-week options become a schedule
 //! in the customer's local time, or an immediate send; a frequency "skip" option sends nothing.
-//! Recipients sharing a target and a schedule are batched 50 to a request.
+//! Recipients sharing a target and a schedule are batched 50 to a request, profile attributes 75 to a
+//! `/users/track` request (planned first). The planning rules in detail (which keys a recipient gets,
+//! how day-of-week and send-time options become schedules, what happens when a local time has
+//! already passed) are in [`plan`]'s documentation.
 //!
 //! The send ledger is the engine's job (it records each [`PlannedBatch`] before calling
 //! [`Activator::execute`] and its [`BatchOutcome`] after); this crate guarantees that a batch is a
@@ -19,7 +22,7 @@
 mod braze;
 mod dry_run;
 mod error;
-mod plan;
+pub mod plan;
 
 use async_trait::async_trait;
 use jiff::civil::Date;
@@ -27,8 +30,9 @@ use offerloop_domain::{CustomerId, UseCase};
 use serde::{Deserialize, Serialize};
 
 pub use braze::BrazeActivator;
-pub use dry_run::DryRunActivator;
+pub use dry_run::{DRY_RUN_NOTICE, DryRunActivator};
 pub use error::{Error, Result};
+pub use plan::{DEFAULT_DAY_SEND_TIME, MAX_PROPERTIES_BYTES, MAX_TRACK_OBJECTS};
 
 /// One treated or control decision to activate.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -72,6 +76,16 @@ pub enum BatchKind {
     TrackAttributes,
 }
 
+impl BatchKind {
+    /// Whether sending the batch twice has the same effect as sending it once. Only
+    /// [`BatchKind::TrackAttributes`] is: it sets attributes to absolute values (no events, no
+    /// increments), so a batch whose fate is [`BatchOutcome::Unknown`] may be resent without harm.
+    /// Message sends and schedules are never idempotent in Braze.
+    pub fn is_idempotent(&self) -> bool {
+        matches!(self, Self::TrackAttributes)
+    }
+}
+
 /// One request to make, deterministic in its decisions.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PlannedBatch {
@@ -79,7 +93,10 @@ pub struct PlannedBatch {
     pub id: String,
     /// What it is.
     pub kind: BatchKind,
-    /// The decisions it carries (in request order).
+    /// The decisions it carries (in request order). A decision is in at most one message batch
+    /// (send or schedule) and, with `activation.write_profile_attributes`, also in one
+    /// [`BatchKind::TrackAttributes`] batch: whether a decision's message went out is the fate of its
+    /// message batch.
     pub decision_ids: Vec<String>,
     /// The request body, exactly as it will be sent.
     pub request: serde_json::Value,
