@@ -38,6 +38,26 @@ pub enum Error {
         /// Why.
         message: String,
     },
+    /// A value cannot be stored (e.g. a time outside the years 1678 to 2261, which the store keeps as
+    /// integer nanoseconds, or a number that is not a number).
+    #[error("store: cannot store {what}: {message}")]
+    Unstorable {
+        /// What.
+        what: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// The database was written by a newer offerloop: its schema version is one this code does not
+    /// know, so it is left untouched.
+    #[error(
+        "store: the database's schema version is {found} but this offerloop knows versions up to {supported}: upgrade offerloop"
+    )]
+    SchemaTooNew {
+        /// The file's schema version (`PRAGMA user_version`).
+        found: i64,
+        /// The newest version this code migrates to.
+        supported: i64,
+    },
     /// The database file or its directory could not be created.
     #[error("store {path}: {source}")]
     Open {

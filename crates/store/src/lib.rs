@@ -17,7 +17,7 @@ mod sqlite;
 
 pub use error::{Error, Result};
 pub use records::*;
-pub use sqlite::SqliteStore;
+pub use sqlite::{DEFAULT_PATH, SqliteStore};
 
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -50,7 +50,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     // ---------------------------------------------------------------- decisions
 
     /// Stores decisions of `run_id`. A decision whose id is already stored is ignored (never decided
-    /// twice). One transaction. Returns how many were new.
+    /// twice). One transaction. Returns how many were new. A decision of another use case than the
+    /// run's is refused ([`Error::Unstorable`]), and with it the whole call.
     fn record_decisions(&self, run_id: i64, decisions: &[Decision]) -> Result<usize>;
     /// The decisions of `run_id`.
     fn decisions(&self, run_id: i64) -> Result<Vec<Decision>>;

@@ -1,0 +1,152 @@
+//! The schema of the SQLite store and its migrations, versioned in code.
+//!
+//! The file's `PRAGMA user_version` is the number of migrations applied. Opening a file applies the
+//! missing ones in order, all in one transaction (a crash mid-migration leaves the file at its old
+//! version); a file whose version is newer than [`MIGRATIONS`] knows is refused untouched. A migration
+//! is never edited once released: a change to the schema is a new script appended to the list.
+//!
+//! Times are integer nanoseconds since the Unix epoch (lossless for jiff timestamps between the years
+//! 1678 and 2261), dates are `YYYY-MM-DD` text, JSON is text, enums are their snake_case names.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::Ctx as _;
+use crate::{Error, Result};
+
+/// Version 1: every table of the daily loop.
+const V1: &str = r#"
+CREATE TABLE runs (
+    id          INTEGER PRIMARY KEY,
+    use_case    TEXT    NOT NULL,
+    date        TEXT    NOT NULL,
+    phase       TEXT    NOT NULL,
+    started_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    summary     TEXT,
+    UNIQUE (use_case, date)
+);
+
+CREATE TABLE audience (
+    run_id      INTEGER NOT NULL REFERENCES runs (id),
+    customer_id TEXT    NOT NULL,
+    features    TEXT    NOT NULL,
+    time_zone   TEXT,
+    UNIQUE (run_id, customer_id)
+);
+
+CREATE TABLE decisions (
+    id              TEXT    NOT NULL PRIMARY KEY,
+    run_id          INTEGER NOT NULL REFERENCES runs (id),
+    use_case        TEXT    NOT NULL,
+    customer_id     TEXT    NOT NULL,
+    decided_at      INTEGER NOT NULL,
+    decision_group  TEXT    NOT NULL,
+    action_id       INTEGER NOT NULL,
+    propensity      REAL    NOT NULL,
+    policy_version  TEXT    NOT NULL,
+    planned_send_at INTEGER,
+    cost            REAL    NOT NULL,
+    learned         INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX decisions_run ON decisions (run_id);
+CREATE INDEX decisions_use_case_time ON decisions (use_case, decided_at);
+CREATE INDEX decisions_unlearned ON decisions (use_case) WHERE learned = 0;
+
+CREATE TABLE batches (
+    id           TEXT    NOT NULL PRIMARY KEY,
+    run_id       INTEGER NOT NULL REFERENCES runs (id),
+    target       TEXT    NOT NULL,
+    decision_ids TEXT    NOT NULL,
+    request      TEXT    NOT NULL,
+    state        TEXT    NOT NULL,
+    detail       TEXT,
+    updated_at   INTEGER NOT NULL
+);
+CREATE INDEX batches_run ON batches (run_id);
+CREATE INDEX batches_state ON batches (state, run_id);
+
+CREATE TABLE outcomes (
+    id          INTEGER PRIMARY KEY,
+    use_case    TEXT    NOT NULL,
+    dedupe_key  TEXT    NOT NULL,
+    customer_id TEXT    NOT NULL,
+    kind        TEXT    NOT NULL,
+    occurred_at INTEGER NOT NULL,
+    value       REAL    NOT NULL,
+    UNIQUE (use_case, dedupe_key)
+);
+CREATE INDEX outcomes_use_case_time ON outcomes (use_case, occurred_at);
+
+CREATE TABLE rewards (
+    decision_id         TEXT    NOT NULL PRIMARY KEY REFERENCES decisions (id),
+    value               REAL    NOT NULL,
+    status              TEXT    NOT NULL,
+    attributed_outcomes INTEGER NOT NULL
+);
+CREATE INDEX rewards_final ON rewards (decision_id) WHERE status = 'final';
+
+CREATE TABLE models (
+    id       INTEGER PRIMARY KEY,
+    use_case TEXT    NOT NULL,
+    version  TEXT    NOT NULL,
+    snapshot TEXT    NOT NULL,
+    saved_at INTEGER NOT NULL
+);
+CREATE INDEX models_use_case ON models (use_case, id);
+
+CREATE TABLE drift_alerts (
+    id          INTEGER PRIMARY KEY,
+    use_case    TEXT    NOT NULL,
+    dimension   TEXT,
+    option_id   TEXT,
+    detected_at INTEGER NOT NULL,
+    magnitude   REAL    NOT NULL,
+    run_id      INTEGER REFERENCES runs (id)
+);
+CREATE UNIQUE INDEX drift_alerts_identity ON drift_alerts (
+    use_case, coalesce(run_id, -1), coalesce(dimension, ''), coalesce(option_id, ''), detected_at
+);
+"#;
+
+/// The migrations, in order: the file's `user_version` is how many of them it has applied.
+pub(super) const MIGRATIONS: &[&str] = &[V1];
+
+/// The schema version this code writes (the number of migrations).
+pub(super) const VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// The schema version of the open database.
+pub(super) fn version(conn: &Connection) -> Result<i64> {
+    conn.query_row("PRAGMA user_version", [], |row| row.get(0))
+        .ctx("read the schema version")
+}
+
+/// Brings the database to [`VERSION`], in one transaction, or refuses a newer one untouched.
+pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
+    migrate_with(conn, MIGRATIONS)
+}
+
+/// [`migrate`] with the list of migrations given (tests use longer lists to exercise upgrades).
+pub(super) fn migrate_with(conn: &mut Connection, migrations: &[&str]) -> Result<()> {
+    let supported = i64::try_from(migrations.len()).unwrap_or(i64::MAX);
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .ctx("begin the migration")?;
+    let found = version(&tx)?;
+    if found > supported {
+        return Err(Error::SchemaTooNew { found, supported });
+    }
+    let applied = usize::try_from(found).map_err(|_| Error::Corrupt {
+        what: "schema version",
+        message: format!("negative user_version {found}"),
+    })?;
+    for (index, script) in migrations.iter().enumerate().skip(applied) {
+        tx.execute_batch(script).ctx("migrate the schema")?;
+        tx.pragma_update(None, "user_version", index + 1)
+            .ctx("record the schema version")?;
+    }
+    tx.commit().ctx("commit the migration")?;
+    if found < supported {
+        tracing::info!(from = found, to = supported, "store schema migrated");
+    }
+    Ok(())
+}

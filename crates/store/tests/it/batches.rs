@@ -1,0 +1,171 @@
+//! The send ledger: planning is idempotent, the state machine refuses every undocumented move.
+
+use offerloop_store::{BatchRecord, BatchState, Error, Store};
+use serde_json::json;
+
+use crate::{at, store_with_run};
+
+fn batch(id: &str, run_id: i64) -> BatchRecord {
+    BatchRecord {
+        id: id.to_owned(),
+        run_id,
+        target: "campaign:camp-1".to_owned(),
+        decision_ids: vec!["d1".to_owned(), "d2".to_owned()],
+        request: json!({
+            "campaign_id": "camp-1",
+            "recipients": [
+                {"external_user_id": "c1", "trigger_properties": {"offer": "10%"}},
+                {"external_user_id": "c2", "trigger_properties": {"offer": "free_shipping"}}
+            ]
+        }),
+        state: BatchState::Planned,
+        detail: None,
+        updated_at: at("2026-11-29T08:00:00Z"),
+    }
+}
+
+#[test]
+fn a_planned_batch_round_trips_and_planning_again_changes_nothing() {
+    let (store, run) = store_with_run();
+    let planned = store.plan_batch(&batch("b1", run)).unwrap();
+    assert_eq!(planned, batch("b1", run));
+    store
+        .mark_batch("b1", BatchState::Sending, None, at("2026-11-29T08:00:01Z"))
+        .unwrap();
+
+    // Re-planning after a crash returns the stored batch as it is, without resetting it.
+    let mut replanned = batch("b1", run);
+    replanned.request = json!({"different": true});
+    let returned = store.plan_batch(&replanned).unwrap();
+    assert_eq!(returned.state, BatchState::Sending);
+    assert_eq!(returned.request, batch("b1", run).request);
+    assert_eq!(store.batches(run).unwrap(), vec![returned]);
+}
+
+#[test]
+fn plan_batch_records_the_planned_state_whatever_the_record_says() {
+    let (store, run) = store_with_run();
+    let mut sent = batch("b1", run);
+    sent.state = BatchState::Sent;
+    assert_eq!(store.plan_batch(&sent).unwrap().state, BatchState::Planned);
+    assert!(matches!(
+        store.plan_batch(&batch("b2", run + 7)),
+        Err(Error::NotFound { what: "run", .. })
+    ));
+}
+
+#[test]
+fn every_documented_move_is_allowed_with_its_detail() {
+    let (store, run) = store_with_run();
+    for (id, end) in [
+        ("ok", BatchState::Sent),
+        ("lost", BatchState::Unknown),
+        ("no", BatchState::Failed),
+    ] {
+        store.plan_batch(&batch(id, run)).unwrap();
+        store
+            .mark_batch(id, BatchState::Sending, None, at("2026-11-29T08:00:01Z"))
+            .unwrap();
+        store
+            .mark_batch(id, end, Some("dispatch-123"), at("2026-11-29T08:00:02Z"))
+            .unwrap();
+    }
+    // A certainly-rejected batch may be retried, then succeed.
+    store
+        .mark_batch("no", BatchState::Sending, None, at("2026-11-29T08:01:00Z"))
+        .unwrap();
+    store
+        .mark_batch("no", BatchState::Sent, Some("dispatch-456"), at("2026-11-29T08:01:01Z"))
+        .unwrap();
+
+    let batches = store.batches(run).unwrap();
+    let states: Vec<_> = batches
+        .iter()
+        .map(|b| (b.id.as_str(), b.state, b.detail.as_deref()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("ok", BatchState::Sent, Some("dispatch-123")),
+            ("lost", BatchState::Unknown, Some("dispatch-123")),
+            ("no", BatchState::Sent, Some("dispatch-456")),
+        ]
+    );
+    assert_eq!(batches[2].updated_at, at("2026-11-29T08:01:01Z"));
+}
+
+#[test]
+fn every_other_move_is_refused_and_changes_nothing() {
+    use BatchState::{Failed, Planned, Sending, Sent, Unknown};
+    let (store, run) = store_with_run();
+    // Bring one batch to each state, then try every refused move from it.
+    let paths: [(&str, &[BatchState]); 5] = [
+        ("planned", &[]),
+        ("sending", &[Sending]),
+        ("sent", &[Sending, Sent]),
+        ("failed", &[Sending, Failed]),
+        ("unknown", &[Sending, Unknown]),
+    ];
+    let refused = [
+        (Planned, [Planned, Sent, Failed, Unknown].as_slice()),
+        (Sending, [Planned, Sending].as_slice()),
+        (Sent, [Planned, Sending, Sent, Failed, Unknown].as_slice()),
+        (Failed, [Planned, Sent, Failed, Unknown].as_slice()),
+        (Unknown, [Planned, Sending, Sent, Failed, Unknown].as_slice()),
+    ];
+    for ((id, path), (state, moves)) in paths.iter().zip(refused) {
+        store.plan_batch(&batch(id, run)).unwrap();
+        for step in *path {
+            store.mark_batch(id, *step, None, at("2026-11-29T08:00:01Z")).unwrap();
+        }
+        for to in moves {
+            match store.mark_batch(id, *to, Some("x"), at("2026-11-29T09:00:00Z")) {
+                Err(Error::BatchState { batch, from, to: asked }) => {
+                    assert_eq!((batch.as_str(), from, asked), (*id, state, *to));
+                }
+                other => panic!("{id}: {state:?} -> {to:?} gave {other:?}"),
+            }
+        }
+        let stored = store.batches(run).unwrap().into_iter().find(|b| b.id == *id).unwrap();
+        assert_eq!(stored.state, state);
+        assert_eq!(stored.detail, None);
+    }
+    assert!(matches!(
+        store.mark_batch("nope", Sending, None, at("2026-11-29T09:00:00Z")),
+        Err(Error::NotFound { what: "batch", .. })
+    ));
+}
+
+#[test]
+fn unknown_batches_are_listed_per_use_case_across_runs() {
+    let (store, run) = store_with_run();
+    let next = store
+        .begin_run("winback", crate::day("2026-11-30"), at("2026-11-30T06:00:00Z"))
+        .unwrap();
+    let other = store
+        .begin_run("onboarding", crate::day("2026-11-30"), at("2026-11-30T06:00:00Z"))
+        .unwrap();
+    for (id, run_id, end) in [
+        ("a", run, BatchState::Unknown),
+        ("b", run, BatchState::Sent),
+        ("c", next.id, BatchState::Unknown),
+        ("d", other.id, BatchState::Unknown),
+    ] {
+        store.plan_batch(&batch(id, run_id)).unwrap();
+        store
+            .mark_batch(id, BatchState::Sending, None, at("2026-11-30T08:00:00Z"))
+            .unwrap();
+        store
+            .mark_batch(id, end, Some("timeout"), at("2026-11-30T08:00:01Z"))
+            .unwrap();
+    }
+    let ids: Vec<_> = store
+        .unknown_batches("winback")
+        .unwrap()
+        .into_iter()
+        .map(|b| b.id)
+        .collect();
+    assert_eq!(ids, ["a", "c"]);
+    assert_eq!(store.unknown_batches("onboarding").unwrap().len(), 1);
+    assert!(store.unknown_batches("nobody").unwrap().is_empty());
+}

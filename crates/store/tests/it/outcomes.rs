@@ -1,0 +1,295 @@
+//! Outcomes, rewards, matured feedback, models and drift alerts.
+
+use jiff::Timestamp;
+use offerloop_domain::{CustomerId, Outcome, OutcomeKind, Reward, RewardStatus};
+use offerloop_store::{AudienceRow, DriftAlertRecord, Error, SqliteStore, Store};
+use serde_json::json;
+
+use crate::{at, day, decision, store_with_run};
+
+fn outcome(key: &str, customer: &str, when: &str, kind: OutcomeKind, value: f64) -> Outcome {
+    Outcome {
+        customer_id: CustomerId::new(customer).unwrap(),
+        kind,
+        occurred_at: at(when),
+        value,
+        dedupe_key: key.to_owned(),
+    }
+}
+
+fn reward(id: &str, value: f64, status: RewardStatus, outcomes: usize) -> Reward {
+    Reward {
+        decision_id: id.to_owned(),
+        value,
+        status,
+        attributed_outcomes: outcomes,
+    }
+}
+
+#[test]
+fn outcomes_round_trip_and_are_deduplicated_per_use_case() {
+    let store = SqliteStore::in_memory().unwrap();
+    let all = vec![
+        outcome(
+            "p1",
+            "c1",
+            "2026-11-29T10:00:00.5Z",
+            OutcomeKind::Purchase {
+                product_id: "sku-1".to_owned(),
+            },
+            42.5,
+        ),
+        outcome(
+            "e1",
+            "c2",
+            "2026-11-29T11:00:00Z",
+            OutcomeKind::CustomEvent {
+                name: "app_open".to_owned(),
+            },
+            0.0,
+        ),
+        outcome(
+            "u1",
+            "c3",
+            "2026-11-29T12:00:00Z",
+            OutcomeKind::Unsubscribe { channel: None },
+            0.0,
+        ),
+    ];
+    assert_eq!(store.record_outcomes("winback", &all).unwrap(), 3);
+    // The same outcomes seen again in the next export, plus a new one and a duplicate inside the call.
+    let mut again = all.clone();
+    let new = outcome(
+        "u2",
+        "c4",
+        "2026-11-29T13:00:00Z",
+        OutcomeKind::Unsubscribe {
+            channel: Some("email".to_owned()),
+        },
+        0.0,
+    );
+    again.push(new.clone());
+    again.push(new.clone());
+    assert_eq!(store.record_outcomes("winback", &again).unwrap(), 1);
+    // Another use case keeps its own outcomes, even with the same keys.
+    assert_eq!(store.record_outcomes("onboarding", &all[..1]).unwrap(), 1);
+
+    let stored = store
+        .outcomes_between("winback", Timestamp::MIN, Timestamp::MAX)
+        .unwrap();
+    let mut expected = all.clone();
+    expected.push(new);
+    assert_eq!(stored, expected);
+    let window = store
+        .outcomes_between("winback", at("2026-11-29T11:00:00Z"), at("2026-11-29T13:00:00Z"))
+        .unwrap();
+    assert_eq!(window, all[1..].to_vec(), "[from, to)");
+}
+
+#[test]
+fn rewards_round_trip_and_a_final_reward_is_never_replaced_by_a_pending_one() {
+    let (store, run) = store_with_run();
+    let decisions: Vec<_> = (0..3)
+        .map(|i| decision(&format!("d{i}"), &format!("c{i}"), i))
+        .collect();
+    store.record_decisions(run, &decisions).unwrap();
+
+    store
+        .upsert_rewards(&[
+            reward("d0", 0.0, RewardStatus::Pending, 0),
+            reward("d1", 10.0, RewardStatus::Pending, 1),
+        ])
+        .unwrap();
+    // Pending grows, then becomes final; a late pending recomputation does not undo it.
+    store
+        .upsert_rewards(&[
+            reward("d0", 5.0, RewardStatus::Pending, 1),
+            reward("d1", 12.0, RewardStatus::Final, 2),
+        ])
+        .unwrap();
+    store
+        .upsert_rewards(&[reward("d1", 0.0, RewardStatus::Pending, 0)])
+        .unwrap();
+    let stored = store
+        .rewards_between("winback", Timestamp::MIN, Timestamp::MAX)
+        .unwrap();
+    assert_eq!(
+        stored,
+        vec![
+            reward("d0", 5.0, RewardStatus::Pending, 1),
+            reward("d1", 12.0, RewardStatus::Final, 2),
+        ]
+    );
+    // A final reward may be corrected by another final one.
+    store
+        .upsert_rewards(&[reward("d1", 13.0, RewardStatus::Final, 3)])
+        .unwrap();
+    let in_window = store
+        .rewards_between("winback", at("2026-11-29T08:00:01Z"), at("2026-11-29T08:00:02Z"))
+        .unwrap();
+    assert_eq!(in_window, vec![reward("d1", 13.0, RewardStatus::Final, 3)]);
+
+    // A reward of an unknown decision is refused, and with it the whole call.
+    assert!(matches!(
+        store.upsert_rewards(&[
+            reward("d2", 1.0, RewardStatus::Final, 1),
+            reward("ghost", 1.0, RewardStatus::Final, 1),
+        ]),
+        Err(Error::NotFound { what: "decision", .. })
+    ));
+    assert_eq!(
+        store
+            .rewards_between("winback", Timestamp::MIN, Timestamp::MAX)
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn matured_feedback_joins_final_rewards_with_the_features_and_forgets_what_was_learned() {
+    let (store, run) = store_with_run();
+    store
+        .record_audience(
+            run,
+            &[
+                AudienceRow {
+                    customer_id: "c0".to_owned(),
+                    features: json!({"recency": 3.0}),
+                    time_zone: None,
+                },
+                AudienceRow {
+                    customer_id: "c1".to_owned(),
+                    features: json!({"recency": 9.0}),
+                    time_zone: None,
+                },
+            ],
+        )
+        .unwrap();
+    // The same customer in the next run has other features: feedback uses its own run's.
+    let next = store
+        .begin_run("winback", day("2026-11-30"), at("2026-11-30T06:00:00Z"))
+        .unwrap();
+    store
+        .record_audience(
+            next.id,
+            &[AudienceRow {
+                customer_id: "c0".to_owned(),
+                features: json!({"recency": 4.0}),
+                time_zone: None,
+            }],
+        )
+        .unwrap();
+    let decisions: Vec<_> = (0..3)
+        .map(|i| decision(&format!("d{i}"), &format!("c{i}"), i))
+        .collect();
+    store.record_decisions(run, &decisions).unwrap();
+    let later = decision("n0", "c0", 86_400);
+    store.record_decisions(next.id, std::slice::from_ref(&later)).unwrap();
+    store
+        .upsert_rewards(&[
+            reward("d0", 1.0, RewardStatus::Final, 1),
+            reward("d1", 2.0, RewardStatus::Pending, 1),
+            reward("d2", 0.0, RewardStatus::Final, 0),
+            reward("n0", 7.0, RewardStatus::Final, 1),
+        ])
+        .unwrap();
+
+    let feedback = store.matured_feedback("winback").unwrap();
+    let rows: Vec<_> = feedback
+        .iter()
+        .map(|row| (row.decision.id.as_str(), row.reward, row.features.clone()))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("d0", 1.0, json!({"recency": 3.0})),
+            ("d2", 0.0, serde_json::Value::Null),
+            ("n0", 7.0, json!({"recency": 4.0})),
+        ]
+    );
+    assert_eq!(feedback[0].decision, decisions[0]);
+    assert_eq!(feedback[2].decision, later);
+    assert!(store.matured_feedback("onboarding").unwrap().is_empty());
+
+    store
+        .mark_learned(&["d0".to_owned(), "n0".to_owned(), "ghost".to_owned()])
+        .unwrap();
+    let ids: Vec<_> = store
+        .matured_feedback("winback")
+        .unwrap()
+        .into_iter()
+        .map(|row| row.decision.id)
+        .collect();
+    assert_eq!(ids, ["d2"]);
+    // Once d1's reward is final it matures.
+    store
+        .upsert_rewards(&[reward("d1", 2.0, RewardStatus::Final, 1)])
+        .unwrap();
+    let ids: Vec<_> = store
+        .matured_feedback("winback")
+        .unwrap()
+        .into_iter()
+        .map(|row| row.decision.id)
+        .collect();
+    assert_eq!(ids, ["d1", "d2"]);
+}
+
+#[test]
+fn the_latest_model_is_the_last_saved() {
+    let store = SqliteStore::in_memory().unwrap();
+    assert_eq!(store.latest_model("winback").unwrap(), None);
+    store
+        .save_model(
+            "winback",
+            "v1",
+            &json!({"theta": [0.1, 0.2]}),
+            at("2026-11-29T06:05:00Z"),
+        )
+        .unwrap();
+    store
+        .save_model(
+            "winback",
+            "v2",
+            &json!({"theta": [0.3, 0.4]}),
+            at("2026-11-28T06:05:00Z"),
+        )
+        .unwrap();
+    store
+        .save_model("onboarding", "v9", &json!(null), at("2026-11-30T06:05:00Z"))
+        .unwrap();
+    let latest = store.latest_model("winback").unwrap().unwrap();
+    assert_eq!(latest.use_case, "winback");
+    assert_eq!(latest.version, "v2", "saved last, even with an earlier clock");
+    assert_eq!(latest.snapshot, json!({"theta": [0.3, 0.4]}));
+    assert_eq!(latest.saved_at, at("2026-11-28T06:05:00Z"));
+    assert_eq!(store.latest_model("onboarding").unwrap().unwrap().version, "v9");
+}
+
+#[test]
+fn drift_alerts_round_trip_oldest_first_and_are_not_recorded_twice() {
+    let (store, run) = store_with_run();
+    let alerts = vec![
+        DriftAlertRecord {
+            dimension: Some("offer".to_owned()),
+            option: Some("ten_percent".to_owned()),
+            detected_at: at("2026-11-29T06:05:00Z"),
+            magnitude: 0.12,
+            run_id: Some(run),
+        },
+        DriftAlertRecord {
+            dimension: None,
+            option: None,
+            detected_at: at("2026-11-28T06:05:00Z"),
+            magnitude: 3.5,
+            run_id: None,
+        },
+    ];
+    store.record_drift_alerts("winback", &alerts).unwrap();
+    store.record_drift_alerts("winback", &alerts).unwrap();
+    assert_eq!(
+        store.drift_alerts("winback").unwrap(),
+        vec![alerts[1].clone(), alerts[0].clone()]
+    );
+    assert!(store.drift_alerts("onboarding").unwrap().is_empty());
+}
