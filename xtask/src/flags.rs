@@ -10,7 +10,7 @@ Usage: cargo xtask <TASK>
 Tasks:
   ci     Run every check CI runs: tidy, rustfmt, clippy, then the test suite
   tidy   Check repository rules: doc headers, crate layering, no todo!/unimplemented!
-  bench  Run a crate's benchmarks: `cargo xtask bench policy|domain|braze|sim`
+  bench  Run a crate's benchmarks: `cargo xtask bench policy|domain|braze|sim|store`
   help   Print this message (also: --help, -h, or `cargo xtask <TASK> --help`)";
 
 const CI_HELP: &str = "\
@@ -49,6 +49,7 @@ Runs the benchmarks of one crate in release mode and prints their figures:
   domain  cargo bench -p offerloop-domain                  action space, holdout, config parsing
   braze   cargo bench -p offerloop-braze --bench export    segment-export streaming, peak RSS
   sim     cargo bench -p offerloop-sim --bench scale       1M-customer world: generate, segment export, trigger rate
+  store   cargo bench -p offerloop-store --bench store     decisions recorded and read back per second (SQLite)
 
 Record what matters in docs/benchmarks.md with the command that produced it.";
 
@@ -58,6 +59,7 @@ pub(crate) const BENCHES: &[(&str, &[&str])] = &[
     ("domain", &["bench", "-p", "offerloop-domain"]),
     ("braze", &["bench", "-p", "offerloop-braze", "--bench", "export"]),
     ("sim", &["bench", "-p", "offerloop-sim", "--bench", "scale"]),
+    ("store", &["bench", "-p", "offerloop-store", "--bench", "store"]),
 ];
 
 /// What to do, parsed from the command line.
@@ -87,12 +89,17 @@ pub(crate) fn parse(args: &[String]) -> Result<Task, String> {
         ["help", task] | [task, "--help" | "-h"] => help_for(task),
         ["ci"] => Ok(Task::Ci),
         ["tidy"] => Ok(Task::Tidy),
-        ["bench"] => Err("which benchmarks? `cargo xtask bench policy|domain|braze|sim`".to_owned()),
+        ["bench"] => Err("which benchmarks? `cargo xtask bench policy|domain|braze|sim|store`".to_owned()),
         ["bench", name] => BENCHES
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, args)| Task::Bench(args))
-            .ok_or_else(|| format!("no benchmarks for `{name}`; choose policy, domain or braze")),
+            .ok_or_else(|| {
+                format!(
+                    "no benchmarks for `{name}`; choose one of: {}",
+                    BENCHES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                )
+            }),
         ["ci" | "tidy", extra, ..] => Err(format!("unexpected argument `{extra}`")),
         [task, ..] => Err(format!("unknown task `{task}`")),
     }
