@@ -271,7 +271,7 @@ async fn send_some(sim: &Sim, n: usize, m: usize) {
 fn count(ws: &Workspace, kind: &EventKind, matches: impl Fn(&offerloop_sim::state::MessageRef) -> bool) -> u64 {
     ws.events
         .iter()
-        .filter(|e| &e.kind == kind && e.message.as_ref().is_some_and(&matches))
+        .filter(|e| &e.kind == kind && e.message.as_deref().is_some_and(&matches))
         .count() as u64
 }
 
@@ -314,7 +314,7 @@ async fn campaign_data_series_match_the_event_log() {
         let purchases: Vec<f64> = ws
             .events
             .iter()
-            .filter(|e| e.message.as_ref().is_some_and(camp))
+            .filter(|e| e.message.as_deref().is_some_and(camp))
             .filter_map(|e| match &e.kind {
                 EventKind::Purchase { price, quantity, .. } => Some(price * f64::from(*quantity)),
                 _ => None,

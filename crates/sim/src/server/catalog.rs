@@ -223,7 +223,7 @@ fn first_last(ws: &Workspace, matches: impl Fn(&crate::state::MessageRef) -> boo
     let mut times = ws
         .events
         .iter()
-        .filter(|e| e.kind == crate::state::EventKind::Send && e.message.as_ref().is_some_and(&matches))
+        .filter(|e| e.kind == crate::state::EventKind::Send && e.message.as_deref().is_some_and(&matches))
         .map(|e| e.time);
     let first = times.next();
     let last = times.last().or(first);

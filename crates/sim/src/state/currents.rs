@@ -184,14 +184,16 @@ mod tests {
             time: time.parse().unwrap(),
             external_user_id: "u1".into(),
             kind,
-            message: message.then(|| MessageRef {
-                campaign_id: Some("c1".into()),
-                canvas_id: None,
-                canvas_step_id: None,
-                message_variation_id: None,
-                dispatch_id: "d1".into(),
-                send_id: None,
-                channel: Channel::Email,
+            message: message.then(|| {
+                std::sync::Arc::new(MessageRef {
+                    campaign_id: Some("c1".into()),
+                    canvas_id: None,
+                    canvas_step_id: None,
+                    message_variation_id: None,
+                    dispatch_id: "d1".into(),
+                    send_id: None,
+                    channel: Channel::Email,
+                })
             }),
         }
     }

@@ -1,14 +1,17 @@
 //! The event log: every send and every outcome, in time order of application. The single source of
 //! truth for analytics (`*/data_series`), profile `campaigns_received`, and the Currents-style feed.
 
+use std::sync::Arc;
+
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::world::Channel;
 
-/// Which message an event belongs to.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Which message an event belongs to. Shared (`Arc`) by every event, pending outcome and profile
+/// entry of the same dispatch, channel and variation, so a delivery costs a few pointers, not copies.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct MessageRef {
     /// The campaign, when sent through one.
     pub campaign_id: Option<String>,
@@ -73,5 +76,5 @@ pub struct Event {
     pub kind: EventKind,
     /// The message it belongs to (messages events) or is attributed to (a conversion within the
     /// campaign's conversion window); `None` for organic behaviour.
-    pub message: Option<MessageRef>,
+    pub message: Option<Arc<MessageRef>>,
 }

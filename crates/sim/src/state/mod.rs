@@ -86,7 +86,7 @@ pub struct PendingOutcome {
     /// The user.
     pub user: usize,
     /// The message that caused it; `None` for organic behaviour.
-    pub message: Option<MessageRef>,
+    pub message: Option<Arc<MessageRef>>,
     /// What happens.
     pub kind: OutcomeKind,
 }
@@ -115,7 +115,7 @@ pub struct Pending {
 
 impl Pending {
     /// Queues `kind` for `user` at `at`.
-    pub fn push(&mut self, at: Timestamp, user: usize, message: Option<MessageRef>, kind: OutcomeKind) {
+    pub fn push(&mut self, at: Timestamp, user: usize, message: Option<Arc<MessageRef>>, kind: OutcomeKind) {
         let seq = self.seq;
         self.seq += 1;
         self.heap.push(PendingOutcome {
@@ -191,10 +191,11 @@ impl Workspace {
     pub fn deliver(
         &mut self,
         user: usize,
-        message: MessageRef,
+        message: impl Into<Arc<MessageRef>>,
         properties: Map<String, Value>,
         at: Timestamp,
     ) -> Delivered {
+        let message: Arc<MessageRef> = message.into();
         let stream = self.deliveries;
         self.deliveries += 1;
         let Some(external_user_id) = self.users.external_id(&self.world, user).map(str::to_owned) else {
@@ -245,7 +246,7 @@ impl Workspace {
             time: at,
             external_user_id,
             kind: EventKind::Send,
-            message: Some(message.clone()),
+            message: Some(Arc::clone(&message)),
         });
         if reachable {
             self.users.record_message(&self.world, user, at, &message);
@@ -253,7 +254,7 @@ impl Workspace {
         let queued = outcomes.len();
         for outcome in outcomes {
             self.pending
-                .push(outcome.at.max(at), user, Some(message.clone()), outcome.kind);
+                .push(outcome.at.max(at), user, Some(Arc::clone(&message)), outcome.kind);
         }
         self.apply_due(self.now);
         Delivered {
@@ -432,10 +433,16 @@ impl Workspace {
     /// The message a conversion behaviour `name` (a custom event name, or `"purchase"`) at `at` is
     /// attributed to: the causing message when it is within [`CONVERSION_WINDOW`] and tracks `name`,
     /// else the user's most recent such message. Marks it converted on the profile.
-    fn attribute(&mut self, user: usize, at: Timestamp, cause: Option<&MessageRef>, name: &str) -> Option<MessageRef> {
+    fn attribute(
+        &mut self,
+        user: usize,
+        at: Timestamp,
+        cause: Option<&Arc<MessageRef>>,
+        name: &str,
+    ) -> Option<Arc<MessageRef>> {
         let tracks = |m: &MessageRef| tracks_conversion(&self.world.scenario().braze, m, name);
         let found = match cause {
-            Some(m) if tracks(m) && self.within_window(user, at, m) => Some(m.clone()),
+            Some(m) if tracks(m) && self.within_window(user, at, m) => Some(Arc::clone(m)),
             _ => self
                 .users
                 .last_message_within(user, at, CONVERSION_WINDOW, tracks)

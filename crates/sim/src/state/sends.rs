@@ -273,8 +273,16 @@ fn execute_for(
     schedule_id: Option<String>,
 ) -> usize {
     let mut messages = 0;
+    // Recipients of one request share its message references (one per channel and variation).
+    let mut shared: std::collections::HashMap<MessageRef, std::sync::Arc<MessageRef>> =
+        std::collections::HashMap::new();
     for target in targets {
         for message in message_refs(workspace, plan, target.user) {
+            let message = std::sync::Arc::clone(
+                shared
+                    .entry(message)
+                    .or_insert_with_key(|m| std::sync::Arc::new(m.clone())),
+            );
             workspace.deliver(target.user, message, target.properties.clone(), at);
             messages += 1;
         }

@@ -10,6 +10,7 @@
 //! `world.len()`, `world.len() + 1`, ...; they have no start profile and no response model.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Map, Value, json};
@@ -113,7 +114,7 @@ pub struct UserDelta {
     /// Canvases received, by canvas id.
     pub canvases_received: BTreeMap<String, CanvasReceived>,
     /// Messages received in the last [`FATIGUE_WINDOW`] (oldest first).
-    pub recent: VecDeque<(Timestamp, MessageRef)>,
+    pub recent: VecDeque<(Timestamp, Arc<MessageRef>)>,
 }
 
 impl Users {
@@ -182,9 +183,9 @@ impl Users {
 
     /// Records that user `index` was sent `message` at `at`: the fatigue window, and
     /// `campaigns_received`/`canvases_received` (names from `world`'s workspace spec).
-    pub fn record_message(&mut self, world: &World, index: usize, at: Timestamp, message: &MessageRef) {
+    pub fn record_message(&mut self, world: &World, index: usize, at: Timestamp, message: &Arc<MessageRef>) {
         let delta = self.delta_mut(index);
-        delta.recent.push_back((at, message.clone()));
+        delta.recent.push_back((at, Arc::clone(message)));
         let horizon = delta.recent.iter().map(|(t, _)| *t).max().unwrap_or(at) - FATIGUE_WINDOW;
         while delta.recent.front().is_some_and(|(t, _)| *t < horizon) {
             delta.recent.pop_front();
@@ -277,7 +278,7 @@ impl Users {
         at: Timestamp,
         window: SignedDuration,
         mut matches: impl FnMut(&MessageRef) -> bool,
-    ) -> Option<&MessageRef> {
+    ) -> Option<&Arc<MessageRef>> {
         let delta = self.deltas.get(&index)?;
         delta
             .recent
@@ -536,8 +537,8 @@ mod tests {
         World::new(Scenario::from_toml_str("seed = 1\n", None).unwrap().with_customers(n)).unwrap()
     }
 
-    fn msg(campaign: &str) -> MessageRef {
-        MessageRef {
+    fn msg(campaign: &str) -> Arc<MessageRef> {
+        Arc::new(MessageRef {
             campaign_id: Some(campaign.into()),
             canvas_id: None,
             canvas_step_id: None,
@@ -545,7 +546,7 @@ mod tests {
             dispatch_id: "d1".into(),
             send_id: None,
             channel: Channel::Email,
-        }
+        })
     }
 
     fn ts(s: &str) -> Timestamp {
