@@ -1267,6 +1267,7 @@ async fn list_campaigns_paginates_by_creation_time() {
         CAMPAIGN.to_owned(),
         CAMPAIGN_NOT_API.to_owned(),
         CAMPAIGN_PAUSED.to_owned(),
+        CAMPAIGN_CONTROL.to_owned(),
     ]);
     assert_eq!(ids, want);
     assert_eq!(sizes, vec![100, want.len() - 100]);
@@ -1531,6 +1532,23 @@ async fn canvas_data_series_lengths_and_breakdowns() {
             .iter()
             .all(|s| s.step_stats.is_none() && s.variant_stats.is_none()),
         "no breakdown unless asked"
+    );
+
+    // `starting_at` instead of `length`: the days from it to `ending_at`.
+    let since = t
+        .client
+        .canvas_data_series(
+            CanvasDataSeriesRequest::since(&t.canvas, iso(ending - SignedDuration::from_hours(48)))
+                .ending_at(iso(ending)),
+        )
+        .await
+        .expect("canvas_data_series since");
+    let times: Vec<&str> = since.data.stats.iter().map(|s| s.time.as_str()).collect();
+    check_days(
+        &times,
+        3,
+        Some(ending.to_zoned_datetime(jiff::tz::TimeZone::UTC).date()),
+        "canvas/data_series since",
     );
 
     let broken_down = t
@@ -2955,7 +2973,8 @@ async fn list_campaigns_filters_by_last_edit_time() {
         vec![
             CAMPAIGN.to_owned(),
             CAMPAIGN_NOT_API.to_owned(),
-            CAMPAIGN_PAUSED.to_owned()
+            CAMPAIGN_PAUSED.to_owned(),
+            CAMPAIGN_CONTROL.to_owned(),
         ],
         "only campaigns edited after the time (none edited since creation)"
     );
@@ -2985,4 +3004,99 @@ async fn a_wrong_base_path_is_not_found() {
     );
     assert_eq!(error.send_fate(), SendFate::NotAccepted);
     assert_key_hidden(&error, &t.key);
+}
+
+#[tokio::test]
+async fn track_applies_the_good_objects_of_a_partly_bad_batch() {
+    let t = Contract::start().await;
+    let user = t.users(1).remove(0);
+    let id = || UserIdentifier::external_id(&user);
+    let now = iso(t.now());
+    let response = t
+        .client
+        .track(
+            TrackRequest::new()
+                .events([
+                    EventObject::new(id(), "contract_good_event", now.as_str()),
+                    EventObject::new(id(), "contract_bad_event", "not a time"),
+                ])
+                .purchases([
+                    PurchaseObject::new(id(), "contract-good-sku", "USD", 5.0, now.as_str()),
+                    PurchaseObject::new(id(), "contract-bad-sku", "USD", 5.0, now.as_str()).quantity(101),
+                ]),
+        )
+        .await
+        .expect("a partly bad batch is still a success");
+    assert_eq!(response.message, "success");
+    assert_eq!(
+        response.errors.len(),
+        2,
+        "one non-fatal error per bad object: {:?}",
+        response.errors
+    );
+    if t.skip_sim_only(
+        "partial track",
+        "reads back at once (real Braze is eventually consistent)",
+    ) {
+        return;
+    }
+    let exported = t
+        .client
+        .export_ids(ExportIdsRequest::by_external_ids([user.clone()]).fields_to_export(["custom_events", "purchases"]))
+        .await
+        .expect("export");
+    let found = exported.users.first().expect("the user");
+    let events: Vec<&str> = found.custom_events.iter().map(|e| e.name.as_str()).collect();
+    let purchases: Vec<&str> = found.purchases.iter().map(|p| p.name.as_str()).collect();
+    assert!(
+        events.contains(&"contract_good_event") && !events.contains(&"contract_bad_event"),
+        "{events:?}"
+    );
+    assert!(
+        purchases.contains(&"contract-good-sku") && !purchases.contains(&"contract-bad-sku"),
+        "{purchases:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_export_segment_helper_works_through_dyn_braze_api() {
+    let t = Contract::start().await;
+    let api: &dyn BrazeApi = &t.client;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let poll = ExportPoll::default()
+        .with_initial_delay(Duration::from_millis(50))
+        .with_max_delay(Duration::from_millis(if t.is_real() { 10_000 } else { 250 }))
+        .with_timeout(Duration::from_secs(if t.is_real() { 1800 } else { 30 }));
+    let reader = offerloop_braze::export::export_segment(
+        api,
+        ExportSegmentRequest::new(&t.segment, ["external_id", "country"]),
+        &offerloop_braze::export::ExportDestination::BrazeHosted {
+            download_dir: dir.path().to_path_buf(),
+        },
+        &poll,
+    )
+    .await
+    .expect("export_segment helper");
+    let users: Vec<_> = reader.collect::<Result<_, _>>().expect("readable export");
+    assert!(users.iter().all(|u| u.external_id.is_some()));
+    assert!(
+        users
+            .iter()
+            .all(|u| u.custom_attributes.is_empty() && u.email_subscribe.is_none()),
+        "fields not requested stay empty"
+    );
+    if t.skip_sim_only("export_segment helper", "compares with the simulator's membership") {
+        return;
+    }
+    let mut ids: Vec<String> = users.iter().filter_map(|u| u.external_id.clone()).collect();
+    ids.sort();
+    assert_eq!(ids, t.segment_members(SEGMENT));
+    for user in &users {
+        let id = user.external_id.as_deref().expect("external_id");
+        assert_eq!(
+            user.country.as_deref(),
+            t.profile(id).get("country").and_then(Value::as_str),
+            "{id}: country"
+        );
+    }
 }

@@ -3,5 +3,6 @@
 // Test helpers may panic: a broken fixture should fail the test loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod config;
 mod braze_contract;
+mod config;
+mod daily_run;

@@ -3,10 +3,13 @@
 //! `main.rs` only parses arguments (clap), sets up tracing and prints; each command here takes plain
 //! inputs and returns what to print and whether it succeeded. Commands arrive with the layers they
 //! drive: today `init`, `validate`, `braze check` and the batch JSONL policy interface
-//! (`policy init|decide|learn|evaluate`), and `sim serve` (the simulated Braze workspace).
+//! (`policy init|decide|learn|evaluate`), `sim serve` (the simulated Braze workspace), and the daily loop: `run`, `status` and `demo`.
 
 pub mod braze_check;
+pub mod demo_cmd;
 pub mod init;
 pub mod policy_cmd;
+pub mod run_cmd;
 pub mod sim_cmd;
+pub mod status_cmd;
 pub mod validate;

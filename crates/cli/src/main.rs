@@ -56,6 +56,42 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Run (or resume) one day of a use case: audience, outcomes, learning, decisions, activation.
+    Run {
+        /// The use-case file.
+        #[arg(long = "use-case", value_name = "FILE")]
+        use_case: PathBuf,
+        /// The run's date (YYYY-MM-DD); default: today in the use case's time zone.
+        #[arg(long, value_name = "DATE")]
+        date: Option<jiff::civil::Date>,
+        /// Write the send batches to `.offerloop/dry-run-<date>.jsonl` instead of sending them.
+        #[arg(long)]
+        dry_run: bool,
+        /// The store file.
+        #[arg(long, value_name = "PATH", default_value = offerloop_cli::run_cmd::DEFAULT_STORE)]
+        store: PathBuf,
+    },
+    /// Last runs, pending and unknown batches, and the model version of a use case.
+    Status {
+        /// The use-case file.
+        #[arg(long = "use-case", value_name = "FILE")]
+        use_case: PathBuf,
+        /// The store file.
+        #[arg(long, value_name = "PATH", default_value = offerloop_cli::run_cmd::DEFAULT_STORE)]
+        store: PathBuf,
+    },
+    /// Run the whole loop on the simulated world for N days and compare the AI with the control.
+    Demo {
+        /// Simulated days.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// Customers in the simulated world.
+        #[arg(long, default_value_t = 20_000)]
+        customers: usize,
+        /// Where the use case, the store and the feeds are written.
+        #[arg(long, value_name = "DIR", default_value = ".offerloop/demo")]
+        out: PathBuf,
+    },
     /// The simulated Braze workspace: a seeded customer world behind a faithful fake Braze REST API.
     Sim {
         #[command(subcommand)]
@@ -131,6 +167,32 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             customers,
             seed,
         }),
+        Command::Run {
+            use_case,
+            date,
+            dry_run,
+            store,
+        } => run_daily(offerloop_cli::run_cmd::RunArgs {
+            use_case,
+            date,
+            dry_run,
+            store: Some(store),
+        }),
+        Command::Status { use_case, store } => {
+            let use_case = offerloop_cli::run_cmd::load_use_case(&use_case)?;
+            let store = offerloop_cli::run_cmd::open_store(&store)?;
+            print!(
+                "{}",
+                offerloop_cli::status_cmd::status(store.as_ref(), use_case.name.as_str())?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { days, customers, out } => run_demo(offerloop_cli::demo_cmd::DemoArgs {
+            days,
+            customers,
+            out,
+            progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        }),
         Command::Policy { command } => {
             let output = policy_cmd::run(&command)?;
             print!("{}", output.stdout);
@@ -142,6 +204,37 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn run_daily(args: offerloop_cli::run_cmd::RunArgs) -> anyhow::Result<ExitCode> {
+    let clock = std::sync::Arc::new(offerloop_cli::run_cmd::SystemClock);
+    let summary = runtime()?.block_on(offerloop_cli::run_cmd::run(&args, clock))?;
+    print!("{}", offerloop_cli::run_cmd::render_summary(&summary));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_demo(args: offerloop_cli::demo_cmd::DemoArgs) -> anyhow::Result<ExitCode> {
+    let report = runtime()?.block_on(offerloop_cli::demo_cmd::run(&args, |day, s| {
+        eprintln!(
+            "day {:>2} {}: {} decisions, {} messages, {} batches sent, {} learned, model {}",
+            day + 1,
+            s.date,
+            s.decisions,
+            s.messages,
+            s.batches.sent,
+            s.rewards_learned,
+            s.model_version
+        );
+    }))?;
+    print!("{}", offerloop_cli::demo_cmd::render(&report));
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_sim_serve(args: offerloop_cli::sim_cmd::ServeArgs) -> anyhow::Result<ExitCode> {

@@ -1,1 +1,45 @@
-//! offerloop-engine: the daily run (being written).
+//! offerloop-engine: the daily run.
+//!
+//! [`DailyRun`] joins the layers through their ports for one use case and one date: it exports the
+//! audience ([`offerloop_braze::BrazeApi`]), turns what customers did since into rewards (profile
+//! deltas, or an [`OutcomeSource`] such as a Currents feed, attributed to the latest decision within
+//! the metric's window), updates the policy and snapshots it, assigns holdout groups, applies the
+//! guardrails, decides, and activates through an [`offerloop_activation::Activator`] following the
+//! send ledger of the [`offerloop_store::Store`]. Each phase is recorded when complete, so a re-run
+//! of the same date resumes at the first unfinished one and nobody is decided or sent twice.
+//!
+//! The key design decision: the engine reads time only from the injected [`Clock`] and keeps every
+//! decision a pure function of stored inputs (audience, model, round, earlier messages), so a resumed
+//! run recomputes exactly what an interrupted one would have.
+
+mod attribution;
+mod audience;
+mod clock;
+mod decide;
+mod error;
+mod guardrails;
+mod outcomes;
+mod profile;
+mod run;
+mod summary;
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tests;
+
+pub use attribution::{attribute, attribute_outcomes, unsubscribe_rates};
+pub use audience::{IDS_PER_EXPORT, OUTCOME_FIELDS, check_export_fields};
+pub use clock::{Clock, ManualClock};
+pub use decide::{
+    BUSINESS_AS_USUAL_VERSION, GroupCounts, MIN_MESSAGES_FOR_UNSUBSCRIBE_GUARDRAIL, NO_MESSAGE_VERSION, PAUSED_VERSION,
+    RANDOM_CONTROL_VERSION, decision_id, is_message,
+};
+pub use error::{Error, Result};
+pub use guardrails::{Blocked, Budget, GuardrailCounts, MessageHistory, in_quiet_hours};
+pub use outcomes::{CurrentsDirectory, OutcomeSource, currents_outcome};
+pub use profile::{
+    AudienceFeatures, Counter, ExportedCustomer, ProfileCounters, counters_of, customer_from_export,
+    profile_delta_outcomes,
+};
+pub use run::{DailyRun, DailyRunBuilder, RunOptions, target_of};
+pub use summary::{BatchCounts, RunSummary};

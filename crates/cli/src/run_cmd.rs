@@ -1,0 +1,216 @@
+//! `offerloop run`: one daily run of a use case against Braze (or a dry run writing JSONL), and the
+//! wall clock the binary gives the engine.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use jiff::Timestamp;
+use jiff::civil::Date;
+use offerloop_activation::{Activator, BrazeActivator, DryRunActivator};
+use offerloop_braze::{ApiKey, BrazeApi, BrazeClient, BrazeConfig};
+use offerloop_domain::UseCase;
+use offerloop_engine::{Clock, DailyRun, RunOptions, RunSummary};
+use offerloop_store::{SqliteStore, Store};
+
+use crate::validate::{self, Verdict};
+
+/// The default store file, relative to the working directory.
+pub const DEFAULT_STORE: &str = ".offerloop/state.db";
+
+/// The wall clock: only the binary reads it (the engine takes a [`Clock`]).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    #[allow(clippy::disallowed_methods)] // The composition root is where the wall clock is read.
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}
+
+/// What `offerloop run` was asked for.
+#[derive(Debug, Clone)]
+pub struct RunArgs {
+    /// The use-case file.
+    pub use_case: PathBuf,
+    /// The run's date (default: today in the use case's time zone).
+    pub date: Option<Date>,
+    /// Write the batches to `.offerloop/dry-run-<date>.jsonl` instead of calling Braze's send endpoints.
+    pub dry_run: bool,
+    /// The store file (default [`DEFAULT_STORE`]).
+    pub store: Option<PathBuf>,
+}
+
+/// Reads and validates a use-case file, every problem rendered.
+///
+/// # Errors
+/// The file's problems, or why it cannot be read.
+pub fn load_use_case(path: &Path) -> anyhow::Result<UseCase> {
+    let name = path.display().to_string();
+    match validate::check_file(path) {
+        (Verdict::Valid(use_case), _) => Ok(*use_case),
+        (Verdict::Invalid(diagnostics), source) => bail!("{}", validate::render_problems(&name, &source, &diagnostics)),
+        (Verdict::Unreadable(message), _) => bail!("{message}"),
+    }
+}
+
+/// The date of `now` in the use case's time zone.
+///
+/// # Errors
+/// An unknown time zone.
+pub fn today(use_case: &UseCase, now: Timestamp) -> anyhow::Result<Date> {
+    let tz =
+        jiff::tz::TimeZone::get(&use_case.time_zone).with_context(|| format!("time zone `{}`", use_case.time_zone))?;
+    Ok(tz.to_datetime(now).date())
+}
+
+/// Opens (creating its directory) the SQLite store at `path`.
+///
+/// # Errors
+/// The directory or the database cannot be created.
+pub fn open_store(path: &Path) -> anyhow::Result<Arc<dyn Store>> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    Ok(Arc::new(
+        SqliteStore::open(path).with_context(|| format!("opening the store {}", path.display()))?,
+    ))
+}
+
+/// The Braze client of a use case, its key read from the environment variable it names.
+///
+/// # Errors
+/// A missing key variable or an invalid endpoint.
+pub fn braze_client(use_case: &UseCase) -> anyhow::Result<Arc<BrazeClient>> {
+    let key = ApiKey::from_env(&use_case.braze.api_key_env)?;
+    let config = BrazeConfig::builder(use_case.braze.endpoint.clone(), key).build()?;
+    Ok(Arc::new(BrazeClient::new(config)?))
+}
+
+/// Runs (or resumes) the day.
+///
+/// # Errors
+/// Configuration, Braze, store, policy and activation errors.
+pub async fn run(args: &RunArgs, clock: Arc<dyn Clock>) -> anyhow::Result<RunSummary> {
+    let use_case = load_use_case(&args.use_case)?;
+    let date = match args.date {
+        Some(d) => d,
+        None => today(&use_case, clock.now())?,
+    };
+    let store = open_store(args.store.as_deref().unwrap_or(Path::new(DEFAULT_STORE)))?;
+    let client = braze_client(&use_case)?;
+    let braze: Arc<dyn BrazeApi> = client;
+    let activator: Arc<dyn Activator> = if args.dry_run {
+        Arc::new(DryRunActivator::new(format!(".offerloop/dry-run-{date}.jsonl")))
+    } else {
+        Arc::new(BrazeActivator::new(braze.clone()))
+    };
+    let base_dir = args
+        .use_case
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let run = DailyRun::builder(use_case, date)
+        .braze(braze)
+        .store(store)
+        .activator(activator)
+        .clock(clock)
+        .options(RunOptions {
+            base_dir,
+            ..RunOptions::default()
+        })
+        .build()?;
+    Ok(run.execute().await?)
+}
+
+/// The summary for people.
+pub fn render_summary(s: &RunSummary) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "run {} of `{}` on {}", s.run_id, s.use_case, s.date);
+    if let Some(phase) = s.resumed_from {
+        let _ = writeln!(out, "  resumed after phase {phase:?}");
+    }
+    let _ = writeln!(out, "  audience        {}", s.audience);
+    let _ = writeln!(
+        out,
+        "  outcomes        {} new; rewards {} pending, {} final, {} learned",
+        s.outcomes_new, s.rewards_pending, s.rewards_final, s.rewards_learned
+    );
+    let _ = writeln!(out, "  model           {}", s.model_version);
+    let g = &s.groups;
+    let _ = writeln!(
+        out,
+        "  decisions       {} ({} treatment, {} control, {} random control; {} without message)",
+        s.decisions, g.treatment, g.control, g.random_control, g.no_message
+    );
+    let gr = &s.guardrails;
+    let _ = writeln!(
+        out,
+        "  guardrails      {} stopped (frequency cap {}, spacing {}, ineligible {}, quiet hours {}, send budget {}, cost budget {})",
+        gr.total(),
+        gr.frequency_cap,
+        gr.min_days_between,
+        gr.ineligible,
+        gr.quiet_hours,
+        gr.max_sends_per_run,
+        gr.max_cost_per_run
+    );
+    let _ = writeln!(out, "  messages        {} (option cost {:.2})", s.messages, s.cost);
+    let b = &s.batches;
+    let _ = writeln!(
+        out,
+        "  batches         {} sent, {} failed, {} unknown, {} planned ({} retries)",
+        b.sent, b.failed, b.unknown, b.planned, b.retries
+    );
+    if b.unknown > 0 {
+        let _ = writeln!(
+            out,
+            "  warning: {} batch(es) may or may not have been applied; they are never resent automatically (see `offerloop status`)",
+            b.unknown
+        );
+    }
+    for alert in &s.drift_alerts {
+        let _ = writeln!(out, "  drift           {alert}");
+    }
+    let timings: Vec<String> = s.durations.iter().map(|(k, v)| format!("{k} {v:.1}s")).collect();
+    if !timings.is_empty() {
+        let _ = writeln!(out, "  durations       {}", timings.join(", "));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_summary_reads_well() {
+        let s = RunSummary {
+            run_id: 3,
+            use_case: "uc".into(),
+            date: "2026-01-05".into(),
+            audience: 10,
+            decisions: 9,
+            batches: offerloop_engine::BatchCounts {
+                sent: 2,
+                unknown: 1,
+                ..Default::default()
+            },
+            ..RunSummary::default()
+        };
+        let text = render_summary(&s);
+        assert!(text.starts_with("run 3 of `uc` on 2026-01-05\n"), "{text}");
+        assert!(text.contains("2 sent, 0 failed, 1 unknown"), "{text}");
+        assert!(text.contains("never resent"), "{text}");
+    }
+
+    #[test]
+    fn today_is_in_the_use_cases_time_zone() {
+        let text = include_str!("../../../examples/winback.toml");
+        let uc = offerloop_domain::config::parse_use_case(text, "winback.toml").unwrap();
+        // 03:00 UTC is still the previous evening in New York.
+        let now: Timestamp = "2026-01-06T03:00:00Z".parse().unwrap();
+        assert_eq!(today(&uc, now).unwrap(), Date::constant(2026, 1, 5));
+    }
+}

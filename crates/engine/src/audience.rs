@@ -1,0 +1,142 @@
+//! The audience of a run: a segment export, or an ids file exported 50 at a time, read into
+//! customers with only the fields the use case needs.
+//!
+//! The fields requested are the use case's [`UseCase::export_fields`] plus the non-identifying
+//! counters outcomes are derived from (`custom_events`, `purchases`, `total_revenue`,
+//! `campaigns_received`); every one of them, and every custom attribute, passes the domain's PII
+//! guard ([`check_export_fields`]) before any call is made.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use offerloop_braze::BrazeApi;
+use offerloop_braze::api::users::{ExportIdsRequest, ExportSegmentRequest};
+use offerloop_braze::export::{ExportDestination, ExportPoll, export_segment};
+use offerloop_domain::UseCase;
+use offerloop_domain::pii::{check_custom_attribute, check_profile_field};
+use offerloop_domain::usecase::AudienceSource;
+
+use crate::profile::{ExportedCustomer, customer_from_export};
+use crate::{Error, Result};
+
+/// Identifiers per `/users/export/ids` request (Braze's limit).
+pub const IDS_PER_EXPORT: usize = 50;
+
+/// Profile fields exported besides the features', for outcome deltas (none is personal data).
+pub const OUTCOME_FIELDS: [&str; 4] = ["campaigns_received", "custom_events", "purchases", "total_revenue"];
+
+/// The `fields_to_export` and `custom_attributes_to_export` of a run, after the PII guard.
+///
+/// # Errors
+/// [`Error::Pii`] for the first field or attribute that is personal data.
+pub fn check_export_fields(use_case: &UseCase) -> Result<(Vec<String>, Vec<String>)> {
+    let (fields, attributes) = use_case.export_fields();
+    let fields: BTreeSet<String> = fields
+        .into_iter()
+        .chain(OUTCOME_FIELDS.iter().map(|f| (*f).to_owned()))
+        .collect();
+    for f in &fields {
+        check_profile_field(f)?;
+    }
+    for a in &attributes {
+        check_custom_attribute(a)?;
+    }
+    Ok((fields.into_iter().collect(), attributes))
+}
+
+/// Where and how the audience is read.
+#[derive(Clone, Debug)]
+pub struct AudienceOptions {
+    /// A fresh directory for this export's downloaded files.
+    pub download_dir: PathBuf,
+    /// How long and how often to wait for a segment export.
+    pub poll: ExportPoll,
+    /// The directory an ids file's relative path is resolved against (the use-case file's).
+    pub base_dir: PathBuf,
+}
+
+/// Exports the audience of `use_case` (at most `max_customers_per_run`, in export order, without
+/// duplicates).
+///
+/// # Errors
+/// [`Error::Pii`] before any call; the Braze error of a refused call (401, 403 naming the permission);
+/// [`Error::Export`] when the export's files cannot be read; [`Error::Io`] for an unreadable ids file.
+pub async fn export_audience(
+    api: &dyn BrazeApi,
+    use_case: &UseCase,
+    options: &AudienceOptions,
+) -> Result<Vec<ExportedCustomer>> {
+    let (fields, attributes) = check_export_fields(use_case)?;
+    let limit = use_case
+        .audience
+        .max_customers_per_run
+        .and_then(|m| usize::try_from(m).ok())
+        .unwrap_or(usize::MAX);
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    let mut mismatches = 0usize;
+    let mut keep = |c: ExportedCustomer, out: &mut Vec<ExportedCustomer>| {
+        if out.len() < limit && seen.insert(c.customer.id.as_str().to_owned()) {
+            mismatches += c.mismatches;
+            out.push(c);
+        }
+    };
+    match &use_case.audience.source {
+        AudienceSource::Segment { segment_id } => {
+            std::fs::create_dir_all(&options.download_dir).map_err(|source| Error::Io {
+                path: options.download_dir.clone(),
+                source,
+            })?;
+            let request = ExportSegmentRequest::new(segment_id.clone(), fields).custom_attributes_to_export(attributes);
+            let destination = ExportDestination::BrazeHosted {
+                download_dir: options.download_dir.clone(),
+            };
+            let reader = export_segment(api, request, &destination, &options.poll).await?;
+            let schema = use_case.features.clone();
+            let users = tokio::task::spawn_blocking(move || {
+                reader
+                    .map(|u| u.map(|u| customer_from_export(&schema, &u)))
+                    .collect::<std::result::Result<Vec<_>, _>>()
+            })
+            .await
+            .map_err(|e| Error::Task(e.to_string()))?
+            .map_err(|e| Error::Export(e.to_string()))?;
+            for c in users.into_iter().flatten() {
+                keep(c, &mut out);
+            }
+        }
+        AudienceSource::IdsFile { path } => {
+            let ids = read_ids(&options.base_dir.join(path))?;
+            for chunk in ids.chunks(IDS_PER_EXPORT) {
+                if out.len() >= limit {
+                    break;
+                }
+                let request = ExportIdsRequest::by_external_ids(chunk.iter().cloned()).fields_to_export(fields.clone());
+                let response = api.export_ids(request).await?;
+                for u in &response.users {
+                    if let Some(c) = customer_from_export(&use_case.features, u) {
+                        keep(c, &mut out);
+                    }
+                }
+            }
+        }
+    }
+    if mismatches > 0 {
+        tracing::warn!(mismatches, "feature values of the wrong type were read as missing");
+    }
+    Ok(out)
+}
+
+/// The ids of an ids file: one per line, blank lines and `#` comments skipped.
+fn read_ids(path: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect())
+}

@@ -1,0 +1,796 @@
+//! [`DailyRun`]: one use case, one date, resumable.
+//!
+//! Phases, each recorded with [`Store::advance_run`] once complete: audience → outcomes (and
+//! rewards) → learned → decided → activated → done. Re-running the same date starts at the first
+//! unfinished phase: the audience is re-read from the store, the model from its last snapshot, the
+//! decisions from the store (a half-stored decision phase is recomputed identically and the store
+//! ignores ids it has), and the send ledger says which batches are left: `planned` ones are sent,
+//! `sending` ones (a crash mid-request) become `unknown` and are never resent.
+//!
+//! Nothing is written before the audience export succeeds, so a bad key or a missing permission
+//! leaves the store untouched.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use jiff::civil::Date;
+use jiff::{SignedDuration, Timestamp};
+use offerloop_activation::{ActivationRequest, Activator, BatchKind, BatchOutcome, PlannedBatch};
+use offerloop_braze::BrazeApi;
+use offerloop_braze::export::ExportPoll;
+use offerloop_domain::{Customer, Decision, Outcome, RewardStatus, UseCase};
+use offerloop_policy::{DecisionRound, Feedback, Policy, Setup, Snapshot};
+use offerloop_store::{AudienceRow, BatchRecord, BatchState, DriftAlertRecord, RunPhase, RunRecord, Store};
+
+use crate::attribution::{attribute, unsubscribe_rates};
+use crate::audience::{AudienceOptions, check_export_fields, export_audience};
+use crate::clock::Clock;
+use crate::decide::{
+    DecideContext, GroupCounts, MIN_MESSAGES_FOR_UNSUBSCRIBE_GUARDRAIL, NO_MESSAGE_VERSION, decide_all, is_message,
+};
+use crate::guardrails::MessageHistory;
+use crate::outcomes::OutcomeSource;
+use crate::profile::{AudienceFeatures, profile_delta_outcomes};
+use crate::summary::{BatchCounts, RunSummary};
+use crate::{Error, Result};
+
+/// Detail prefix of a failed batch that may be retried.
+const RETRYABLE: &str = "retryable: ";
+
+/// Tunables of a run (defaults suit a daily production run).
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Where segment exports are downloaded (one subdirectory per use case and date).
+    pub export_dir: PathBuf,
+    /// How long and how often to wait for a segment export.
+    pub export_poll: ExportPoll,
+    /// The directory an ids file is resolved against (the use-case file's directory).
+    pub base_dir: PathBuf,
+    /// Customers per policy call and per stored chunk of decisions.
+    pub chunk: usize,
+    /// Attempts of a certainly-rejected, retryable batch (1: no retry).
+    pub max_batch_attempts: u32,
+    /// Wait before retrying a rejected batch (times the attempt number).
+    pub retry_delay: Duration,
+    /// Days, beyond the attribution window, that rewards are still recomputed for.
+    pub reward_lookback_days: u32,
+    /// Show progress bars (they are hidden anyway when stderr is not a terminal).
+    pub progress: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            export_dir: PathBuf::from(".offerloop/exports"),
+            export_poll: ExportPoll::default(),
+            base_dir: PathBuf::from("."),
+            chunk: 10_000,
+            max_batch_attempts: 3,
+            retry_delay: Duration::from_secs(1),
+            reward_lookback_days: 30,
+            progress: true,
+        }
+    }
+}
+
+/// Builds a [`DailyRun`].
+pub struct DailyRunBuilder {
+    use_case: Arc<UseCase>,
+    date: Date,
+    braze: Option<Arc<dyn BrazeApi>>,
+    store: Option<Arc<dyn Store>>,
+    activator: Option<Arc<dyn Activator>>,
+    clock: Option<Arc<dyn Clock>>,
+    outcomes: Option<Arc<dyn OutcomeSource>>,
+    options: RunOptions,
+}
+
+impl DailyRunBuilder {
+    /// The Braze API (audience exports).
+    #[must_use]
+    pub fn braze(mut self, braze: Arc<dyn BrazeApi>) -> Self {
+        self.braze = Some(braze);
+        self
+    }
+
+    /// The store.
+    #[must_use]
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The activator (Braze, dry run, ...).
+    #[must_use]
+    pub fn activator(mut self, activator: Arc<dyn Activator>) -> Self {
+        self.activator = Some(activator);
+        self
+    }
+
+    /// The clock.
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// An outcome feed (e.g. [`crate::CurrentsDirectory`]); preferred to profile deltas.
+    #[must_use]
+    pub fn outcome_source(mut self, source: Arc<dyn OutcomeSource>) -> Self {
+        self.outcomes = Some(source);
+        self
+    }
+
+    /// Tunables.
+    #[must_use]
+    pub fn options(mut self, options: RunOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The run.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming a missing part.
+    pub fn build(self) -> Result<DailyRun> {
+        let missing = |what: &str| Error::Config(format!("no {what} given to the builder"));
+        Ok(DailyRun {
+            setup: Setup::from_use_case(&self.use_case)?,
+            use_case: self.use_case,
+            date: self.date,
+            braze: self.braze.ok_or_else(|| missing("Braze API"))?,
+            store: self.store.ok_or_else(|| missing("store"))?,
+            activator: self.activator.ok_or_else(|| missing("activator"))?,
+            clock: self.clock.ok_or_else(|| missing("clock"))?,
+            outcomes: self.outcomes,
+            options: self.options,
+        })
+    }
+}
+
+/// One use case's run on one date.
+///
+/// Phases, each recorded with [`Store::advance_run`] once complete: audience → outcomes (and
+/// rewards) → learned → decided → activated → done. Re-running the same date starts at the first
+/// unfinished phase: the audience is re-read from the store, the model from its last snapshot, the
+/// decisions from the store (a half-stored decision phase is recomputed identically and the store
+/// ignores ids it has), and the send ledger says which batches are left: `planned` ones are sent,
+/// `sending` ones (a crash mid-request) become `unknown` and are never resent.
+///
+/// Nothing is written before the audience export succeeds, so a bad key or a missing permission
+/// leaves the store untouched.
+pub struct DailyRun {
+    use_case: Arc<UseCase>,
+    setup: Setup,
+    date: Date,
+    braze: Arc<dyn BrazeApi>,
+    store: Arc<dyn Store>,
+    activator: Arc<dyn Activator>,
+    clock: Arc<dyn Clock>,
+    outcomes: Option<Arc<dyn OutcomeSource>>,
+    options: RunOptions,
+}
+
+impl std::fmt::Debug for DailyRunBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DailyRunBuilder")
+            .field("use_case", &self.use_case.name)
+            .field("date", &self.date)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for DailyRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DailyRun")
+            .field("use_case", &self.use_case.name)
+            .field("date", &self.date)
+            .field("store", &self.store)
+            .field("activator", &self.activator)
+            .field("outcomes", &self.outcomes)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+fn days(n: u32) -> SignedDuration {
+    SignedDuration::from_hours(24 * i64::from(n))
+}
+
+impl DailyRun {
+    /// A builder for the run of `use_case` on `date`.
+    pub fn builder(use_case: impl Into<Arc<UseCase>>, date: Date) -> DailyRunBuilder {
+        DailyRunBuilder {
+            use_case: use_case.into(),
+            date,
+            braze: None,
+            store: None,
+            activator: None,
+            clock: None,
+            outcomes: None,
+            options: RunOptions::default(),
+        }
+    }
+
+    /// The use case.
+    pub fn use_case(&self) -> &UseCase {
+        &self.use_case
+    }
+
+    fn name(&self) -> &str {
+        self.use_case.name.as_str()
+    }
+
+    fn bar(&self, len: u64, message: &'static str) -> ProgressBar {
+        if !self.options.progress {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+        if let Ok(style) = ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} ({elapsed})") {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(message);
+        bar
+    }
+
+    fn spinner(&self, message: &'static str) -> ProgressBar {
+        if !self.options.progress {
+            return ProgressBar::hidden();
+        }
+        let spinner = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        spinner.set_message(message);
+        spinner.enable_steady_tick(Duration::from_millis(120));
+        spinner
+    }
+
+    /// Runs (or resumes) the day and returns its summary. A run already done returns its stored
+    /// summary without doing anything.
+    ///
+    /// # Errors
+    /// [`Error::Pii`] before any call; Braze, store, policy and activation errors. A failed run can be
+    /// re-run: it resumes at the first unfinished phase.
+    #[tracing::instrument(skip(self), fields(use_case = %self.use_case.name, date = %self.date))]
+    pub async fn execute(&self) -> Result<RunSummary> {
+        check_export_fields(&self.use_case)?;
+        let existing = self.store.run(self.name(), self.date)?;
+        if let Some(run) = &existing
+            && run.phase == RunPhase::Done
+        {
+            tracing::info!(run_id = run.id, "run already done");
+            if let Some(summary) = &run.summary
+                && let Ok(s) = serde_json::from_value::<RunSummary>(summary.clone())
+            {
+                return Ok(s);
+            }
+        }
+        let mut summary = RunSummary {
+            use_case: self.name().to_owned(),
+            date: self.date.to_string(),
+            resumed_from: existing.as_ref().map(|r| r.phase),
+            ..RunSummary::default()
+        };
+        // 1. Audience: exported before anything is written, unless already stored.
+        let started = Instant::now();
+        let (run, rows) = match existing {
+            Some(run) if run.phase >= RunPhase::Audience => {
+                let rows = self.store.audience(run.id)?;
+                (run, rows)
+            }
+            existing => {
+                let options = AudienceOptions {
+                    download_dir: self.options.export_dir.join(self.name()).join(self.date.to_string()),
+                    poll: self.options.export_poll.clone(),
+                    base_dir: self.options.base_dir.clone(),
+                };
+                let spinner = self.spinner("exporting the audience");
+                let exported = export_audience(self.braze.as_ref(), &self.use_case, &options).await;
+                spinner.finish_and_clear();
+                let exported = exported?;
+                let run = match existing {
+                    Some(run) => run,
+                    None => self.store.begin_run(self.name(), self.date, self.clock.now())?,
+                };
+                let rows: Vec<AudienceRow> = exported
+                    .into_iter()
+                    .map(|c| AudienceRow {
+                        customer_id: c.customer.id.as_str().to_owned(),
+                        features: AudienceFeatures {
+                            values: c.customer.features,
+                            counters: c.counters,
+                        }
+                        .to_json(),
+                        time_zone: c.customer.time_zone,
+                    })
+                    .collect();
+                for chunk in rows.chunks(self.options.chunk.max(1)) {
+                    self.store.record_audience(run.id, chunk)?;
+                }
+                self.store.advance_run(run.id, RunPhase::Audience, self.clock.now())?;
+                tracing::info!(customers = rows.len(), "audience stored");
+                (run, rows)
+            }
+        };
+        summary.run_id = run.id;
+        summary.audience = rows.len() as u64;
+        summary
+            .durations
+            .insert("audience".into(), started.elapsed().as_secs_f64());
+
+        // 2. Outcomes and rewards.
+        if run.phase < RunPhase::Outcomes {
+            let started = Instant::now();
+            self.outcomes_phase(&run, &rows, &mut summary).await?;
+            self.store.advance_run(run.id, RunPhase::Outcomes, self.clock.now())?;
+            summary
+                .durations
+                .insert("outcomes".into(), started.elapsed().as_secs_f64());
+        }
+
+        // 3. Learning.
+        let started = Instant::now();
+        let policy = if run.phase < RunPhase::Learned {
+            let policy = self.learn_phase(&run, &mut summary)?;
+            self.store.advance_run(run.id, RunPhase::Learned, self.clock.now())?;
+            summary
+                .durations
+                .insert("learn".into(), started.elapsed().as_secs_f64());
+            policy
+        } else {
+            self.load_policy()?
+        };
+        summary.model_version = policy.model_version();
+
+        // 4–6. Holdout, guardrails, decisions.
+        if run.phase < RunPhase::Decided {
+            let started = Instant::now();
+            self.decide_phase(&run, &rows, policy.as_ref(), &mut summary)?;
+            self.store.advance_run(run.id, RunPhase::Decided, self.clock.now())?;
+            summary
+                .durations
+                .insert("decide".into(), started.elapsed().as_secs_f64());
+        }
+        // Activation always starts from the stored decisions, in id order, so a resumed run plans
+        // exactly the batches (ids and bytes) an interrupted one planned.
+        let mut decisions = self.store.decisions(run.id)?;
+        decisions.sort_by(|a, b| a.id.cmp(&b.id));
+        let messages: Vec<&Decision> = decisions.iter().filter(|d| is_message(&self.use_case, d)).collect();
+        summary.decisions = decisions.len() as u64;
+        summary.messages = messages.len() as u64;
+        summary.groups = GroupCounts::of(&decisions);
+        summary.cost = messages.iter().map(|d| d.cost).sum();
+
+        // 7. Activation.
+        if run.phase < RunPhase::Activated {
+            let started = Instant::now();
+            self.activate_phase(&run, &rows, &messages, &mut summary).await?;
+            self.store.advance_run(run.id, RunPhase::Activated, self.clock.now())?;
+            summary
+                .durations
+                .insert("activate".into(), started.elapsed().as_secs_f64());
+        }
+        let mut counts = BatchCounts {
+            retries: summary.batches.retries,
+            ..BatchCounts::default()
+        };
+        for b in self.store.batches(run.id)? {
+            match b.state {
+                BatchState::Planned => counts.planned += 1,
+                BatchState::Sending => counts.sending += 1,
+                BatchState::Sent => counts.sent += 1,
+                BatchState::Failed => counts.failed += 1,
+                BatchState::Unknown => counts.unknown += 1,
+            }
+        }
+        summary.batches = counts;
+
+        // 8. Summary.
+        self.store.finish_run(run.id, &summary.to_json(), self.clock.now())?;
+        tracing::info!(
+            decisions = summary.decisions,
+            messages = summary.messages,
+            sent = summary.batches.sent,
+            unknown = summary.batches.unknown,
+            "run done"
+        );
+        Ok(summary)
+    }
+
+    /// The latest earlier run that stored an audience.
+    fn previous_run(&self) -> Result<Option<RunRecord>> {
+        Ok(self
+            .store
+            .runs(self.name(), 30)?
+            .into_iter()
+            .find(|r| r.date < self.date && r.phase >= RunPhase::Audience))
+    }
+
+    async fn outcomes_phase(&self, run: &RunRecord, rows: &[AudienceRow], summary: &mut RunSummary) -> Result<()> {
+        let now = self.clock.now();
+        let window = self.use_case.metric.window();
+        let from = now
+            .checked_sub(window)
+            .and_then(|t| t.checked_sub(days(self.options.reward_lookback_days)))
+            .unwrap_or(Timestamp::MIN);
+        let previous = self.previous_run()?;
+        let observed: Vec<Outcome> = match &self.outcomes {
+            Some(source) => {
+                // Only what happened since the previous run (a day of slack for late files; the store
+                // ignores outcomes it has): older outcomes are already stored.
+                let since = previous
+                    .as_ref()
+                    .and_then(|r| r.started_at.checked_sub(days(1)).ok())
+                    .map_or(from, |t| t.max(from));
+                source.outcomes(&self.use_case, since, now).await?
+            }
+            None => match previous {
+                Some(previous_run) => {
+                    let before_at = previous_run.started_at;
+                    let previous = self.store.audience(previous_run.id)?;
+                    let previous: HashMap<&str, &AudienceRow> =
+                        previous.iter().map(|r| (r.customer_id.as_str(), r)).collect();
+                    let mut out = Vec::new();
+                    for row in rows {
+                        let Some(prev) = previous.get(row.customer_id.as_str()) else {
+                            continue;
+                        };
+                        let before = AudienceFeatures::from_json(&prev.features)?;
+                        let after = AudienceFeatures::from_json(&row.features)?;
+                        let id = offerloop_domain::CustomerId::new(row.customer_id.clone())?;
+                        out.extend(profile_delta_outcomes(
+                            &id,
+                            &before.counters,
+                            &after.counters,
+                            before_at,
+                            run.started_at,
+                        ));
+                    }
+                    out
+                }
+                None => Vec::new(),
+            },
+        };
+        summary.outcomes_new = self.store.record_outcomes(self.name(), &observed)? as u64;
+        let decisions = self.store.decisions_between(self.name(), from, run.started_at)?;
+        let finals: std::collections::HashSet<String> = self
+            .store
+            .rewards_between(self.name(), from, run.started_at)?
+            .into_iter()
+            .filter(|r| r.status == RewardStatus::Final)
+            .map(|r| r.decision_id)
+            .collect();
+        let outcomes = self.store.outcomes_between(self.name(), from, now)?;
+        // Attribution needs every decision (a later one takes an outcome from an earlier one), but
+        // only rewards that can still change are written.
+        let rewards: Vec<_> = attribute(&self.use_case.metric, &decisions, &outcomes, now)
+            .into_iter()
+            .filter(|r| !finals.contains(&r.decision_id))
+            .collect();
+        summary.rewards_final = rewards.iter().filter(|r| r.status == RewardStatus::Final).count() as u64;
+        summary.rewards_pending = rewards.len() as u64 - summary.rewards_final;
+        self.store.upsert_rewards(&rewards)?;
+        tracing::info!(
+            outcomes = observed.len(),
+            new = summary.outcomes_new,
+            rewards = rewards.len(),
+            "outcomes attributed"
+        );
+        Ok(())
+    }
+
+    /// The policy of the latest stored model, or a new one.
+    fn load_policy(&self) -> Result<Box<dyn Policy>> {
+        match self.store.latest_model(self.name())? {
+            Some(model) => {
+                let snapshot: Snapshot = serde_json::from_value(model.snapshot).map_err(|source| Error::Json {
+                    what: "model snapshot",
+                    source,
+                })?;
+                Ok(offerloop_policy::restore(self.setup.clone(), snapshot)?)
+            }
+            None => Ok(offerloop_policy::build_with(
+                self.setup.clone(),
+                self.use_case.policy.algorithm,
+            )?),
+        }
+    }
+
+    /// Saves the policy's snapshot under `<model version>+run<id>`: the suffix tells a resumed learn
+    /// phase that this run's update is already in the stored model (a crash between saving the model
+    /// and marking the feedback learned must not learn the same feedback twice).
+    fn save_policy(&self, policy: &dyn Policy, run: &RunRecord) -> Result<()> {
+        let snapshot = serde_json::to_value(policy.snapshot()).map_err(|source| Error::Json {
+            what: "model snapshot",
+            source,
+        })?;
+        let version = format!("{}{}", policy.model_version(), run_suffix(run));
+        self.store
+            .save_model(self.name(), &version, &snapshot, self.clock.now())?;
+        Ok(())
+    }
+
+    fn learn_phase(&self, run: &RunRecord, summary: &mut RunSummary) -> Result<Box<dyn Policy>> {
+        let latest = self.store.latest_model(self.name())?;
+        let had_model = latest.is_some();
+        let mut policy = self.load_policy()?;
+        let rows = self.store.matured_feedback(self.name())?;
+        if latest.is_some_and(|m| m.version.ends_with(&run_suffix(run))) {
+            // This run already learned and saved the model; only the marking was lost.
+            let ids: Vec<String> = rows.iter().map(|r| r.decision.id.clone()).collect();
+            if !ids.is_empty() {
+                self.store.mark_learned(&ids)?;
+            }
+            return Ok(policy);
+        }
+        let mut feedback = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if row.decision.policy_version == NO_MESSAGE_VERSION {
+                continue;
+            }
+            let features = AudienceFeatures::from_json(&row.features)?;
+            feedback.push(Feedback {
+                features: features.values,
+                action: row.decision.action,
+                propensity: row.decision.propensity.get(),
+                reward: row.reward,
+                decided_at: row.decision.decided_at,
+            });
+        }
+        if !feedback.is_empty() {
+            let report = policy.update(&feedback)?;
+            summary.rewards_learned = report.learned as u64;
+            summary.drift_alerts = report
+                .alerts
+                .iter()
+                .map(|a| {
+                    format!(
+                        "{}={} at {} (magnitude {:.3})",
+                        a.dimension.as_deref().unwrap_or("*"),
+                        a.option.as_deref().unwrap_or("*"),
+                        a.detected_at,
+                        a.magnitude
+                    )
+                })
+                .collect();
+            let alerts: Vec<DriftAlertRecord> = report
+                .alerts
+                .into_iter()
+                .map(|a| DriftAlertRecord {
+                    dimension: a.dimension,
+                    option: a.option,
+                    detected_at: a.detected_at,
+                    magnitude: a.magnitude,
+                    run_id: Some(run.id),
+                })
+                .collect();
+            if !alerts.is_empty() {
+                tracing::warn!(alerts = alerts.len(), "drift detected");
+                self.store.record_drift_alerts(self.name(), &alerts)?;
+            }
+        }
+        if !feedback.is_empty() || !had_model {
+            self.save_policy(policy.as_ref(), run)?;
+        }
+        let ids: Vec<String> = rows.iter().map(|r| r.decision.id.clone()).collect();
+        if !ids.is_empty() {
+            self.store.mark_learned(&ids)?;
+        }
+        tracing::info!(learned = feedback.len(), model = %policy.model_version(), "policy updated");
+        Ok(policy)
+    }
+
+    /// Whether the unsubscribe guardrail pauses treatment at `at`: over the metric's window before it,
+    /// treatment's unsubscribe rate exceeds control's by more than `max_unsubscribe_rate_increase`
+    /// (with at least [`MIN_MESSAGES_FOR_UNSUBSCRIBE_GUARDRAIL`] messages in each group).
+    fn treatment_paused(&self, at: Timestamp) -> Result<bool> {
+        let Some(max) = self.use_case.guardrails.max_unsubscribe_rate_increase else {
+            return Ok(false);
+        };
+        let window = self.use_case.metric.window();
+        let from = at.checked_sub(window).unwrap_or(Timestamp::MIN);
+        let decisions = self.store.decisions_between(self.name(), from, at)?;
+        let messages: Vec<&Decision> = decisions.iter().filter(|d| is_message(&self.use_case, d)).collect();
+        let outcomes = self.store.outcomes_between(self.name(), from, at)?;
+        let (t, nt, c, nc) = unsubscribe_rates(window, &messages, &outcomes);
+        let paused =
+            nt >= MIN_MESSAGES_FOR_UNSUBSCRIBE_GUARDRAIL && nc >= MIN_MESSAGES_FOR_UNSUBSCRIBE_GUARDRAIL && t - c > max;
+        if paused {
+            tracing::warn!(
+                treatment = t,
+                control = c,
+                max,
+                "treatment paused: its unsubscribe rate exceeds control's"
+            );
+        }
+        Ok(paused)
+    }
+
+    fn decide_phase(
+        &self,
+        run: &RunRecord,
+        rows: &[AudienceRow],
+        policy: &dyn Policy,
+        summary: &mut RunSummary,
+    ) -> Result<()> {
+        let mut customers = Vec::with_capacity(rows.len());
+        for row in rows {
+            customers.push(Customer {
+                id: offerloop_domain::CustomerId::new(row.customer_id.clone())?,
+                features: AudienceFeatures::from_json(&row.features)?.values,
+                time_zone: row.time_zone.clone(),
+            });
+        }
+        let at = run.started_at;
+        let week_ago = at.checked_sub(days(7)).unwrap_or(Timestamp::MIN);
+        let earlier = self.store.decisions_between(self.name(), week_ago, at)?;
+        let history = MessageHistory::new(
+            earlier
+                .iter()
+                .filter(|d| is_message(&self.use_case, d))
+                .map(|d| (d.customer_id.as_str(), d.decided_at)),
+        );
+        let round = DecisionRound {
+            decided_at: at,
+            round: u64::try_from(self.date.since(Date::constant(1970, 1, 1)).map_or(0, |s| s.get_days())).unwrap_or(0),
+        };
+        let paused = self.treatment_paused(at)?;
+        summary.treatment_paused = paused;
+        let bar = self.bar(customers.len() as u64, "deciding");
+        let decided = decide_all(
+            DecideContext {
+                use_case: &self.use_case,
+                setup: &self.setup,
+                policy,
+                round,
+                date: self.date,
+                history: &history,
+                chunk: self.options.chunk,
+                paused,
+            },
+            &customers,
+            &bar,
+        )?;
+        bar.finish_and_clear();
+        for chunk in decided.decisions.chunks(self.options.chunk.max(1)) {
+            self.store.record_decisions(run.id, chunk)?;
+        }
+        summary.guardrails = decided.guardrails;
+        tracing::info!(
+            decisions = decided.decisions.len(),
+            blocked = summary.guardrails.total(),
+            "decisions stored"
+        );
+        Ok(())
+    }
+
+    async fn activate_phase(
+        &self,
+        run: &RunRecord,
+        rows: &[AudienceRow],
+        messages: &[&Decision],
+        summary: &mut RunSummary,
+    ) -> Result<()> {
+        let zones: HashMap<&str, Option<&String>> = rows
+            .iter()
+            .map(|r| (r.customer_id.as_str(), r.time_zone.as_ref()))
+            .collect();
+        let mut requests = Vec::with_capacity(messages.len());
+        for d in messages {
+            requests.push(ActivationRequest {
+                decision_id: d.id.clone(),
+                customer_id: d.customer_id.clone(),
+                options: self.use_case.actions.decode(d.action)?.0,
+                time_zone: zones.get(d.customer_id.as_str()).copied().flatten().cloned(),
+            });
+        }
+        let planned = self.activator.plan(&self.use_case, self.date, &requests)?;
+        let existing: HashMap<String, BatchRecord> = self
+            .store
+            .batches(run.id)?
+            .into_iter()
+            .map(|b| (b.id.clone(), b))
+            .collect();
+        let bar = self.bar(planned.len() as u64, "sending");
+        for batch in &planned {
+            let record = match existing.get(&batch.id) {
+                Some(r) => r.clone(),
+                None => self.store.plan_batch(&BatchRecord {
+                    id: batch.id.clone(),
+                    run_id: run.id,
+                    target: target_of(&batch.kind),
+                    decision_ids: batch.decision_ids.clone(),
+                    request: batch.request.clone(),
+                    state: BatchState::Planned,
+                    detail: None,
+                    updated_at: self.clock.now(),
+                })?,
+            };
+            match record.state {
+                BatchState::Planned => self.send(batch, summary).await?,
+                BatchState::Failed if record.detail.as_deref().is_some_and(|d| d.starts_with(RETRYABLE)) => {
+                    self.send(batch, summary).await?;
+                }
+                BatchState::Sending => {
+                    tracing::warn!(batch = %batch.id, "batch was being sent when the run stopped: its fate is unknown, it is not resent");
+                    self.store.mark_batch(
+                        &batch.id,
+                        BatchState::Unknown,
+                        Some("the run stopped while this batch was being sent; it may have been applied"),
+                        self.clock.now(),
+                    )?;
+                }
+                BatchState::Sent | BatchState::Failed | BatchState::Unknown => {}
+            }
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        Ok(())
+    }
+
+    /// Sends one batch following the ledger protocol; retries a certainly-rejected, retryable batch a
+    /// bounded number of times.
+    async fn send(&self, batch: &PlannedBatch, summary: &mut RunSummary) -> Result<()> {
+        let mut attempt = 1;
+        loop {
+            self.store
+                .mark_batch(&batch.id, BatchState::Sending, None, self.clock.now())?;
+            let outcome = self.activator.execute(batch).await;
+            match outcome {
+                BatchOutcome::Sent { id, notice } => {
+                    let detail = match (id, notice) {
+                        (Some(id), Some(n)) => Some(format!("{id} ({n})")),
+                        (Some(id), None) => Some(id),
+                        (None, Some(n)) => Some(n),
+                        (None, None) => None,
+                    };
+                    self.store
+                        .mark_batch(&batch.id, BatchState::Sent, detail.as_deref(), self.clock.now())?;
+                    return Ok(());
+                }
+                BatchOutcome::Rejected { error, retryable } => {
+                    let detail = if retryable {
+                        format!("{RETRYABLE}{error}")
+                    } else {
+                        error.clone()
+                    };
+                    self.store
+                        .mark_batch(&batch.id, BatchState::Failed, Some(&detail), self.clock.now())?;
+                    if !retryable || attempt >= self.options.max_batch_attempts {
+                        tracing::warn!(batch = %batch.id, %error, attempt, "batch rejected");
+                        return Ok(());
+                    }
+                    summary.batches.retries += 1;
+                    tokio::time::sleep(self.options.retry_delay * attempt).await;
+                    attempt += 1;
+                }
+                BatchOutcome::Unknown { error } => {
+                    tracing::warn!(batch = %batch.id, %error, "batch fate unknown: not resent");
+                    self.store
+                        .mark_batch(&batch.id, BatchState::Unknown, Some(&error), self.clock.now())?;
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// The suffix of the model versions a run saves.
+fn run_suffix(run: &RunRecord) -> String {
+    format!("+run{}", run.id)
+}
+
+/// The ledger's `target` of a batch kind.
+pub fn target_of(kind: &BatchKind) -> String {
+    match kind {
+        BatchKind::CampaignSend { campaign_id } => format!("campaign:{campaign_id}"),
+        BatchKind::CampaignSchedule { campaign_id } => format!("campaign_schedule:{campaign_id}"),
+        BatchKind::CanvasSend { canvas_id } => format!("canvas:{canvas_id}"),
+        BatchKind::CanvasSchedule { canvas_id } => format!("canvas_schedule:{canvas_id}"),
+        BatchKind::TrackAttributes => "users.track".to_owned(),
+        #[allow(unreachable_patterns)]
+        _ => "other".to_owned(),
+    }
+}

@@ -1,0 +1,79 @@
+//! The run summary: what a daily run did, stored with the run and returned to the caller.
+
+use std::collections::BTreeMap;
+
+use offerloop_store::RunPhase;
+use serde::{Deserialize, Serialize};
+
+use crate::decide::GroupCounts;
+use crate::guardrails::GuardrailCounts;
+
+/// Send batches by state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchCounts {
+    /// Planned, not sent.
+    pub planned: u64,
+    /// In flight (only seen mid-run).
+    pub sending: u64,
+    /// Accepted by Braze.
+    pub sent: u64,
+    /// Certainly rejected.
+    pub failed: u64,
+    /// Maybe applied: reported, never resent.
+    pub unknown: u64,
+    /// Retries of certainly-rejected batches made by this invocation.
+    pub retries: u64,
+}
+
+/// What a daily run did. Counts of phases completed by an earlier (interrupted) invocation are those
+/// that can be re-read from the store; `resumed_from` says where this invocation started.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// Use case.
+    pub use_case: String,
+    /// Run date.
+    pub date: String,
+    /// Store id of the run.
+    pub run_id: i64,
+    /// The phase already completed when this invocation started (`None`: a fresh run).
+    pub resumed_from: Option<RunPhase>,
+    /// Customers in the audience.
+    pub audience: u64,
+    /// Outcomes newly stored by this run.
+    pub outcomes_new: u64,
+    /// Rewards computed (pending and final).
+    pub rewards_pending: u64,
+    /// Rewards that became final.
+    pub rewards_final: u64,
+    /// Final rewards the policy learned from.
+    pub rewards_learned: u64,
+    /// Drift alerts raised while learning.
+    pub drift_alerts: Vec<String>,
+    /// The model version that decided.
+    pub model_version: String,
+    /// Decisions stored.
+    pub decisions: u64,
+    /// Decisions that send a message.
+    pub messages: u64,
+    /// Decisions per group.
+    pub groups: GroupCounts,
+    /// Customers stopped by guardrails.
+    pub guardrails: GuardrailCounts,
+    /// Treatment was paused by the unsubscribe guardrail (treated customers got business as usual).
+    #[serde(default)]
+    pub treatment_paused: bool,
+    /// Total option cost of the messages.
+    pub cost: f64,
+    /// Batches by state.
+    pub batches: BatchCounts,
+    /// Seconds per phase of this invocation.
+    pub durations: BTreeMap<String, f64>,
+}
+
+impl RunSummary {
+    /// As stored.
+    pub fn to_json(&self) -> serde_json::Value {
+        // Plain data: serialising into a `Value` cannot fail.
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+}

@@ -1,0 +1,345 @@
+//! In-memory fakes of the ports for the engine's unit tests.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use jiff::civil::Date;
+use offerloop_activation::{ActivationRequest, Activator, BatchKind, BatchOutcome, PlannedBatch};
+use offerloop_domain::{Decision, Outcome, Reward, RewardStatus, UseCase};
+use offerloop_store::{
+    AudienceRow, BatchRecord, BatchState, DriftAlertRecord, Error, FeedbackRow, ModelRecord, Result, RunPhase,
+    RunRecord, Store,
+};
+
+#[derive(Debug, Default)]
+struct Inner {
+    runs: Vec<RunRecord>,
+    audience: BTreeMap<i64, Vec<AudienceRow>>,
+    decisions: Vec<(i64, Decision)>,
+    batches: Vec<BatchRecord>,
+    outcomes: Vec<Outcome>,
+    rewards: HashMap<String, Reward>,
+    learned: HashSet<String>,
+    models: Vec<ModelRecord>,
+    alerts: Vec<DriftAlertRecord>,
+    writes: usize,
+}
+
+/// A `Store` in memory, with a write counter.
+#[derive(Debug, Default)]
+pub struct FakeStore {
+    inner: Mutex<Inner>,
+    /// Fail the next `mark_learned` (a crash right after the model was saved).
+    pub fail_next_mark_learned: Mutex<bool>,
+}
+
+impl FakeStore {
+    pub fn writes(&self) -> usize {
+        self.inner.lock().unwrap().writes
+    }
+}
+
+impl Store for FakeStore {
+    fn begin_run(&self, use_case: &str, date: Date, now: Timestamp) -> Result<RunRecord> {
+        let mut s = self.inner.lock().unwrap();
+        if let Some(r) = s.runs.iter().find(|r| r.use_case == use_case && r.date == date) {
+            return Ok(r.clone());
+        }
+        s.writes += 1;
+        let r = RunRecord {
+            id: s.runs.len() as i64 + 1,
+            use_case: use_case.into(),
+            date,
+            phase: RunPhase::Started,
+            started_at: now,
+            updated_at: now,
+            summary: None,
+        };
+        s.runs.push(r.clone());
+        Ok(r)
+    }
+    fn run(&self, use_case: &str, date: Date) -> Result<Option<RunRecord>> {
+        let s = self.inner.lock().unwrap();
+        Ok(s.runs
+            .iter()
+            .find(|r| r.use_case == use_case && r.date == date)
+            .cloned())
+    }
+    fn advance_run(&self, run_id: i64, phase: RunPhase, now: Timestamp) -> Result<()> {
+        let mut s = self.inner.lock().unwrap();
+        s.writes += 1;
+        let r = s.runs.iter_mut().find(|r| r.id == run_id).unwrap();
+        if phase > r.phase {
+            r.phase = phase;
+            r.updated_at = now;
+        }
+        Ok(())
+    }
+    fn finish_run(&self, run_id: i64, summary: &serde_json::Value, now: Timestamp) -> Result<()> {
+        let mut s = self.inner.lock().unwrap();
+        s.writes += 1;
+        let r = s.runs.iter_mut().find(|r| r.id == run_id).unwrap();
+        r.phase = RunPhase::Done;
+        r.summary = Some(summary.clone());
+        r.updated_at = now;
+        Ok(())
+    }
+    fn runs(&self, use_case: &str, limit: usize) -> Result<Vec<RunRecord>> {
+        let s = self.inner.lock().unwrap();
+        let mut v: Vec<_> = s.runs.iter().filter(|r| r.use_case == use_case).cloned().collect();
+        v.sort_by_key(|r| std::cmp::Reverse(r.date));
+        v.truncate(limit);
+        Ok(v)
+    }
+    fn record_audience(&self, run_id: i64, customers: &[AudienceRow]) -> Result<usize> {
+        let mut s = self.inner.lock().unwrap();
+        s.writes += 1;
+        let rows = s.audience.entry(run_id).or_default();
+        let mut n = 0;
+        for c in customers {
+            if !rows.iter().any(|r| r.customer_id == c.customer_id) {
+                rows.push(c.clone());
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+    fn audience(&self, run_id: i64) -> Result<Vec<AudienceRow>> {
+        Ok(self
+            .inner
+            .lock()
+            .unwrap()
+            .audience
+            .get(&run_id)
+            .cloned()
+            .unwrap_or_default())
+    }
+    fn record_decisions(&self, run_id: i64, decisions: &[Decision]) -> Result<usize> {
+        let mut s = self.inner.lock().unwrap();
+        s.writes += 1;
+        let mut n = 0;
+        for d in decisions {
+            if !s.decisions.iter().any(|(_, x)| x.id == d.id) {
+                s.decisions.push((run_id, d.clone()));
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+    fn decisions(&self, run_id: i64) -> Result<Vec<Decision>> {
+        let s = self.inner.lock().unwrap();
+        Ok(s.decisions
+            .iter()
+            .filter(|(r, _)| *r == run_id)
+            .map(|(_, d)| d.clone())
+            .collect())
+    }
+    fn decisions_between(&self, use_case: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Decision>> {
+        let s = self.inner.lock().unwrap();
+        Ok(s.decisions
+            .iter()
+            .map(|(_, d)| d)
+            .filter(|d| d.use_case == use_case && d.decided_at >= from && d.decided_at < to)
+            .cloned()
+            .collect())
+    }
+    fn plan_batch(&self, batch: &BatchRecord) -> Result<BatchRecord> {
+        let mut s = self.inner.lock().unwrap();
+        if let Some(b) = s.batches.iter().find(|b| b.id == batch.id) {
+            return Ok(b.clone());
+        }
+        s.writes += 1;
+        s.batches.push(batch.clone());
+        Ok(batch.clone())
+    }
+    fn mark_batch(&self, batch_id: &str, state: BatchState, detail: Option<&str>, now: Timestamp) -> Result<()> {
+        let mut s = self.inner.lock().unwrap();
+        s.writes += 1;
+        let b = s.batches.iter_mut().find(|b| b.id == batch_id).unwrap();
+        let ok = matches!(
+            (b.state, state),
+            (BatchState::Planned, BatchState::Sending)
+                | (
+                    BatchState::Sending,
+                    BatchState::Sent | BatchState::Failed | BatchState::Unknown
+                )
+                | (BatchState::Failed, BatchState::Sending)
+        );
+        if !ok {
+            return Err(Error::BatchState {
+                batch: batch_id.into(),
+                from: b.state,
+                to: state,
+            });
+        }
+        b.state = state;
+        b.detail = detail.map(str::to_owned);
+        b.updated_at = now;
+        Ok(())
+    }
+    fn batches(&self, run_id: i64) -> Result<Vec<BatchRecord>> {
+        let s = self.inner.lock().unwrap();
+        Ok(s.batches.iter().filter(|b| b.run_id == run_id).cloned().collect())
+    }
+    fn unknown_batches(&self, _use_case: &str) -> Result<Vec<BatchRecord>> {
+        let s = self.inner.lock().unwrap();
+        Ok(s.batches
+            .iter()
+            .filter(|b| b.state == BatchState::Unknown)
+            .cloned()
+            .collect())
+    }
+    fn record_outcomes(&self, _use_case: &str, outcomes: &[Outcome]) -> Result<usize> {
+        let mut s = self.inner.lock().unwrap();
+        s.writes += 1;
+        let mut n = 0;
+        for o in outcomes {
+            if !s.outcomes.iter().any(|x| x.dedupe_key == o.dedupe_key) {
+                s.outcomes.push(o.clone());
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+    fn outcomes_between(&self, _use_case: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Outcome>> {
+        let s = self.inner.lock().unwrap();
+        Ok(s.outcomes
+            .iter()
+            .filter(|o| o.occurred_at >= from && o.occurred_at < to)
+            .cloned()
+            .collect())
+    }
+    fn upsert_rewards(&self, rewards: &[Reward]) -> Result<()> {
+        let mut s = self.inner.lock().unwrap();
+        s.writes += 1;
+        for r in rewards {
+            let keep = s
+                .rewards
+                .get(&r.decision_id)
+                .is_some_and(|old| old.status == RewardStatus::Final && r.status == RewardStatus::Pending);
+            if !keep {
+                s.rewards.insert(r.decision_id.clone(), r.clone());
+            }
+        }
+        Ok(())
+    }
+    fn rewards_between(&self, use_case: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Reward>> {
+        let ids: Vec<String> = self
+            .decisions_between(use_case, from, to)?
+            .into_iter()
+            .map(|d| d.id)
+            .collect();
+        let s = self.inner.lock().unwrap();
+        Ok(ids.iter().filter_map(|id| s.rewards.get(id).cloned()).collect())
+    }
+    fn matured_feedback(&self, _use_case: &str) -> Result<Vec<FeedbackRow>> {
+        let s = self.inner.lock().unwrap();
+        let mut out = Vec::new();
+        for (run, d) in &s.decisions {
+            if s.learned.contains(&d.id) {
+                continue;
+            }
+            let Some(r) = s.rewards.get(&d.id).filter(|r| r.status == RewardStatus::Final) else {
+                continue;
+            };
+            let features = s.audience[run]
+                .iter()
+                .find(|a| a.customer_id == d.customer_id.as_str())
+                .unwrap()
+                .features
+                .clone();
+            out.push(FeedbackRow {
+                decision: d.clone(),
+                reward: r.value,
+                features,
+            });
+        }
+        Ok(out)
+    }
+    fn mark_learned(&self, decision_ids: &[String]) -> Result<()> {
+        if std::mem::take(&mut *self.fail_next_mark_learned.lock().unwrap()) {
+            return Err(Error::BatchState {
+                batch: "simulated crash".into(),
+                from: BatchState::Planned,
+                to: BatchState::Planned,
+            });
+        }
+        let mut s = self.inner.lock().unwrap();
+        s.writes += 1;
+        s.learned.extend(decision_ids.iter().cloned());
+        Ok(())
+    }
+    fn save_model(&self, use_case: &str, version: &str, snapshot: &serde_json::Value, now: Timestamp) -> Result<()> {
+        let mut s = self.inner.lock().unwrap();
+        s.writes += 1;
+        s.models.push(ModelRecord {
+            use_case: use_case.into(),
+            version: version.into(),
+            snapshot: snapshot.clone(),
+            saved_at: now,
+        });
+        Ok(())
+    }
+    fn latest_model(&self, use_case: &str) -> Result<Option<ModelRecord>> {
+        let s = self.inner.lock().unwrap();
+        Ok(s.models.iter().rev().find(|m| m.use_case == use_case).cloned())
+    }
+    fn record_drift_alerts(&self, _use_case: &str, alerts: &[DriftAlertRecord]) -> Result<()> {
+        let mut s = self.inner.lock().unwrap();
+        s.writes += 1;
+        s.alerts.extend(alerts.iter().cloned());
+        Ok(())
+    }
+    fn drift_alerts(&self, _use_case: &str) -> Result<Vec<DriftAlertRecord>> {
+        Ok(self.inner.lock().unwrap().alerts.clone())
+    }
+}
+
+/// An activator that plans one batch per decision group of 50 and records executions; its fate per
+/// execution index is scripted.
+#[derive(Debug, Default)]
+pub struct FakeActivator {
+    pub executed: Mutex<Vec<String>>,
+    /// Fates by execution index (default: sent).
+    pub script: Mutex<HashMap<usize, BatchOutcome>>,
+}
+
+#[async_trait]
+impl Activator for FakeActivator {
+    fn plan(
+        &self,
+        _use_case: &UseCase,
+        date: Date,
+        requests: &[ActivationRequest],
+    ) -> offerloop_activation::Result<Vec<PlannedBatch>> {
+        Ok(requests
+            .chunks(50)
+            .enumerate()
+            .map(|(i, chunk)| PlannedBatch {
+                id: format!("{date}-{i}"),
+                kind: BatchKind::CampaignSend {
+                    campaign_id: "c".into(),
+                },
+                decision_ids: chunk.iter().map(|r| r.decision_id.clone()).collect(),
+                request: serde_json::json!({"recipients": chunk.iter().map(|r| r.customer_id.as_str()).collect::<Vec<_>>()}),
+            })
+            .collect())
+    }
+    async fn execute(&self, batch: &PlannedBatch) -> BatchOutcome {
+        let mut executed = self.executed.lock().unwrap();
+        let index = executed.len();
+        executed.push(batch.id.clone());
+        self.script
+            .lock()
+            .unwrap()
+            .remove(&index)
+            .unwrap_or(BatchOutcome::Sent {
+                id: Some(format!("dispatch-{index}")),
+                notice: None,
+            })
+    }
+}

@@ -1,0 +1,309 @@
+//! The daily loop end to end against the simulator: the real `BrazeClient` over HTTP, the SQLite
+//! store and the Braze activator, driven by `offerloop_engine::DailyRun`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use jiff::SignedDuration;
+use jiff::civil::Date;
+use offerloop_activation::{ActivationRequest, Activator, BatchOutcome, BrazeActivator, PlannedBatch};
+use offerloop_braze::export::ExportPoll;
+use offerloop_braze::{ApiKey, BrazeApi, BrazeClient, BrazeConfig};
+use offerloop_cli::demo_cmd;
+use offerloop_domain::UseCase;
+use offerloop_engine::{Clock, DailyRun, RunOptions};
+use offerloop_sim::server::Faults;
+use offerloop_sim::state::EventKind;
+use offerloop_sim::state::spec::ApiKeySpec;
+use offerloop_sim::{Scenario, SimBraze, SimConfig, World};
+use offerloop_store::{BatchState, SqliteStore, Store};
+
+const FULL_KEY: &str = "e2e-full-key";
+const LIMITED_KEY: &str = "e2e-no-export-key";
+
+#[derive(Debug)]
+struct SimClock(Arc<SimBraze>);
+
+impl Clock for SimClock {
+    fn now(&self) -> jiff::Timestamp {
+        self.0.now()
+    }
+}
+
+struct Harness {
+    dir: tempfile::TempDir,
+    sim: Arc<SimBraze>,
+    use_case: Arc<UseCase>,
+    store: Arc<dyn Store>,
+}
+
+async fn harness(customers: usize) -> Harness {
+    let mut scenario = Scenario::from_toml_str(demo_cmd::SCENARIO, None).unwrap();
+    scenario.customers = customers;
+    scenario.braze.api_keys = vec![
+        ApiKeySpec {
+            key: FULL_KEY.into(),
+            permissions: vec!["*".into()],
+            ip_allowlist: vec![],
+        },
+        ApiKeySpec {
+            key: LIMITED_KEY.into(),
+            permissions: vec!["campaigns.trigger.send".into(), "users.track".into()],
+            ip_allowlist: vec![],
+        },
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let config = SimConfig {
+        export_delay: Duration::from_millis(20),
+        export_dir: Some(dir.path().join("sim-exports")),
+        currents_dir: Some(dir.path().join("currents")),
+        ..SimConfig::default()
+    };
+    let sim = Arc::new(SimBraze::start(World::new(scenario).unwrap(), config).await.unwrap());
+    // 01:00 in New York: the day's local send times are ahead.
+    sim.advance_clock(SignedDuration::from_hours(6));
+    let text = demo_cmd::demo_use_case_text(&sim.base_url());
+    let use_case = Arc::new(offerloop_domain::config::parse_use_case(&text, "winback.toml").unwrap());
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("state.db")).unwrap());
+    Harness {
+        dir,
+        sim,
+        use_case,
+        store,
+    }
+}
+
+impl Harness {
+    fn braze(&self, key: &str) -> Arc<dyn BrazeApi> {
+        let config = BrazeConfig::builder(self.sim.base_url(), ApiKey::new(key).unwrap())
+            .build()
+            .unwrap();
+        Arc::new(BrazeClient::new(config).unwrap())
+    }
+
+    fn date(&self) -> Date {
+        offerloop_cli::run_cmd::today(&self.use_case, self.sim.now()).unwrap()
+    }
+
+    fn run(&self, key: &str, activator: Arc<dyn Activator>) -> DailyRun {
+        DailyRun::builder(self.use_case.clone(), self.date())
+            .braze(self.braze(key))
+            .store(self.store.clone())
+            .activator(activator)
+            .clock(Arc::new(SimClock(self.sim.clone())))
+            .options(RunOptions {
+                export_dir: self.dir.path().join("exports"),
+                export_poll: ExportPoll::default()
+                    .with_initial_delay(Duration::from_millis(10))
+                    .with_max_delay(Duration::from_millis(100))
+                    .with_timeout(Duration::from_secs(30)),
+                retry_delay: Duration::from_millis(10),
+                progress: false,
+                ..RunOptions::default()
+            })
+            .build()
+            .unwrap()
+    }
+
+    fn activator(&self) -> Arc<dyn Activator> {
+        Arc::new(BrazeActivator::new(self.braze(FULL_KEY)))
+    }
+
+    /// Sends per customer in the simulator's event log.
+    fn sends(&self) -> HashMap<String, usize> {
+        let ws = self.sim.state().lock();
+        let mut out = HashMap::new();
+        for e in ws.events.iter().filter(|e| e.kind == EventKind::Send) {
+            *out.entry(e.external_user_id.clone()).or_default() += 1;
+        }
+        out
+    }
+}
+
+/// Applies the batch, then "crashes" before the ledger hears the answer, after `k` batches.
+#[derive(Debug)]
+struct CrashAfter {
+    inner: Arc<dyn Activator>,
+    k: usize,
+    executed: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl Activator for CrashAfter {
+    fn plan(
+        &self,
+        use_case: &UseCase,
+        date: Date,
+        requests: &[ActivationRequest],
+    ) -> offerloop_activation::Result<Vec<PlannedBatch>> {
+        self.inner.plan(use_case, date, requests)
+    }
+
+    async fn execute(&self, batch: &PlannedBatch) -> BatchOutcome {
+        let outcome = self.inner.execute(batch).await;
+        if self.executed.fetch_add(1, Ordering::SeqCst) + 1 == self.k {
+            panic!("simulated crash after batch {}", batch.id);
+        }
+        outcome
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_batches_resumes_and_nobody_gets_two_sends() {
+    let h = harness(1_500).await;
+    let crashing = Arc::new(CrashAfter {
+        inner: h.activator(),
+        k: 3,
+        executed: AtomicUsize::new(0),
+    });
+    let first = Arc::new(h.run(FULL_KEY, crashing));
+    assert!(
+        tokio::spawn(async move { first.execute().await }).await.is_err(),
+        "the first run crashed"
+    );
+    let summary = h.run(FULL_KEY, h.activator()).execute().await.unwrap();
+    assert_eq!(summary.resumed_from, Some(offerloop_store::RunPhase::Decided));
+    assert!(summary.messages > 100 && summary.batches.sent >= 3, "{summary:?}");
+    assert_eq!(
+        summary.batches.unknown, 1,
+        "the batch in flight at the crash is reported"
+    );
+    assert_eq!(summary.batches.planned + summary.batches.failed, 0);
+    // A third invocation does nothing.
+    let again = h.run(FULL_KEY, h.activator()).execute().await.unwrap();
+    assert_eq!(again, summary);
+    // Let the day's schedules fire.
+    h.sim.advance_clock(SignedDuration::from_hours(24));
+    let sends = h.sends();
+    assert!(sends.values().all(|&n| n == 1), "somebody got two sends");
+    assert_eq!(
+        sends.len() as u64,
+        summary.messages,
+        "every messaged customer got exactly one send"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_applied_send_whose_response_is_lost_is_unknown_and_not_resent() {
+    let h = harness(600).await;
+    h.sim.state().faults.lock().unwrap().set(Faults {
+        lost_response_rate: 1.0,
+        paths: vec!["/campaigns/trigger".into()],
+        ..Faults::default()
+    });
+    let summary = h.run(FULL_KEY, h.activator()).execute().await.unwrap();
+    let batches = h.store.batches(summary.run_id).unwrap();
+    let sends: Vec<_> = batches.iter().filter(|b| b.target.starts_with("campaign")).collect();
+    assert!(!sends.is_empty());
+    assert!(sends.iter().all(|b| b.state == BatchState::Unknown), "{sends:?}");
+    assert_eq!(summary.batches.unknown as usize, sends.len());
+    assert_eq!(
+        h.store.unknown_batches(h.use_case.name.as_str()).unwrap().len(),
+        sends.len()
+    );
+    h.sim.state().faults.lock().unwrap().set(Faults::default());
+    h.run(FULL_KEY, h.activator()).execute().await.unwrap();
+    h.sim.advance_clock(SignedDuration::from_hours(24));
+    let per_customer = h.sends();
+    assert!(per_customer.values().all(|&n| n == 1), "an unknown batch was resent");
+    assert_eq!(
+        per_customer.len() as u64,
+        summary.messages,
+        "the lost responses were applied once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_permission_is_named_and_nothing_is_written() {
+    let h = harness(200).await;
+    let err = h.run(LIMITED_KEY, h.activator()).execute().await.unwrap_err();
+    assert!(err.to_string().contains("users.export.segment"), "{err}");
+    assert!(h.store.runs(h.use_case.name.as_str(), 10).unwrap().is_empty());
+    assert!(h.store.latest_model(h.use_case.name.as_str()).unwrap().is_none());
+    // A wrong key: 401, nothing written either.
+    let err = h.run("not-a-key", h.activator()).execute().await.unwrap_err();
+    assert!(err.to_string().contains("401"), "{err}");
+    assert!(h.store.runs(h.use_case.name.as_str(), 10).unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pii_in_the_fields_is_refused_before_any_call() {
+    let h = harness(50).await;
+    let text = demo_cmd::demo_use_case_text(&h.sim.base_url()).replace(
+        "[[feature]]\nname = \"country\"",
+        "[[feature]]\nname = \"mail\"\nfield = \"email\"\ntype = \"category\"\n\n[[feature]]\nname = \"country\"",
+    );
+    let file = h.dir.path().join("pii.toml");
+    std::fs::write(&file, text).unwrap();
+    let store = h.dir.path().join("pii-state.db");
+    let args = offerloop_cli::run_cmd::RunArgs {
+        use_case: file,
+        date: None,
+        dry_run: false,
+        store: Some(store.clone()),
+    };
+    let err = offerloop_cli::run_cmd::run(&args, Arc::new(SimClock(h.sim.clone())))
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("personal data"), "{err:#}");
+    assert!(!store.exists(), "nothing written");
+    assert!(h.sim.state().lock().events.is_empty(), "no call reached Braze");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_days_on_a_small_world_the_ai_beats_the_control() {
+    let customers = std::env::var("OFFERLOOP_E2E_CUSTOMERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(6_000);
+    let dir = tempfile::tempdir().unwrap();
+    let args = demo_cmd::DemoArgs {
+        days: 30,
+        customers,
+        out: dir.path().to_path_buf(),
+        progress: false,
+    };
+    let report = demo_cmd::run(&args, |_, _| {}).await.unwrap();
+    let uplift = report.treatment.minus(&report.control);
+    assert!(
+        uplift.mean - uplift.half_width > 0.0,
+        "uplift {:.3} ± {:.3}\n{}",
+        uplift.mean,
+        uplift.half_width,
+        demo_cmd::render(&report)
+    );
+    assert_eq!(report.unknown_batches, 0);
+    assert!(report.oracle_best.mean >= report.oracle_treatment.mean);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_storm_and_5xx_bursts_on_reads_lose_and_double_nothing() {
+    let h = harness(800).await;
+    h.sim.state().faults.lock().unwrap().set(Faults {
+        rate_limit_rate: 0.3,
+        seed: 7,
+        ..Faults::default()
+    });
+    let first = h.run(FULL_KEY, h.activator()).execute().await.unwrap();
+    assert!(first.messages > 0);
+    assert_eq!(
+        first.batches.unknown + first.batches.failed + first.batches.planned,
+        0,
+        "{first:?}"
+    );
+    h.sim.advance_clock(SignedDuration::from_hours(24));
+    let sends = h.sends();
+    assert!(sends.values().all(|&n| n == 1), "somebody got two sends");
+    assert_eq!(sends.len() as u64, first.messages, "nobody was lost");
+    // 5xx bursts on the export endpoints (reads, safely retried) the next day.
+    h.sim.state().faults.lock().unwrap().set(Faults {
+        error_rate: 0.5,
+        paths: vec!["/users/export".into()],
+        seed: 11,
+        ..Faults::default()
+    });
+    let second = h.run(FULL_KEY, h.activator()).execute().await.unwrap();
+    assert_eq!(second.audience, first.audience);
+}
