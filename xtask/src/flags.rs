@@ -10,7 +10,7 @@ Usage: cargo xtask <TASK>
 Tasks:
   ci     Run every check CI runs: tidy, rustfmt, clippy, then the test suite
   tidy   Check repository rules: doc headers, crate layering, no todo!/unimplemented!
-  bench  Run a crate's benchmarks: `cargo xtask bench policy|domain|braze|sim|store`
+  bench  Run a crate's benchmarks: `cargo xtask bench policy|domain|braze|sim|store|daily-run`
   help   Print this message (also: --help, -h, or `cargo xtask <TASK> --help`)";
 
 const CI_HELP: &str = "\
@@ -50,6 +50,7 @@ Runs the benchmarks of one crate in release mode and prints their figures:
   braze   cargo bench -p offerloop-braze --bench export    segment-export streaming, peak RSS
   sim     cargo bench -p offerloop-sim --bench scale       1M-customer world: generate, segment export, trigger rate
   store   cargo bench -p offerloop-store --bench store     decisions recorded and read back per second (SQLite)
+  daily-run  cargo bench -p offerloop-cli --bench daily_run  one daily run for 1M customers against the simulator
 
 Record what matters in docs/benchmarks.md with the command that produced it.";
 
@@ -60,6 +61,7 @@ pub(crate) const BENCHES: &[(&str, &[&str])] = &[
     ("braze", &["bench", "-p", "offerloop-braze", "--bench", "export"]),
     ("sim", &["bench", "-p", "offerloop-sim", "--bench", "scale"]),
     ("store", &["bench", "-p", "offerloop-store", "--bench", "store"]),
+    ("daily-run", &["bench", "-p", "offerloop-cli", "--bench", "daily_run"]),
 ];
 
 /// What to do, parsed from the command line.
@@ -89,7 +91,7 @@ pub(crate) fn parse(args: &[String]) -> Result<Task, String> {
         ["help", task] | [task, "--help" | "-h"] => help_for(task),
         ["ci"] => Ok(Task::Ci),
         ["tidy"] => Ok(Task::Tidy),
-        ["bench"] => Err("which benchmarks? `cargo xtask bench policy|domain|braze|sim|store`".to_owned()),
+        ["bench"] => Err("which benchmarks? `cargo xtask bench policy|domain|braze|sim|store|daily-run`".to_owned()),
         ["bench", name] => BENCHES
             .iter()
             .find(|(n, _)| n == name)
