@@ -82,8 +82,14 @@ async fn run(customers: usize) -> Result<()> {
 
     // The win-back use case, for everyone and without the per-run caps that would stop it early.
     let text = USE_CASE
-        .replace("endpoint = \"https://rest.iad-01.braze.com\"", &format!("endpoint = \"{}\"", sim.base_url()))
-        .replace("segment_id = \"3b4f5c2e-lapsed-90d\"", "segment_id = \"0c6a8e14-all-customers\"")
+        .replace(
+            "endpoint = \"https://rest.iad-01.braze.com\"",
+            &format!("endpoint = \"{}\"", sim.base_url()),
+        )
+        .replace(
+            "segment_id = \"3b4f5c2e-lapsed-90d\"",
+            "segment_id = \"0c6a8e14-all-customers\"",
+        )
         .replace("max_customers_per_run = 250000\n", "")
         .replace("max_cost_per_run = 25000.0\n", "");
     let use_case = Arc::new(
@@ -110,6 +116,7 @@ async fn run(customers: usize) -> Result<()> {
                 .with_max_delay(Duration::from_millis(200))
                 .with_timeout(Duration::from_secs(300)),
             progress: false,
+            concurrency: 8,
             ..RunOptions::default()
         })
         .build()?;

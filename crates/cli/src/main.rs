@@ -70,6 +70,9 @@ enum Command {
         /// The store file.
         #[arg(long, value_name = "PATH", default_value = offerloop_cli::run_cmd::DEFAULT_STORE)]
         store: PathBuf,
+        /// Send batches in flight at once (each follows the send ledger on its own).
+        #[arg(long, value_name = "N", default_value_t = 4)]
+        concurrency: usize,
     },
     /// Last runs, pending and unknown batches, and the model version of a use case.
     Status {
@@ -172,11 +175,13 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             date,
             dry_run,
             store,
+            concurrency,
         } => run_daily(offerloop_cli::run_cmd::RunArgs {
             use_case,
             date,
             dry_run,
             store: Some(store),
+            concurrency,
         }),
         Command::Status { use_case, store } => {
             let use_case = offerloop_cli::run_cmd::load_use_case(&use_case)?;

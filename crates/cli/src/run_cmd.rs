@@ -41,6 +41,8 @@ pub struct RunArgs {
     pub dry_run: bool,
     /// The store file (default [`DEFAULT_STORE`]).
     pub store: Option<PathBuf>,
+    /// Send batches in flight at once.
+    pub concurrency: usize,
 }
 
 /// Reads and validates a use-case file, every problem rendered.
@@ -118,6 +120,7 @@ pub async fn run(args: &RunArgs, clock: Arc<dyn Clock>) -> anyhow::Result<RunSum
         .clock(clock)
         .options(RunOptions {
             base_dir,
+            concurrency: args.concurrency,
             ..RunOptions::default()
         })
         .build()?;

@@ -59,6 +59,10 @@ pub struct RunOptions {
     pub reward_lookback_days: u32,
     /// Show progress bars (they are hidden anyway when stderr is not a terminal).
     pub progress: bool,
+    /// Send batches in flight at once. 1 (the default) sends in plan order, so a run against the
+    /// simulator is reproducible; raise it for large audiences (each batch still follows the ledger
+    /// protocol on its own).
+    pub concurrency: usize,
 }
 
 impl Default for RunOptions {
@@ -72,6 +76,7 @@ impl Default for RunOptions {
             retry_delay: Duration::from_secs(1),
             reward_lookback_days: 30,
             progress: true,
+            concurrency: 1,
         }
     }
 }
@@ -214,6 +219,11 @@ impl DailyRun {
             outcomes: None,
             options: RunOptions::default(),
         }
+    }
+
+    /// Its options.
+    pub fn options(&self) -> &RunOptions {
+        &self.options
     }
 
     /// The use case.
@@ -694,6 +704,7 @@ impl DailyRun {
             .map(|b| (b.id.clone(), b))
             .collect();
         let bar = self.bar(planned.len() as u64, "sending");
+        let mut to_send = Vec::new();
         for batch in &planned {
             let record = match existing.get(&batch.id) {
                 Some(r) => r.clone(),
@@ -709,9 +720,9 @@ impl DailyRun {
                 })?,
             };
             match record.state {
-                BatchState::Planned => self.send(batch, summary).await?,
+                BatchState::Planned => to_send.push(batch),
                 BatchState::Failed if record.detail.as_deref().is_some_and(|d| d.starts_with(RETRYABLE)) => {
-                    self.send(batch, summary).await?;
+                    to_send.push(batch);
                 }
                 BatchState::Sending => {
                     tracing::warn!(batch = %batch.id, "batch was being sent when the run stopped: its fate is unknown, it is not resent");
@@ -722,9 +733,20 @@ impl DailyRun {
                         self.clock.now(),
                     )?;
                 }
-                BatchState::Sent | BatchState::Failed | BatchState::Unknown => {}
+                BatchState::Sent | BatchState::Failed | BatchState::Unknown => bar.inc(1),
             }
+        }
+        // Sends in plan order, `concurrency` at a time. The first error (a store failure) stops the
+        // phase: batches still in flight are dropped in their `sending` state, so a re-run reports
+        // them unknown and never sends them twice.
+        use futures::StreamExt as _;
+        // The futures are built up front (they do nothing until polled) so the stream's item type
+        // names one lifetime, as `tokio::spawn`'s `Send` bound needs.
+        let pending: Vec<_> = to_send.into_iter().map(|batch| self.send(batch)).collect();
+        let mut sends = futures::stream::iter(pending).buffered(self.options.concurrency.max(1));
+        while let Some(result) = sends.next().await {
             bar.inc(1);
+            summary.batches.retries += result?;
         }
         bar.finish_and_clear();
         Ok(())
@@ -732,8 +754,9 @@ impl DailyRun {
 
     /// Sends one batch following the ledger protocol; retries a certainly-rejected, retryable batch a
     /// bounded number of times.
-    async fn send(&self, batch: &PlannedBatch, summary: &mut RunSummary) -> Result<()> {
+    async fn send(&self, batch: &PlannedBatch) -> Result<u64> {
         let mut attempt = 1;
+        let mut retries = 0;
         loop {
             self.store
                 .mark_batch(&batch.id, BatchState::Sending, None, self.clock.now())?;
@@ -748,7 +771,7 @@ impl DailyRun {
                     };
                     self.store
                         .mark_batch(&batch.id, BatchState::Sent, detail.as_deref(), self.clock.now())?;
-                    return Ok(());
+                    return Ok(retries);
                 }
                 BatchOutcome::Rejected { error, retryable } => {
                     let detail = if retryable {
@@ -760,9 +783,9 @@ impl DailyRun {
                         .mark_batch(&batch.id, BatchState::Failed, Some(&detail), self.clock.now())?;
                     if !retryable || attempt >= self.options.max_batch_attempts {
                         tracing::warn!(batch = %batch.id, %error, attempt, "batch rejected");
-                        return Ok(());
+                        return Ok(retries);
                     }
-                    summary.batches.retries += 1;
+                    retries += 1;
                     tokio::time::sleep(self.options.retry_delay * attempt).await;
                     attempt += 1;
                 }
@@ -770,7 +793,7 @@ impl DailyRun {
                     tracing::warn!(batch = %batch.id, %error, "batch fate unknown: not resent");
                     self.store
                         .mark_batch(&batch.id, BatchState::Unknown, Some(&error), self.clock.now())?;
-                    return Ok(());
+                    return Ok(retries);
                 }
             }
         }

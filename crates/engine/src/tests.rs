@@ -101,6 +101,33 @@ fn run_with(w: &World, uc: UseCase, api: MockBrazeApi, activator: Arc<dyn Activa
 
 const DAY: Date = Date::constant(2026, 1, 5);
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sends_send_every_batch_exactly_once() {
+    let w = world();
+    let activator = Arc::new(FakeActivator::default());
+    let mut options = run(&w, braze(), activator.clone(), DAY).options().clone();
+    options.concurrency = 3;
+    let summary = DailyRun::builder(use_case(), DAY)
+        .braze(Arc::new(braze()))
+        .store(w.store.clone())
+        .activator(activator.clone())
+        .clock(w.clock.clone())
+        .options(options)
+        .build()
+        .unwrap()
+        .execute()
+        .await
+        .unwrap();
+    let batches = w.store.batches(summary.run_id).unwrap();
+    assert!(batches.len() > 2, "enough batches to overlap: {}", batches.len());
+    assert!(batches.iter().all(|b| b.state == BatchState::Sent));
+    let mut executed = activator.executed.lock().unwrap().clone();
+    assert_eq!(executed.len(), batches.len());
+    executed.sort();
+    executed.dedup();
+    assert_eq!(executed.len(), batches.len(), "no batch executed twice");
+}
+
 #[tokio::test]
 async fn a_fresh_run_decides_everyone_once_and_sends_every_batch() {
     let w = world();
