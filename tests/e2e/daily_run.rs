@@ -243,6 +243,7 @@ async fn pii_in_the_fields_is_refused_before_any_call() {
         date: None,
         dry_run: false,
         store: Some(store.clone()),
+        concurrency: 1,
     };
     let err = offerloop_cli::run_cmd::run(&args, Arc::new(SimClock(h.sim.clone())))
         .await

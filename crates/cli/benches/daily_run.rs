@@ -166,7 +166,8 @@ async fn run(customers: usize, rate: Option<u32>) -> Result<()> {
     }
     if let Some(rate) = rate {
         let activate = summary.durations.get("activate").copied().unwrap_or(f64::NAN);
-        let requests = summary.batches.sent + summary.batches.failed + summary.batches.unknown + summary.batches.retries;
+        let requests =
+            summary.batches.sent + summary.batches.failed + summary.batches.unknown + summary.batches.retries;
         let achieved = requests as f64 / activate;
         // Both pools start with a full bucket (`rate` requests each) that the average would count as
         // sustained throughput; without it, the rate the run keeps up.
