@@ -703,12 +703,17 @@ impl DailyRun {
             .into_iter()
             .map(|b| (b.id.clone(), b))
             .collect();
-        let bar = self.bar(planned.len() as u64, "sending");
-        let mut to_send = Vec::new();
-        for batch in &planned {
-            let record = match existing.get(&batch.id) {
-                Some(r) => r.clone(),
-                None => self.store.plan_batch(&BatchRecord {
+        // Every new batch is recorded as planned before anything is sent, a thousand to a transaction.
+        let now = self.clock.now();
+        for chunk in planned
+            .iter()
+            .filter(|b| !existing.contains_key(&b.id))
+            .collect::<Vec<_>>()
+            .chunks(1_000)
+        {
+            let records: Vec<BatchRecord> = chunk
+                .iter()
+                .map(|batch| BatchRecord {
                     id: batch.id.clone(),
                     run_id: run.id,
                     target: target_of(&batch.kind),
@@ -716,12 +721,21 @@ impl DailyRun {
                     request: batch.request.clone(),
                     state: BatchState::Planned,
                     detail: None,
-                    updated_at: self.clock.now(),
-                })?,
+                    updated_at: now,
+                })
+                .collect();
+            self.store.plan_batches(&records)?;
+        }
+        let bar = self.bar(planned.len() as u64, "sending");
+        let mut to_send = Vec::new();
+        for batch in &planned {
+            let (state, detail) = match existing.get(&batch.id) {
+                Some(r) => (r.state, r.detail.as_deref()),
+                None => (BatchState::Planned, None),
             };
-            match record.state {
+            match state {
                 BatchState::Planned => to_send.push(batch),
-                BatchState::Failed if record.detail.as_deref().is_some_and(|d| d.starts_with(RETRYABLE)) => {
+                BatchState::Failed if detail.is_some_and(|d| d.starts_with(RETRYABLE)) => {
                     to_send.push(batch);
                 }
                 BatchState::Sending => {

@@ -63,6 +63,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Records a planned batch (state [`BatchState::Planned`]) before anything is sent. A batch whose
     /// id already exists is left as it is (and returned), so re-planning after a crash is harmless.
     fn plan_batch(&self, batch: &BatchRecord) -> Result<BatchRecord>;
+    /// Records many planned batches at once (one transaction in [`SqliteStore`]), each as
+    /// [`Store::plan_batch`] would: state [`BatchState::Planned`], an existing id left as it is.
+    /// The default calls `plan_batch` for each.
+    fn plan_batches(&self, batches: &[BatchRecord]) -> Result<()> {
+        for batch in batches {
+            self.plan_batch(batch)?;
+        }
+        Ok(())
+    }
     /// Moves a batch to `state` (with the dispatch id or error). Allowed moves: planned → sending →
     /// sent | failed | unknown, and failed → sending (a retry of a certainly-rejected batch). Any other
     /// move is refused with [`Error::BatchState`].

@@ -408,6 +408,47 @@ impl Store for SqliteStore {
         })
     }
 
+    fn plan_batches(&self, batches: &[BatchRecord]) -> Result<()> {
+        let encoded = batches
+            .iter()
+            .map(|b| {
+                Ok((
+                    b,
+                    codec::json("batch decision ids", &b.decision_ids)?,
+                    codec::json("batch request", &b.request)?,
+                    codec::time("batch update time", b.updated_at)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.write("plan batches", |tx| {
+            let mut runs = std::collections::BTreeSet::new();
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO batches (id, run_id, target, decision_ids, request, state, detail, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id) DO NOTHING",
+                )
+                .ctx("plan batches")?;
+            for (batch, decision_ids, request, updated_at) in &encoded {
+                if runs.insert(batch.run_id) {
+                    require_run(tx, batch.run_id)?;
+                }
+                insert
+                    .execute(params![
+                        batch.id,
+                        batch.run_id,
+                        batch.target,
+                        decision_ids,
+                        request,
+                        codec::batch_state(BatchState::Planned),
+                        batch.detail,
+                        updated_at,
+                    ])
+                    .ctx("plan batches")?;
+            }
+            Ok(())
+        })
+    }
+
     fn mark_batch(&self, batch_id: &str, state: BatchState, detail: Option<&str>, now: Timestamp) -> Result<()> {
         let now = codec::time("batch update time", now)?;
         self.write("mark a batch", |tx| {

@@ -43,6 +43,41 @@ fn a_planned_batch_round_trips_and_planning_again_changes_nothing() {
 }
 
 #[test]
+fn plan_batches_plans_the_new_ones_in_one_call_and_leaves_existing_ones_alone() {
+    let (store, run) = store_with_run();
+    store.plan_batch(&batch("b1", run)).unwrap();
+    store
+        .mark_batch("b1", BatchState::Sending, None, at("2026-11-29T08:00:01Z"))
+        .unwrap();
+    let mut again = batch("b1", run);
+    again.request = json!({"different": true});
+    let mut sent = batch("b3", run);
+    sent.state = BatchState::Sent;
+    store.plan_batches(&[again, batch("b2", run), sent]).unwrap();
+    let stored = store.batches(run).unwrap();
+    let state = |id: &str| stored.iter().find(|b| b.id == id).map(|b| b.state);
+    assert_eq!(stored.len(), 3);
+    assert_eq!(
+        state("b1"),
+        Some(BatchState::Sending),
+        "an existing batch is left as it is"
+    );
+    assert_eq!(
+        stored.iter().find(|b| b.id == "b1").unwrap().request,
+        batch("b1", run).request
+    );
+    assert_eq!(state("b2"), Some(BatchState::Planned));
+    assert_eq!(state("b3"), Some(BatchState::Planned), "always recorded as planned");
+
+    // A batch of an unknown run fails the whole call: none of it is stored.
+    let err = store
+        .plan_batches(&[batch("b4", run), batch("b5", run + 7)])
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { what: "run", .. }), "{err}");
+    assert_eq!(store.batches(run).unwrap().len(), 3);
+}
+
+#[test]
 fn plan_batch_records_the_planned_state_whatever_the_record_says() {
     let (store, run) = store_with_run();
     let mut sent = batch("b1", run);
