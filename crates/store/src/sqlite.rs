@@ -452,14 +452,20 @@ impl Store for SqliteStore {
     fn mark_batch(&self, batch_id: &str, state: BatchState, detail: Option<&str>, now: Timestamp) -> Result<()> {
         let now = codec::time("batch update time", now)?;
         self.write("mark a batch", |tx| {
-            let batch = find_batch(tx, batch_id)?.ok_or_else(|| Error::NotFound {
-                what: "batch",
-                id: batch_id.to_owned(),
-            })?;
-            if !batch_move_allowed(batch.state, state) {
+            // Only the state: reading the whole record would parse its request back (tens of KiB).
+            let from: String = tx
+                .query_row("SELECT state FROM batches WHERE id = ?1", [batch_id], |row| row.get(0))
+                .optional()
+                .ctx("read a batch state")?
+                .ok_or_else(|| Error::NotFound {
+                    what: "batch",
+                    id: batch_id.to_owned(),
+                })?;
+            let from = codec::read_batch_state(&from)?;
+            if !batch_move_allowed(from, state) {
                 return Err(Error::BatchState {
                     batch: batch_id.to_owned(),
-                    from: batch.state,
+                    from,
                     to: state,
                 });
             }
