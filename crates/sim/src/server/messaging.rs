@@ -679,28 +679,6 @@ fn parse_recipient(kind: Kind, item: &Value) -> Result<RecipientEntry, ApiError>
     })
 }
 
-/// Standard profile fields an `attributes` object may set directly (the rest are custom attributes);
-/// the same list as `/users/track`.
-const STANDARD_FIELDS: &[&str] = &[
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "dob",
-    "country",
-    "language",
-    "home_city",
-    "gender",
-    "time_zone",
-    "email_subscribe",
-    "push_subscribe",
-    "push_tokens",
-    "current_location",
-    "date_of_first_session",
-    "date_of_last_session",
-    "email_open_tracking_disabled",
-];
-
 /// Applies `attributes` to user `user` as plain sets (`/users/track` operators such as `{"inc": 1}`
 /// are stored as given; `subscription_groups` is ignored).
 fn apply_attributes(ws: &mut Workspace, user: usize, attributes: &Map<String, Value>) {
@@ -709,7 +687,7 @@ fn apply_attributes(ws: &mut Workspace, user: usize, attributes: &Map<String, Va
         if key == "external_id" || key == "subscription_groups" {
             continue;
         }
-        if STANDARD_FIELDS.contains(&key.as_str()) {
+        if super::users::STANDARD_ATTRIBUTES.contains(&key.as_str()) {
             ws.users.set_field(&world, user, key, value.clone());
         } else {
             ws.users

@@ -84,8 +84,9 @@ pub const EXPORT_FIELDS: &[&str] = &[
     "user_aliases",
 ];
 
-/// Standard profile fields an attributes object may set (all others are custom attributes).
-const STANDARD_ATTRIBUTES: &[&str] = &[
+/// Standard profile fields an attributes object may set (all others are custom attributes); also
+/// what a send's `attributes` (with `send_to_existing_only: false`) may set.
+pub(crate) const STANDARD_ATTRIBUTES: &[&str] = &[
     "first_name",
     "last_name",
     "email",
