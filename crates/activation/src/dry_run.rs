@@ -15,9 +15,19 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use jiff::civil::Date;
 use offerloop_domain::UseCase;
-use serde_json::json;
+use serde::Serialize;
+use serde_json::value::RawValue;
 
-use crate::{ActivationRequest, Activator, BatchOutcome, Error, PlannedBatch, Result, plan};
+use crate::{ActivationRequest, Activator, BatchKind, BatchOutcome, Error, PlannedBatch, Result, plan};
+
+/// One line of the JSONL file: the batch, its request inline as JSON.
+#[derive(Serialize)]
+struct Line<'a> {
+    id: &'a str,
+    kind: &'a BatchKind,
+    decision_ids: &'a [String],
+    request: &'a RawValue,
+}
 
 /// The notice of every batch a dry run "sends".
 pub const DRY_RUN_NOTICE: &str = "dry run";
@@ -53,12 +63,13 @@ impl DryRunActivator {
             path: self.path.clone(),
             source,
         };
-        let line = json!({
-            "id": batch.id,
-            "kind": batch.kind,
-            "decision_ids": batch.decision_ids,
-            "request": batch.request,
-        });
+        let request: &RawValue = serde_json::from_str(&batch.request).map_err(|e| io(std::io::Error::other(e)))?;
+        let line = Line {
+            id: &batch.id,
+            kind: &batch.kind,
+            decision_ids: &batch.decision_ids,
+            request,
+        };
         let mut bytes = serde_json::to_vec(&line).map_err(|e| io(std::io::Error::other(e)))?;
         bytes.push(b'\n');
         // A poisoned lock only means another append panicked; the file is still usable.
@@ -144,7 +155,7 @@ mod tests {
             assert_eq!(line["id"], Value::String(batch.id.clone()));
             assert_eq!(line["kind"], serde_json::to_value(&batch.kind).unwrap());
             assert_eq!(line["decision_ids"], serde_json::to_value(&batch.decision_ids).unwrap());
-            assert_eq!(line["request"], batch.request);
+            assert_eq!(line["request"], batch.request_json().unwrap());
         }
     }
 

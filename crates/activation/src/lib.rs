@@ -98,8 +98,20 @@ pub struct PlannedBatch {
     /// [`BatchKind::TrackAttributes`] batch: whether a decision's message went out is the fate of its
     /// message batch.
     pub decision_ids: Vec<String>,
-    /// The request body, exactly as it will be sent.
-    pub request: serde_json::Value,
+    /// The request body as JSON text, exactly as it will be sent (text, not a `serde_json::Value`
+    /// tree: a day's batches of a million recipients stay a few hundred MiB).
+    pub request: String,
+}
+
+impl PlannedBatch {
+    /// The request body parsed (for inspection and tests; sending reads it into the client's typed
+    /// request instead).
+    ///
+    /// # Errors
+    /// When `request` is not JSON (a batch built by hand).
+    pub fn request_json(&self) -> serde_json::Result<serde_json::Value> {
+        serde_json::from_str(&self.request)
+    }
 }
 
 /// What became of one executed batch.

@@ -325,10 +325,12 @@ fn bad(request: &ActivationRequest, message: impl Into<String>) -> Error {
 
 /// One recipient ready to be batched.
 #[derive(Debug)]
-struct Entry<'r> {
+/// One recipient of a group: its properties and attributes are built from `options` only when its
+/// batch is, so planning a million recipients holds their option choices, not their JSON.
+struct Entry<'r, 'u> {
     decision_id: &'r str,
     customer: &'r str,
-    properties: Map<String, Value>,
+    options: Vec<&'u OptionSpec>,
 }
 
 /// The batches for `requests` of `use_case` on `date`; see the [module docs](self). Both activators
@@ -354,8 +356,8 @@ pub fn plan(use_case: &UseCase, date: Date, requests: &[ActivationRequest]) -> R
     }
     let mut customers: HashSet<&str> = HashSet::with_capacity(order.len());
     let mut checked_sizes: HashSet<&[u32]> = HashSet::new();
-    let mut groups: BTreeMap<(Target, When), Vec<Entry<'_>>> = BTreeMap::new();
-    let mut attributes: Vec<(&str, AttributesObject)> = Vec::new();
+    let mut groups: BTreeMap<(Target, When), Vec<Entry<'_, '_>>> = BTreeMap::new();
+    let mut attributes: Vec<Entry<'_, '_>> = Vec::new();
     for request in order {
         let customer = request.customer_id.as_str();
         if !customers.insert(customer) {
@@ -370,9 +372,8 @@ pub fn plan(use_case: &UseCase, date: Date, requests: &[ActivationRequest]) -> R
         }
         let target = layout.target(request, &options)?;
         let when = layout.when(request, &options, date)?;
-        let properties = layout.properties(&options);
         if checked_sizes.insert(request.options.as_slice()) {
-            let size = serde_json::to_vec(&properties).map_or(usize::MAX, |bytes| bytes.len());
+            let size = serde_json::to_vec(&layout.properties(&options)).map_or(usize::MAX, |bytes| bytes.len());
             if size > MAX_PROPERTIES_BYTES {
                 return Err(layout.use_case_error(format!(
                     "the properties of decision {} take {size} bytes; Braze accepts at most {MAX_PROPERTIES_BYTES}",
@@ -381,21 +382,25 @@ pub fn plan(use_case: &UseCase, date: Date, requests: &[ActivationRequest]) -> R
             }
         }
         if use_case.activation.write_profile_attributes {
-            attributes.push((request.decision_id.as_str(), layout.attributes(customer, &options)));
+            attributes.push(Entry {
+                decision_id: &request.decision_id,
+                customer,
+                options: options.clone(),
+            });
         }
         groups.entry((target, when)).or_default().push(Entry {
             decision_id: &request.decision_id,
             customer,
-            properties,
+            options,
         });
     }
 
     let mut batches = Vec::with_capacity(attributes.len().div_ceil(MAX_TRACK_OBJECTS) + groups.len());
     let mut chunks = attributes.into_iter().peekable();
     while chunks.peek().is_some() {
-        let chunk: Vec<(&str, AttributesObject)> = chunks.by_ref().take(MAX_TRACK_OBJECTS).collect();
-        let decision_ids: Vec<String> = chunk.iter().map(|(id, _)| (*id).to_owned()).collect();
-        let request = TrackRequest::new().attributes(chunk.into_iter().map(|(_, object)| object));
+        let chunk: Vec<Entry<'_, '_>> = chunks.by_ref().take(MAX_TRACK_OBJECTS).collect();
+        let decision_ids: Vec<String> = chunk.iter().map(|e| e.decision_id.to_owned()).collect();
+        let request = TrackRequest::new().attributes(chunk.iter().map(|e| layout.attributes(e.customer, &e.options)));
         batches.push(batch(
             use_case,
             date,
@@ -409,15 +414,16 @@ pub fn plan(use_case: &UseCase, date: Date, requests: &[ActivationRequest]) -> R
         let kind = target.kind(when);
         let mut entries = entries.into_iter().peekable();
         while entries.peek().is_some() {
-            let chunk: Vec<Entry<'_>> = entries.by_ref().take(MAX_RECIPIENTS).collect();
+            let chunk: Vec<Entry<'_, '_>> = entries.by_ref().take(MAX_RECIPIENTS).collect();
             let decision_ids: Vec<String> = chunk.iter().map(|e| e.decision_id.to_owned()).collect();
             let canvas = matches!(target, Target::Canvas(_));
             let recipients = chunk.into_iter().map(|entry| {
                 let recipient = Recipient::external_user_id(entry.customer);
-                match (entry.properties.is_empty(), canvas) {
+                let properties = layout.properties(&entry.options);
+                match (properties.is_empty(), canvas) {
                     (true, _) => recipient,
-                    (false, false) => recipient.trigger_properties(entry.properties),
-                    (false, true) => recipient.context(entry.properties),
+                    (false, false) => recipient.trigger_properties(properties),
+                    (false, true) => recipient.context(properties),
                 }
             });
             let planned = match (&target, when.schedule()) {
@@ -453,7 +459,7 @@ fn batch(
     decision_ids: Vec<String>,
     request: &impl serde::Serialize,
 ) -> Result<PlannedBatch> {
-    let request = serde_json::to_value(request).map_err(|e| Error::UseCase {
+    let request = serde_json::to_string(request).map_err(|e| Error::UseCase {
         use_case: use_case.name.to_string(),
         message: format!("cannot serialise a Braze request: {e}"),
     })?;
@@ -559,8 +565,8 @@ pub(crate) mod tests {
             .collect()
     }
 
-    fn recipients(batch: &PlannedBatch) -> &Vec<Value> {
-        batch.request["recipients"].as_array().unwrap()
+    fn recipients(batch: &PlannedBatch) -> Vec<Value> {
+        batch.request_json().unwrap()["recipients"].as_array().unwrap().clone()
     }
 
     #[test]
@@ -577,11 +583,11 @@ pub(crate) mod tests {
             let BatchKind::CampaignSchedule { campaign_id } = &batch.kind else {
                 panic!("winback has send times: {:?}", batch.kind);
             };
-            assert_eq!(batch.request["campaign_id"], json!(campaign_id));
+            assert_eq!(batch.request_json().unwrap()["campaign_id"], json!(campaign_id));
             let list = recipients(batch);
             assert!(!list.is_empty() && list.len() <= MAX_RECIPIENTS, "{}", list.len());
             assert_eq!(list.len(), batch.decision_ids.len());
-            let schedule = &batch.request["schedule"];
+            let schedule = &batch.request_json().unwrap()["schedule"];
             assert_eq!(schedule["in_local_time"], json!(true));
             let time = schedule["time"].as_str().unwrap();
             assert!(
@@ -620,7 +626,12 @@ pub(crate) mod tests {
         let groups: BTreeSet<(String, String)> = batches
             .iter()
             .filter(|b| b.kind != BatchKind::TrackAttributes)
-            .map(|b| (format!("{:?}", b.kind), b.request["schedule"]["time"].to_string()))
+            .map(|b| {
+                (
+                    format!("{:?}", b.kind),
+                    b.request_json().unwrap()["schedule"]["time"].to_string(),
+                )
+            })
             .collect();
         let send_batches = batches.iter().filter(|b| b.kind != BatchKind::TrackAttributes).count();
         assert!(
@@ -653,7 +664,7 @@ pub(crate) mod tests {
             }
         );
         assert_eq!(
-            send.request,
+            send.request_json().unwrap(),
             json!({
                 "campaign_id": "a27d0c41-winback-sms",
                 "recipients": [{
@@ -687,7 +698,7 @@ pub(crate) mod tests {
         );
         // They come before the sends.
         assert!(batches[..3].iter().all(|b| b.kind == BatchKind::TrackAttributes));
-        let first = &track[0].request["attributes"][0];
+        let first = &track[0].request_json().unwrap()["attributes"][0];
         assert_eq!(first["external_id"], json!("wb-0"));
         assert_eq!(first["_update_existing_only"], json!(true));
         for key in [
@@ -698,7 +709,7 @@ pub(crate) mod tests {
         ] {
             assert!(first[key].is_string(), "{key} missing in {first}");
         }
-        let typed: TrackRequest = serde_json::from_value(track[0].request.clone()).unwrap();
+        let typed: TrackRequest = serde_json::from_str(&track[0].request).unwrap();
         assert_eq!(typed.attributes.len(), 75);
 
         let mut quiet = use_case;
@@ -749,12 +760,18 @@ pub(crate) mod tests {
             recipient["context"].get("channel").is_none(),
             "the channel selects the target instead"
         );
-        assert!(canvas.request.get("schedule").is_none(), "no send time: immediate");
+        assert!(
+            canvas.request_json().unwrap().get("schedule").is_none(),
+            "no send time: immediate"
+        );
         let campaign = batches
             .iter()
             .find(|b| matches!(b.kind, BatchKind::CampaignSend { .. }))
             .unwrap();
-        assert_eq!(campaign.request["campaign_id"], json!("e8d21f4b-nurture-whatsapp"));
+        assert_eq!(
+            campaign.request_json().unwrap()["campaign_id"],
+            json!("e8d21f4b-nurture-whatsapp")
+        );
         assert!(recipients(campaign)[0]["trigger_properties"].is_object());
     }
 
@@ -775,12 +792,15 @@ pub(crate) mod tests {
         assert!(matches!(by_decision("d-1").kind, BatchKind::CampaignSend { .. }));
         // The end of the quiet hours (09:00 in repeat-purchase) on the next Thursday.
         assert_eq!(
-            by_decision("d-2").request["schedule"],
+            by_decision("d-2").request_json().unwrap()["schedule"],
             json!({"time": "2026-01-08T09:00:00", "in_local_time": true})
         );
         let sunday = by_decision("d-3");
         assert!(matches!(sunday.kind, BatchKind::CanvasSchedule { .. }));
-        assert_eq!(sunday.request["schedule"]["time"], json!("2026-01-11T09:00:00"));
+        assert_eq!(
+            sunday.request_json().unwrap()["schedule"]["time"],
+            json!("2026-01-11T09:00:00")
+        );
         assert!(recipients(sunday)[0]["context"].is_object());
 
         // The next Monday from a Tuesday is six days later; without quiet hours, 09:00.
@@ -788,7 +808,10 @@ pub(crate) mod tests {
         no_quiet.guardrails.quiet_hours = None;
         let monday = request(&use_case, "d-1", "r-1", &[("channel", "email"), ("day", "monday")]);
         let batches = plan(&no_quiet, date("2026-01-06"), &[monday]).unwrap();
-        assert_eq!(batches[0].request["schedule"]["time"], json!("2026-01-12T09:00:00"));
+        assert_eq!(
+            batches[0].request_json().unwrap()["schedule"]["time"],
+            json!("2026-01-12T09:00:00")
+        );
     }
 
     #[test]
@@ -805,7 +828,7 @@ pub(crate) mod tests {
         let batches = plan(&use_case, date("2026-01-05"), &[paris, new_york, unknown]).unwrap();
         let times: Vec<(Value, Vec<String>)> = batches
             .iter()
-            .map(|b| (b.request["schedule"].clone(), b.decision_ids.clone()))
+            .map(|b| (b.request_json().unwrap()["schedule"].clone(), b.decision_ids.clone()))
             .collect();
         assert_eq!(
             times,
@@ -834,7 +857,7 @@ pub(crate) mod tests {
         );
         let track = batches.iter().find(|b| b.kind == BatchKind::TrackAttributes).unwrap();
         assert_eq!(
-            track.request["attributes"][0]["offerloop_ref_incentive"],
+            track.request_json().unwrap()["attributes"][0]["offerloop_ref_incentive"],
             json!("give60_get30")
         );
 
@@ -943,23 +966,23 @@ pub(crate) mod tests {
             for batch in batches {
                 let back = match &batch.kind {
                     BatchKind::CampaignSend { .. } => serde_json::to_value(
-                        serde_json::from_value::<CampaignTriggerSendRequest>(batch.request.clone()).unwrap(),
+                        serde_json::from_str::<CampaignTriggerSendRequest>(&batch.request).unwrap(),
                     ),
                     BatchKind::CampaignSchedule { .. } => serde_json::to_value(
-                        serde_json::from_value::<CampaignTriggerScheduleRequest>(batch.request.clone()).unwrap(),
+                        serde_json::from_str::<CampaignTriggerScheduleRequest>(&batch.request).unwrap(),
                     ),
-                    BatchKind::CanvasSend { .. } => serde_json::to_value(
-                        serde_json::from_value::<CanvasTriggerSendRequest>(batch.request.clone()).unwrap(),
-                    ),
+                    BatchKind::CanvasSend { .. } => {
+                        serde_json::to_value(serde_json::from_str::<CanvasTriggerSendRequest>(&batch.request).unwrap())
+                    }
                     BatchKind::CanvasSchedule { .. } => serde_json::to_value(
-                        serde_json::from_value::<CanvasTriggerScheduleRequest>(batch.request.clone()).unwrap(),
+                        serde_json::from_str::<CanvasTriggerScheduleRequest>(&batch.request).unwrap(),
                     ),
                     BatchKind::TrackAttributes => {
-                        serde_json::to_value(serde_json::from_value::<TrackRequest>(batch.request.clone()).unwrap())
+                        serde_json::to_value(serde_json::from_str::<TrackRequest>(&batch.request).unwrap())
                     }
                 }
                 .unwrap();
-                assert_eq!(back, batch.request, "{name}: {:?}", batch.kind);
+                assert_eq!(back, batch.request_json().unwrap(), "{name}: {:?}", batch.kind);
                 assert_eq!(batch.id.len(), 32);
             }
         }

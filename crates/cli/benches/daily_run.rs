@@ -4,8 +4,10 @@
 //! Braze client over HTTP in batches of 50, with the simulator's rate limits lifted.
 //!
 //! `cargo xtask bench daily-run` (= `cargo bench -p offerloop-cli --bench daily_run`). Prints the
-//! run's phase durations, its summary counts and the process's peak RSS (`VmHWM`), split into what
-//! the simulator (world + server) holds before the run and the peak after it. Environment:
+//! run's phase durations, its summary counts and the peak RSS (`VmHWM`) of offerloop's process. The
+//! simulator (world, server, and every send it records) runs in a child process (this benchmark
+//! binary, re-executed with `DAILY_RUN_ROLE=simulator`), so the figure is offerloop's own; the
+//! child's peak is printed beside it. Both share the machine's cores. Environment:
 //! `DAILY_RUN_CUSTOMERS` (default 1,000,000).
 //!
 //! With `DAILY_RUN_RATE_LIMIT=N` it measures rate-limit use instead: the simulator enforces N requests
@@ -17,10 +19,13 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::expect_used)]
 
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use offerloop_activation::BrazeActivator;
 use offerloop_braze::export::ExportPoll;
 use offerloop_braze::retry::RetryPolicy;
@@ -36,9 +41,13 @@ type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>
 const SCENARIO: &str = include_str!("../../sim/scenarios/winback.toml");
 const USE_CASE: &str = include_str!("../../../examples/winback.toml");
 
-/// Peak resident set size of this process so far, in MiB.
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
+/// The allocator of the `offerloop` binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Peak resident set size of process `pid` (`self` for this one) so far, in MiB.
+fn peak_rss_mib(pid: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
         .find(|l| l.starts_with("VmHWM:"))
@@ -47,13 +56,24 @@ fn peak_rss_mib() -> f64 {
         .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
-/// The simulator's clock is the run's "now".
-#[derive(Debug)]
-struct SimClock(Arc<SimBraze>);
+/// Resident set size of this process now, in MiB.
+fn current_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
 
-impl Clock for SimClock {
+/// The simulator's clock, read once: it only moves when told to, and the run does not tell it.
+#[derive(Debug)]
+struct FixedClock(Timestamp);
+
+impl Clock for FixedClock {
     fn now(&self) -> Timestamp {
-        self.0.now()
+        self.0
     }
 }
 
@@ -64,17 +84,18 @@ fn main() -> Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(if rate.is_some() { 20_000 } else { 1_000_000 });
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(run(customers, rate))
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    if std::env::var("DAILY_RUN_ROLE").as_deref() == Ok("simulator") {
+        let export_dir = std::env::var("DAILY_RUN_EXPORT_DIR")?;
+        return runtime.block_on(simulator(customers, rate, PathBuf::from(export_dir)));
+    }
+    runtime.block_on(run(customers, rate))
 }
 
-async fn run(customers: usize, rate: Option<u32>) -> Result<()> {
-    let dir = tempfile::tempdir()?;
+/// The child: serves the world until its stdin closes (the parent is done, or gone).
+async fn simulator(customers: usize, rate: Option<u32>, export_dir: PathBuf) -> Result<()> {
     let mut scenario = Scenario::from_toml_str(SCENARIO, None)?;
     scenario.customers = customers;
-    let started = Instant::now();
     let world = World::new(scenario)?;
     let mut limits = RateLimits::unlimited();
     if let Some(rate) = rate {
@@ -84,21 +105,59 @@ async fn run(customers: usize, rate: Option<u32>) -> Result<()> {
     let config = SimConfig {
         rate_limits: limits,
         export_delay: Duration::ZERO,
-        export_dir: Some(dir.path().join("sim-exports")),
+        export_dir: Some(export_dir),
         ..SimConfig::default()
     };
-    let sim = Arc::new(SimBraze::start(world, config).await?);
+    let sim = SimBraze::start(world, config).await?;
+    println!("{}", sim.base_url());
+    std::io::stdout().flush()?;
+    tokio::task::spawn_blocking(|| {
+        let mut sink = Vec::new();
+        let _ = std::io::stdin().read_to_end(&mut sink);
+    })
+    .await?;
+    drop(sim);
+    Ok(())
+}
+
+async fn run(customers: usize, rate: Option<u32>) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let started = Instant::now();
+    let mut child = Command::new(std::env::current_exe()?)
+        .env("DAILY_RUN_ROLE", "simulator")
+        .env("DAILY_RUN_CUSTOMERS", customers.to_string())
+        .env("DAILY_RUN_EXPORT_DIR", dir.path().join("sim-exports"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let child_pid = child.id().to_string();
+    let mut base_url = String::new();
+    BufReader::new(child.stdout.take().ok_or("no child stdout")?).read_line(&mut base_url)?;
+    let base_url = base_url.trim().to_owned();
+    if base_url.is_empty() {
+        return Err("the simulator process exited before serving".into());
+    }
     println!(
-        "simulator: {customers} customers generated and served in {:.1} s; peak RSS {:.0} MiB",
+        "simulator (child process {child_pid}): {customers} customers generated and served in {:.1} s; its peak RSS {:.0} MiB",
         started.elapsed().as_secs_f64(),
-        peak_rss_mib()
+        peak_rss_mib(&child_pid)
     );
+    // 06:00 UTC: the day's local send times are still ahead everywhere.
+    let advanced: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base_url}/_sim/clock/advance"))
+        .json(&serde_json::json!({"seconds": 6 * 3600}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let now: Timestamp = advanced["now"].as_str().ok_or("no clock in the answer")?.parse()?;
 
     // The win-back use case, for everyone and without the per-run caps that would stop it early.
     let text = USE_CASE
         .replace(
             "endpoint = \"https://rest.iad-01.braze.com\"",
-            &format!("endpoint = \"{}\"", sim.base_url()),
+            &format!("endpoint = \"{base_url}\""),
         )
         .replace(
             "segment_id = \"3b4f5c2e-lapsed-90d\"",
@@ -110,7 +169,7 @@ async fn run(customers: usize, rate: Option<u32>) -> Result<()> {
         offerloop_domain::config::parse_use_case(&text, "winback.toml")
             .map_err(|e| format!("the benchmark use case does not validate: {e:?}"))?,
     );
-    let mut config = BrazeConfig::builder(sim.base_url(), ApiKey::new(DEFAULT_API_KEY)?);
+    let mut config = BrazeConfig::builder(base_url.as_str(), ApiKey::new(DEFAULT_API_KEY)?);
     if let Some(rate) = rate {
         // The client keeps 5 % headroom: requests leave it evenly spaced but reach the server with
         // jitter, and a server bucket run at exactly its refill rate has no slack for that.
@@ -127,9 +186,7 @@ async fn run(customers: usize, rate: Option<u32>) -> Result<()> {
     let braze: Arc<dyn BrazeApi> = Arc::new(BrazeClient::new(config)?);
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("state.db"))?);
     let activator = Arc::new(BrazeActivator::new(braze.clone()));
-    // 06:00 UTC: the day's local send times are still ahead everywhere.
-    sim.advance_clock(SignedDuration::from_hours(6));
-    let clock: Arc<dyn Clock> = Arc::new(SimClock(sim.clone()));
+    let clock: Arc<dyn Clock> = Arc::new(FixedClock(now));
     let date = offerloop_cli::run_cmd::today(&use_case, clock.now()).map_err(|e| e.to_string())?;
     let run = DailyRun::builder(use_case, date)
         .braze(braze)
@@ -148,21 +205,48 @@ async fn run(customers: usize, rate: Option<u32>) -> Result<()> {
         })
         .build()?;
     let started = Instant::now();
+    let samples = Arc::new(std::sync::Mutex::new(Vec::<(f64, f64)>::new()));
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let (samples, sampling) = (samples.clone(), sampling.clone());
+        std::thread::spawn(move || {
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                let rss = current_rss_mib();
+                samples.lock().unwrap().push((started.elapsed().as_secs_f64(), rss));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
     let summary = run.execute().await?;
     let elapsed = started.elapsed().as_secs_f64();
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    sampler.join().map_err(|_| "the RSS sampler panicked")?;
+    let samples = samples.lock().unwrap().clone();
     println!(
         "daily run: {elapsed:.1} s for {} customers: {} decisions, {} messages in {} batches sent ({} failed, {} unknown); \
-         peak RSS {:.0} MiB",
+         offerloop's peak RSS {:.0} MiB (the simulator's {:.0} MiB)",
         summary.audience,
         summary.decisions,
         summary.messages,
         summary.batches.sent,
         summary.batches.failed,
         summary.batches.unknown,
-        peak_rss_mib()
+        peak_rss_mib("self"),
+        peak_rss_mib(&child_pid)
     );
-    for (phase, seconds) in &summary.durations {
-        println!("  {phase:<12} {seconds:>7.2} s");
+    // Phases in the order they ran, each with the largest RSS sampled (every 100 ms) while it ran.
+    let mut from = 0.0;
+    for phase in ["audience", "outcomes", "learn", "decide", "activate"] {
+        let Some(seconds) = summary.durations.get(phase).copied() else {
+            continue;
+        };
+        let peak = samples
+            .iter()
+            .filter(|(t, _)| *t >= from && *t <= from + seconds)
+            .map(|(_, rss)| *rss)
+            .fold(f64::NAN, f64::max);
+        println!("  {phase:<12} {seconds:>7.2} s   peak RSS {peak:>6.0} MiB");
+        from += seconds;
     }
     if let Some(rate) = rate {
         let activate = summary.durations.get("activate").copied().unwrap_or(f64::NAN);
@@ -179,5 +263,7 @@ async fn run(customers: usize, rate: Option<u32>) -> Result<()> {
             summary.batches.retries
         );
     }
+    drop(child.stdin.take());
+    child.wait()?;
     Ok(())
 }

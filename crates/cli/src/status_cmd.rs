@@ -103,7 +103,7 @@ mod tests {
                 run_id: run.id,
                 target: "campaign:c".into(),
                 decision_ids: vec!["d1".into()],
-                request: serde_json::json!({}),
+                request: "{}".to_owned(),
                 state: BatchState::Planned,
                 detail: None,
                 updated_at: now,

@@ -6,7 +6,7 @@
 //! `campaigns_received`); every one of them, and every custom attribute, passes the domain's PII
 //! guard ([`check_export_fields`]) before any call is made.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 use offerloop_braze::BrazeApi;
@@ -15,8 +15,9 @@ use offerloop_braze::export::{ExportDestination, ExportPoll, export_segment};
 use offerloop_domain::UseCase;
 use offerloop_domain::pii::{check_custom_attribute, check_profile_field};
 use offerloop_domain::usecase::AudienceSource;
+use offerloop_store::AudienceRow;
 
-use crate::profile::{ExportedCustomer, customer_from_export};
+use crate::profile::{AudienceFeatures, ExportedCustomer, customer_from_export};
 use crate::{Error, Result};
 
 /// Identifiers per `/users/export/ids` request (Braze's limit).
@@ -55,8 +56,43 @@ pub struct AudienceOptions {
     pub base_dir: PathBuf,
 }
 
+/// The audience as it is kept: the stored row of each customer (features as JSON text).
+fn to_row(c: ExportedCustomer) -> AudienceRow {
+    AudienceRow {
+        customer_id: c.customer.id.as_str().to_owned(),
+        features: AudienceFeatures {
+            values: c.customer.features,
+            counters: c.counters,
+        }
+        .to_json(),
+        time_zone: c.customer.time_zone,
+    }
+}
+
+/// Keeps the first `limit` distinct customers, as stored rows, counting wrong-typed feature values.
+struct Collector {
+    limit: usize,
+    seen: HashSet<String>,
+    rows: Vec<AudienceRow>,
+    mismatches: usize,
+}
+
+impl Collector {
+    fn full(&self) -> bool {
+        self.rows.len() >= self.limit
+    }
+
+    fn keep(&mut self, c: ExportedCustomer) {
+        if !self.full() && self.seen.insert(c.customer.id.as_str().to_owned()) {
+            self.mismatches += c.mismatches;
+            self.rows.push(to_row(c));
+        }
+    }
+}
+
 /// Exports the audience of `use_case` (at most `max_customers_per_run`, in export order, without
-/// duplicates).
+/// duplicates), each customer as the row the store keeps: a segment export is read a user at a
+/// time, so only the rows are ever held, never the exported profiles.
 ///
 /// # Errors
 /// [`Error::Pii`] before any call; the Braze error of a refused call (401, 403 naming the permission);
@@ -65,21 +101,18 @@ pub async fn export_audience(
     api: &dyn BrazeApi,
     use_case: &UseCase,
     options: &AudienceOptions,
-) -> Result<Vec<ExportedCustomer>> {
+) -> Result<Vec<AudienceRow>> {
     let (fields, attributes) = check_export_fields(use_case)?;
     let limit = use_case
         .audience
         .max_customers_per_run
         .and_then(|m| usize::try_from(m).ok())
         .unwrap_or(usize::MAX);
-    let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::new();
-    let mut mismatches = 0usize;
-    let mut keep = |c: ExportedCustomer, out: &mut Vec<ExportedCustomer>| {
-        if out.len() < limit && seen.insert(c.customer.id.as_str().to_owned()) {
-            mismatches += c.mismatches;
-            out.push(c);
-        }
+    let mut collector = Collector {
+        limit,
+        seen: HashSet::new(),
+        rows: Vec::new(),
+        mismatches: 0,
     };
     match &use_case.audience.source {
         AudienceSource::Segment { segment_id } => {
@@ -93,38 +126,41 @@ pub async fn export_audience(
             };
             let reader = export_segment(api, request, &destination, &options.poll).await?;
             let schema = use_case.features.clone();
-            let users = tokio::task::spawn_blocking(move || {
-                reader
-                    .map(|u| u.map(|u| customer_from_export(&schema, &u)))
-                    .collect::<std::result::Result<Vec<_>, _>>()
+            collector = tokio::task::spawn_blocking(move || {
+                for user in reader {
+                    let user = user.map_err(|e| Error::Export(e.to_string()))?;
+                    if let Some(c) = customer_from_export(&schema, &user) {
+                        collector.keep(c);
+                    }
+                }
+                Ok::<_, Error>(collector)
             })
             .await
-            .map_err(|e| Error::Task(e.to_string()))?
-            .map_err(|e| Error::Export(e.to_string()))?;
-            for c in users.into_iter().flatten() {
-                keep(c, &mut out);
-            }
+            .map_err(|e| Error::Task(e.to_string()))??;
         }
         AudienceSource::IdsFile { path } => {
             let ids = read_ids(&options.base_dir.join(path))?;
             for chunk in ids.chunks(IDS_PER_EXPORT) {
-                if out.len() >= limit {
+                if collector.full() {
                     break;
                 }
                 let request = ExportIdsRequest::by_external_ids(chunk.iter().cloned()).fields_to_export(fields.clone());
                 let response = api.export_ids(request).await?;
                 for u in &response.users {
                     if let Some(c) = customer_from_export(&use_case.features, u) {
-                        keep(c, &mut out);
+                        collector.keep(c);
                     }
                 }
             }
         }
     }
-    if mismatches > 0 {
-        tracing::warn!(mismatches, "feature values of the wrong type were read as missing");
+    if collector.mismatches > 0 {
+        tracing::warn!(
+            mismatches = collector.mismatches,
+            "feature values of the wrong type were read as missing"
+        );
     }
-    Ok(out)
+    Ok(collector.rows)
 }
 
 /// The ids of an ids file: one per line, blank lines and `#` comments skipped.

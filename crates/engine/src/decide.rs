@@ -119,15 +119,6 @@ impl GroupCounts {
     }
 }
 
-/// What [`decide_all`] produced.
-#[derive(Debug, Default)]
-pub struct Decided {
-    /// The decisions, in audience order.
-    pub decisions: Vec<Decision>,
-    /// Customers stopped by each guardrail.
-    pub guardrails: GuardrailCounts,
-}
-
 /// Everything one run's decisions depend on besides the customers.
 #[derive(Clone, Copy)]
 pub struct DecideContext<'a> {
@@ -164,17 +155,53 @@ enum Pending {
     Treatment(usize),
 }
 
-/// Decides for every customer.
-///
-/// # Errors
-/// The policy's error for a customer it cannot decide for, or an invalid propensity.
-pub fn decide_all(ctx: DecideContext<'_>, customers: &[Customer], progress: &ProgressBar) -> Result<Decided> {
+/// Decides a run's audience a slice at a time, in audience order, carrying the run's budget and
+/// guardrail counts from one slice to the next: slice by slice gives exactly the decisions one call
+/// for the whole audience gives, without holding it all in memory.
+#[derive(Debug)]
+pub struct Decider<'a> {
+    ctx: DecideContext<'a>,
+    budget: Budget,
+    counts: GuardrailCounts,
+}
+
+impl<'a> Decider<'a> {
+    /// A decider with nothing admitted yet.
+    pub fn new(ctx: DecideContext<'a>) -> Self {
+        Self {
+            ctx,
+            budget: Budget::default(),
+            counts: GuardrailCounts::default(),
+        }
+    }
+
+    /// Customers stopped by each guardrail so far.
+    pub fn guardrails(&self) -> GuardrailCounts {
+        self.counts.clone()
+    }
+
+    /// Decides for `customers`, the next slice of the audience.
+    ///
+    /// # Errors
+    /// The policy's error for a customer it cannot decide for, or an invalid propensity.
+    pub fn decide(&mut self, customers: &[Customer], progress: &ProgressBar) -> Result<Vec<Decision>> {
+        let ctx = self.ctx;
+        decide_slice(ctx, customers, progress, &mut self.budget, &mut self.counts)
+    }
+}
+
+fn decide_slice(
+    ctx: DecideContext<'_>,
+    customers: &[Customer],
+    progress: &ProgressBar,
+    budget: &mut Budget,
+    counts: &mut GuardrailCounts,
+) -> Result<Vec<Decision>> {
     let use_case = ctx.use_case;
     let name = use_case.name.as_str();
     let at = ctx.round.decided_at;
     let space = ctx.setup.space();
     let seed = use_case.policy.seed;
-    let mut counts = GuardrailCounts::default();
     let mut pending = Vec::with_capacity(customers.len());
     let mut treated: Vec<Customer> = Vec::new();
     let make = |c: &Customer, group, action: ActionId, propensity: Probability, version: &str, cost: f64| Decision {
@@ -251,7 +278,6 @@ pub fn decide_all(ctx: DecideContext<'_>, customers: &[Customer], progress: &Pro
         .iter()
         .map(|c| (c.id.as_str(), c.time_zone.as_deref()))
         .collect();
-    let mut budget = Budget::default();
     let mut decisions = Vec::with_capacity(pending.len());
     for p in pending {
         let decision = match p {
@@ -289,8 +315,5 @@ pub fn decide_all(ctx: DecideContext<'_>, customers: &[Customer], progress: &Pro
         }
         decisions.push(decision);
     }
-    Ok(Decided {
-        decisions,
-        guardrails: counts,
-    })
+    Ok(decisions)
 }

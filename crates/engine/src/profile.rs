@@ -52,18 +52,18 @@ pub struct AudienceFeatures {
 }
 
 impl AudienceFeatures {
-    /// As stored.
-    pub fn to_json(&self) -> serde_json::Value {
-        // Serialising plain data (strings, numbers, timestamps) into a `Value` cannot fail.
-        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    /// As stored: JSON text.
+    pub fn to_json(&self) -> String {
+        // Serialising plain data (strings, finite numbers, timestamps, string-keyed maps) cannot fail.
+        serde_json::to_string(self).unwrap_or_else(|_| "null".to_owned())
     }
 
-    /// From a stored row.
+    /// From a stored row's JSON text.
     ///
     /// # Errors
     /// [`crate::Error::Json`] when the JSON is not an audience row of this engine.
-    pub fn from_json(value: &serde_json::Value) -> crate::Result<Self> {
-        Self::deserialize(value).map_err(|source| crate::Error::Json {
+    pub fn from_json(text: &str) -> crate::Result<Self> {
+        serde_json::from_str(text).map_err(|source| crate::Error::Json {
             what: "audience features",
             source,
         })

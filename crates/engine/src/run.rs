@@ -23,13 +23,15 @@ use offerloop_braze::BrazeApi;
 use offerloop_braze::export::ExportPoll;
 use offerloop_domain::{Customer, Decision, Outcome, RewardStatus, UseCase};
 use offerloop_policy::{DecisionRound, Feedback, Policy, Setup, Snapshot};
-use offerloop_store::{AudienceRow, BatchRecord, BatchState, DriftAlertRecord, RunPhase, RunRecord, Store};
+use offerloop_store::{
+    AudienceRow, BatchRecord, BatchState, BatchStatus, DriftAlertRecord, RunPhase, RunRecord, Store,
+};
 
 use crate::attribution::{attribute, unsubscribe_rates};
 use crate::audience::{AudienceOptions, check_export_fields, export_audience};
 use crate::clock::Clock;
 use crate::decide::{
-    DecideContext, GroupCounts, MIN_MESSAGES_FOR_UNSUBSCRIBE_GUARDRAIL, NO_MESSAGE_VERSION, decide_all, is_message,
+    DecideContext, Decider, GroupCounts, MIN_MESSAGES_FOR_UNSUBSCRIBE_GUARDRAIL, NO_MESSAGE_VERSION, is_message,
 };
 use crate::guardrails::MessageHistory;
 use crate::outcomes::OutcomeSource;
@@ -304,18 +306,7 @@ impl DailyRun {
                     Some(run) => run,
                     None => self.store.begin_run(self.name(), self.date, self.clock.now())?,
                 };
-                let rows: Vec<AudienceRow> = exported
-                    .into_iter()
-                    .map(|c| AudienceRow {
-                        customer_id: c.customer.id.as_str().to_owned(),
-                        features: AudienceFeatures {
-                            values: c.customer.features,
-                            counters: c.counters,
-                        }
-                        .to_json(),
-                        time_zone: c.customer.time_zone,
-                    })
-                    .collect();
+                let rows = exported;
                 for chunk in rows.chunks(self.options.chunk.max(1)) {
                     self.store.record_audience(run.id, chunk)?;
                 }
@@ -373,10 +364,15 @@ impl DailyRun {
         summary.groups = GroupCounts::of(&decisions);
         summary.cost = messages.iter().map(|d| d.cost).sum();
 
-        // 7. Activation.
+        // 7. Activation. The audience and the decisions are dropped once the requests are built: a
+        // million customers' worth of them need not outlive planning.
         if run.phase < RunPhase::Activated {
             let started = Instant::now();
-            self.activate_phase(&run, &rows, &messages, &mut summary).await?;
+            let requests = self.activation_requests(&rows, &messages)?;
+            drop(messages);
+            drop(decisions);
+            drop(rows);
+            self.activate_phase(&run, &requests, &mut summary).await?;
             self.store.advance_run(run.id, RunPhase::Activated, self.clock.now())?;
             summary
                 .durations
@@ -386,7 +382,7 @@ impl DailyRun {
             retries: summary.batches.retries,
             ..BatchCounts::default()
         };
-        for b in self.store.batches(run.id)? {
+        for b in self.store.batch_states(run.id)? {
             match b.state {
                 BatchState::Planned => counts.planned += 1,
                 BatchState::Sending => counts.sending += 1,
@@ -625,14 +621,6 @@ impl DailyRun {
         policy: &dyn Policy,
         summary: &mut RunSummary,
     ) -> Result<()> {
-        let mut customers = Vec::with_capacity(rows.len());
-        for row in rows {
-            customers.push(Customer {
-                id: offerloop_domain::CustomerId::new(row.customer_id.clone())?,
-                features: AudienceFeatures::from_json(&row.features)?.values,
-                time_zone: row.time_zone.clone(),
-            });
-        }
         let at = run.started_at;
         let week_ago = at.checked_sub(days(7)).unwrap_or(Timestamp::MIN);
         let earlier = self.store.decisions_between(self.name(), week_ago, at)?;
@@ -648,41 +636,45 @@ impl DailyRun {
         };
         let paused = self.treatment_paused(at)?;
         summary.treatment_paused = paused;
-        let bar = self.bar(customers.len() as u64, "deciding");
-        let decided = decide_all(
-            DecideContext {
-                use_case: &self.use_case,
-                setup: &self.setup,
-                policy,
-                round,
-                date: self.date,
-                history: &history,
-                chunk: self.options.chunk,
-                paused,
-            },
-            &customers,
-            &bar,
-        )?;
-        bar.finish_and_clear();
-        for chunk in decided.decisions.chunks(self.options.chunk.max(1)) {
-            self.store.record_decisions(run.id, chunk)?;
+        let bar = self.bar(rows.len() as u64, "deciding");
+        let mut decider = Decider::new(DecideContext {
+            use_case: &self.use_case,
+            setup: &self.setup,
+            policy,
+            round,
+            date: self.date,
+            history: &history,
+            chunk: self.options.chunk,
+            paused,
+        });
+        // A slice at a time: the customers' feature values are read from the stored JSON, decided and
+        // stored, and dropped before the next slice.
+        let mut decided = 0;
+        for slice in rows.chunks(self.options.chunk.max(1)) {
+            let mut customers = Vec::with_capacity(slice.len());
+            for row in slice {
+                customers.push(Customer {
+                    id: offerloop_domain::CustomerId::new(row.customer_id.clone())?,
+                    features: AudienceFeatures::from_json(&row.features)?.values,
+                    time_zone: row.time_zone.clone(),
+                });
+            }
+            let decisions = decider.decide(&customers, &bar)?;
+            self.store.record_decisions(run.id, &decisions)?;
+            decided += decisions.len();
         }
-        summary.guardrails = decided.guardrails;
+        bar.finish_and_clear();
+        summary.guardrails = decider.guardrails();
         tracing::info!(
-            decisions = decided.decisions.len(),
+            decisions = decided,
             blocked = summary.guardrails.total(),
             "decisions stored"
         );
         Ok(())
     }
 
-    async fn activate_phase(
-        &self,
-        run: &RunRecord,
-        rows: &[AudienceRow],
-        messages: &[&Decision],
-        summary: &mut RunSummary,
-    ) -> Result<()> {
+    /// What to activate: one request per message decision, with the customer's time zone.
+    fn activation_requests(&self, rows: &[AudienceRow], messages: &[&Decision]) -> Result<Vec<ActivationRequest>> {
         let zones: HashMap<&str, Option<&String>> = rows
             .iter()
             .map(|r| (r.customer_id.as_str(), r.time_zone.as_ref()))
@@ -696,10 +688,19 @@ impl DailyRun {
                 time_zone: zones.get(d.customer_id.as_str()).copied().flatten().cloned(),
             });
         }
-        let planned = self.activator.plan(&self.use_case, self.date, &requests)?;
-        let existing: HashMap<String, BatchRecord> = self
+        Ok(requests)
+    }
+
+    async fn activate_phase(
+        &self,
+        run: &RunRecord,
+        requests: &[ActivationRequest],
+        summary: &mut RunSummary,
+    ) -> Result<()> {
+        let planned = self.activator.plan(&self.use_case, self.date, requests)?;
+        let existing: HashMap<String, BatchStatus> = self
             .store
-            .batches(run.id)?
+            .batch_states(run.id)?
             .into_iter()
             .map(|b| (b.id.clone(), b))
             .collect();

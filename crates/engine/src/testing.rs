@@ -325,7 +325,9 @@ impl Activator for FakeActivator {
                     campaign_id: "c".into(),
                 },
                 decision_ids: chunk.iter().map(|r| r.decision_id.clone()).collect(),
-                request: serde_json::json!({"recipients": chunk.iter().map(|r| r.customer_id.as_str()).collect::<Vec<_>>()}),
+                request:
+                    serde_json::json!({"recipients": chunk.iter().map(|r| r.customer_id.as_str()).collect::<Vec<_>>()})
+                        .to_string(),
             })
             .collect())
     }

@@ -78,6 +78,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn mark_batch(&self, batch_id: &str, state: BatchState, detail: Option<&str>, now: Timestamp) -> Result<()>;
     /// The batches of `run_id`.
     fn batches(&self, run_id: i64) -> Result<Vec<BatchRecord>>;
+    /// The fate of each batch of `run_id`, in plan order, without requests or decision ids (a day of a
+    /// million recipients has a GiB of those). The default reads [`Store::batches`].
+    fn batch_states(&self, run_id: i64) -> Result<Vec<BatchStatus>> {
+        Ok(self
+            .batches(run_id)?
+            .into_iter()
+            .map(|b| BatchStatus {
+                id: b.id,
+                state: b.state,
+                detail: b.detail,
+            })
+            .collect())
+    }
     /// Batches of `use_case` whose fate is unknown (never resent automatically; reported).
     fn unknown_batches(&self, use_case: &str) -> Result<Vec<BatchRecord>>;
 

@@ -50,8 +50,10 @@ pub struct RunRecord {
 pub struct AudienceRow {
     /// `external_id`.
     pub customer_id: String,
-    /// The customer's features as the policy saw them (JSON of the domain's feature values).
-    pub features: serde_json::Value,
+    /// The customer's features as the policy saw them: JSON text (of the engine's feature values and
+    /// profile counters), stored as given. Text rather than a `serde_json::Value` tree keeps a
+    /// million-customer audience in a few hundred MiB.
+    pub features: String,
     /// The customer's IANA time zone, when exported.
     pub time_zone: Option<String>,
 }
@@ -84,14 +86,25 @@ pub struct BatchRecord {
     pub target: String,
     /// The decisions it carries.
     pub decision_ids: Vec<String>,
-    /// The exact request to send (so a resumed run sends the same bytes).
-    pub request: serde_json::Value,
+    /// The exact request to send, as JSON text (so a resumed run sends the same request).
+    pub request: String,
     /// Its state.
     pub state: BatchState,
     /// `dispatch_id`/`schedule_id` once sent, or the error.
     pub detail: Option<String>,
     /// Last change.
     pub updated_at: Timestamp,
+}
+
+/// A batch's id and fate, without its payload ([`crate::Store::batch_states`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchStatus {
+    /// The batch.
+    pub id: String,
+    /// Its state.
+    pub state: BatchState,
+    /// `dispatch_id`/`schedule_id` once sent, or the error.
+    pub detail: Option<String>,
 }
 
 /// A final reward ready to learn from.
@@ -101,8 +114,9 @@ pub struct FeedbackRow {
     pub decision: Decision,
     /// Its final reward value.
     pub reward: f64,
-    /// The features the decision was made with (the run's audience row).
-    pub features: serde_json::Value,
+    /// The features the decision was made with: the run's audience row's JSON text (`null` when the
+    /// run has no row for the customer).
+    pub features: String,
 }
 
 /// A stored model snapshot.

@@ -26,8 +26,8 @@ use self::codec::{
     BATCH_COLUMNS, DECISION_COLUMNS, DECISION_WIDTH, RUN_COLUMNS, RawBatch, RawDecision, RawReward, RawRun,
 };
 use crate::{
-    AudienceRow, BatchRecord, BatchState, DriftAlertRecord, Error, FeedbackRow, ModelRecord, Result, RunPhase,
-    RunRecord, Store,
+    AudienceRow, BatchRecord, BatchState, BatchStatus, DriftAlertRecord, Error, FeedbackRow, ModelRecord, Result,
+    RunPhase, RunRecord, Store,
 };
 
 /// Where `offerloop` keeps its state by default, relative to the working directory.
@@ -269,9 +269,13 @@ impl Store for SqliteStore {
                 .ctx("record the audience")?;
             let mut new = 0;
             for customer in customers {
-                let features = codec::json("customer features", &customer.features)?;
                 new += stmt
-                    .execute(params![run_id, customer.customer_id, features, customer.time_zone])
+                    .execute(params![
+                        run_id,
+                        customer.customer_id,
+                        customer.features,
+                        customer.time_zone
+                    ])
                     .ctx("record the audience")?;
             }
             Ok(new)
@@ -291,7 +295,7 @@ impl Store for SqliteStore {
         collect(rows, "read the audience", |(customer_id, features, time_zone)| {
             Ok(AudienceRow {
                 customer_id,
-                features: codec::read_json("customer features", &features)?,
+                features,
                 time_zone,
             })
         })
@@ -379,7 +383,6 @@ impl Store for SqliteStore {
 
     fn plan_batch(&self, batch: &BatchRecord) -> Result<BatchRecord> {
         let decision_ids = codec::json("batch decision ids", &batch.decision_ids)?;
-        let request = codec::json("batch request", &batch.request)?;
         let updated_at = codec::time("batch update time", batch.updated_at)?;
         self.write("plan a batch", |tx| {
             if let Some(existing) = find_batch(tx, &batch.id)? {
@@ -394,7 +397,7 @@ impl Store for SqliteStore {
                     batch.run_id,
                     batch.target,
                     decision_ids,
-                    request,
+                    batch.request,
                     codec::batch_state(BatchState::Planned),
                     batch.detail,
                     updated_at,
@@ -415,7 +418,6 @@ impl Store for SqliteStore {
                 Ok((
                     b,
                     codec::json("batch decision ids", &b.decision_ids)?,
-                    codec::json("batch request", &b.request)?,
                     codec::time("batch update time", b.updated_at)?,
                 ))
             })
@@ -428,7 +430,7 @@ impl Store for SqliteStore {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id) DO NOTHING",
                 )
                 .ctx("plan batches")?;
-            for (batch, decision_ids, request, updated_at) in &encoded {
+            for (batch, decision_ids, updated_at) in &encoded {
                 if runs.insert(batch.run_id) {
                     require_run(tx, batch.run_id)?;
                 }
@@ -438,7 +440,7 @@ impl Store for SqliteStore {
                         batch.run_id,
                         batch.target,
                         decision_ids,
-                        request,
+                        batch.request,
                         codec::batch_state(BatchState::Planned),
                         batch.detail,
                         updated_at,
@@ -487,6 +489,25 @@ impl Store for SqliteStore {
             .ctx("read batches")?;
         let rows = stmt.query_map([run_id], RawBatch::read).ctx("read batches")?;
         collect(rows, "read batches", RawBatch::decode)
+    }
+
+    fn batch_states(&self, run_id: i64) -> Result<Vec<BatchStatus>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached("SELECT id, state, detail FROM batches WHERE run_id = ?1 ORDER BY rowid")
+            .ctx("read batch states")?;
+        let rows = stmt
+            .query_map([run_id], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get(2)?))
+            })
+            .ctx("read batch states")?;
+        collect(rows, "read batch states", |(id, state, detail)| {
+            Ok(BatchStatus {
+                id,
+                state: codec::read_batch_state(&state)?,
+                detail,
+            })
+        })
     }
 
     fn unknown_batches(&self, use_case: &str) -> Result<Vec<BatchRecord>> {
@@ -654,10 +675,7 @@ impl Store for SqliteStore {
             Ok(FeedbackRow {
                 decision: decision.decode()?,
                 reward,
-                features: match features {
-                    Some(text) => codec::read_json("customer features", &text)?,
-                    None => serde_json::Value::Null,
-                },
+                features: features.unwrap_or_else(|| "null".to_owned()),
             })
         })
     }

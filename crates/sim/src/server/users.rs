@@ -458,7 +458,12 @@ fn apply_changes(ws: &mut Workspace, user: usize, changes: Vec<AttrChange>) {
                 ws.users.set_field(&world, user, &field, value);
             }
             AttrChange::Custom(key, op) => {
-                let current = ws.users.custom_attribute(&ws.world, user, &key);
+                // Only the operations that build on the current value read it (reading renders the
+                // profile: a plain `set` of a million attributes need not).
+                let current = match &op {
+                    CustomOp::Set(_) => None,
+                    _ => ws.users.custom_attribute(&ws.world, user, &key),
+                };
                 let next = match op {
                     CustomOp::Set(v) => v,
                     CustomOp::Inc(n) => {

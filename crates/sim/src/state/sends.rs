@@ -176,11 +176,10 @@ impl Sends {
 
 /// The IANA time zone of user `index` (profile `time_zone`), UTC when missing or unknown.
 pub fn time_zone_of(workspace: &Workspace, user: usize) -> jiff::tz::TimeZone {
-    let profile = workspace.users.profile(&workspace.world, user);
-    profile
-        .get("time_zone")
-        .and_then(Value::as_str)
-        .and_then(|name| jiff::tz::TimeZone::get(name).ok())
+    workspace
+        .users
+        .time_zone(&workspace.world, user)
+        .and_then(|name| jiff::tz::TimeZone::get(&name).ok())
         .unwrap_or(jiff::tz::TimeZone::UTC)
 }
 

@@ -467,6 +467,18 @@ impl Users {
         self.delta_mut(index).fields.insert(field.to_owned(), value);
     }
 
+    /// The IANA name in user `index`'s `time_zone` field (after deltas), without rendering the whole
+    /// profile.
+    pub fn time_zone(&self, world: &World, index: usize) -> Option<String> {
+        if let Some(v) = self.deltas.get(&index).and_then(|d| d.fields.get("time_zone")) {
+            return v.as_str().map(str::to_owned);
+        }
+        if index < world.len() {
+            return world.time_zone_name(index);
+        }
+        None
+    }
+
     /// The current value of custom attribute `key` of user `index` (after deltas).
     pub fn custom_attribute(&self, world: &World, index: usize, key: &str) -> Option<Value> {
         if let Some(v) = self.deltas.get(&index).and_then(|d| d.custom_attributes.get(key)) {

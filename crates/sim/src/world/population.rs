@@ -232,6 +232,11 @@ impl World {
         }
     }
 
+    /// The IANA name of customer `c`'s time zone, as their profile's `time_zone` field shows it.
+    pub fn time_zone_name(&self, c: usize) -> Option<String> {
+        Some(self.time_zone(c).iana_name().unwrap_or("UTC").to_owned())
+    }
+
     /// The customer's time zone.
     pub(crate) fn time_zone(&self, c: usize) -> &TimeZone {
         let model = self.model();

@@ -307,7 +307,7 @@ impl RawBatch {
     pub(super) fn decode(self) -> Result<BatchRecord> {
         Ok(BatchRecord {
             decision_ids: read_json("batch decision ids", &self.decision_ids)?,
-            request: read_json("batch request", &self.request)?,
+            request: self.request,
             state: read_batch_state(&self.state)?,
             updated_at: read_time("batch update time", self.updated_at)?,
             id: self.id,

@@ -64,7 +64,7 @@ fn a_write_that_fails_midway_leaves_nothing() {
     // The connection is usable afterwards: the transaction was rolled back, not left open.
     let rows = [AudienceRow {
         customer_id: "c1".to_owned(),
-        features: serde_json::json!({}),
+        features: serde_json::json!({}).to_string(),
         time_zone: None,
     }];
     assert_eq!(store.record_audience(run.id, &rows).unwrap(), 1);

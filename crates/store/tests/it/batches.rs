@@ -17,7 +17,8 @@ fn batch(id: &str, run_id: i64) -> BatchRecord {
                 {"external_user_id": "c1", "trigger_properties": {"offer": "10%"}},
                 {"external_user_id": "c2", "trigger_properties": {"offer": "free_shipping"}}
             ]
-        }),
+        })
+        .to_string(),
         state: BatchState::Planned,
         detail: None,
         updated_at: at("2026-11-29T08:00:00Z"),
@@ -35,7 +36,7 @@ fn a_planned_batch_round_trips_and_planning_again_changes_nothing() {
 
     // Re-planning after a crash returns the stored batch as it is, without resetting it.
     let mut replanned = batch("b1", run);
-    replanned.request = json!({"different": true});
+    replanned.request = json!({"different": true}).to_string();
     let returned = store.plan_batch(&replanned).unwrap();
     assert_eq!(returned.state, BatchState::Sending);
     assert_eq!(returned.request, batch("b1", run).request);
@@ -50,7 +51,7 @@ fn plan_batches_plans_the_new_ones_in_one_call_and_leaves_existing_ones_alone() 
         .mark_batch("b1", BatchState::Sending, None, at("2026-11-29T08:00:01Z"))
         .unwrap();
     let mut again = batch("b1", run);
-    again.request = json!({"different": true});
+    again.request = json!({"different": true}).to_string();
     let mut sent = batch("b3", run);
     sent.state = BatchState::Sent;
     store.plan_batches(&[again, batch("b2", run), sent]).unwrap();

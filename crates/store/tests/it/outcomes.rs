@@ -155,12 +155,12 @@ fn matured_feedback_joins_final_rewards_with_the_features_and_forgets_what_was_l
             &[
                 AudienceRow {
                     customer_id: "c0".to_owned(),
-                    features: json!({"recency": 3.0}),
+                    features: json!({"recency": 3.0}).to_string(),
                     time_zone: None,
                 },
                 AudienceRow {
                     customer_id: "c1".to_owned(),
-                    features: json!({"recency": 9.0}),
+                    features: json!({"recency": 9.0}).to_string(),
                     time_zone: None,
                 },
             ],
@@ -175,7 +175,7 @@ fn matured_feedback_joins_final_rewards_with_the_features_and_forgets_what_was_l
             next.id,
             &[AudienceRow {
                 customer_id: "c0".to_owned(),
-                features: json!({"recency": 4.0}),
+                features: json!({"recency": 4.0}).to_string(),
                 time_zone: None,
             }],
         )
@@ -203,9 +203,9 @@ fn matured_feedback_joins_final_rewards_with_the_features_and_forgets_what_was_l
     assert_eq!(
         rows,
         [
-            ("d0", 1.0, json!({"recency": 3.0})),
-            ("d2", 0.0, serde_json::Value::Null),
-            ("n0", 7.0, json!({"recency": 4.0})),
+            ("d0", 1.0, json!({"recency": 3.0}).to_string()),
+            ("d2", 0.0, "null".to_owned()),
+            ("n0", 7.0, json!({"recency": 4.0}).to_string()),
         ]
     );
     assert_eq!(feedback[0].decision, decisions[0]);

@@ -119,23 +119,23 @@ fn the_audience_round_trips_in_order_and_a_customer_is_stored_once_per_run() {
     let rows = vec![
         AudienceRow {
             customer_id: "c2".to_owned(),
-            features: json!({"days_since_purchase": 40.0, "tier": "gold"}),
+            features: json!({"days_since_purchase": 40.0, "tier": "gold"}).to_string(),
             time_zone: Some("Europe/Paris".to_owned()),
         },
         AudienceRow {
             customer_id: "c1".to_owned(),
-            features: json!({"days_since_purchase": null, "tier": "none"}),
+            features: json!({"days_since_purchase": null, "tier": "none"}).to_string(),
             time_zone: None,
         },
     ];
     assert_eq!(store.record_audience(run, &rows).unwrap(), 2);
     let mut changed = rows[0].clone();
-    changed.features = json!({"days_since_purchase": 1.0});
+    changed.features = json!({"days_since_purchase": 1.0}).to_string();
     let more = vec![
         changed,
         AudienceRow {
             customer_id: "c3".to_owned(),
-            features: json!({}),
+            features: json!({}).to_string(),
             time_zone: Some("UTC".to_owned()),
         },
     ];
