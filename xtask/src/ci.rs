@@ -3,15 +3,16 @@
 //! The steps are tidy (in-process, fast), rustfmt, clippy with warnings denied (all features, so the
 //! `mocks` code is linted too), rustdoc with warnings denied (broken links, missing docs), then the test suite:
 //! cargo-nextest when it is installed (plus `cargo test --doc`, because nextest skips doctests), plain
-//! `cargo test` otherwise. The step list is built as data first ([`plan`]) so what CI runs can be read and
-//! tested without running it.
+//! `cargo test` otherwise, and last the report check (in-process, `cargo xtask report-check`: the demo's HTML
+//! report in headless Chromium). The step list is built as data first ([`plan`]) so what CI runs can be read
+//! and tested without running it.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::tidy;
+use crate::{report_check, tidy};
 
 /// One external command of the CI run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +52,8 @@ impl Step {
 ///
 /// # Errors
 ///
-/// The first failing step, named: [`Error::Tidy`], [`Error::StepFailed`] or [`Error::Spawn`].
+/// The first failing step, named: [`Error::Tidy`], [`Error::StepFailed`] or [`Error::Spawn`] (or, from the
+/// report check, [`Error::Io`]).
 pub(crate) fn run(root: &Path) -> Result<()> {
     let started = Instant::now();
     let mut timings: Vec<(&'static str, Duration)> = Vec::new();
@@ -75,6 +77,12 @@ pub(crate) fn run(root: &Path) -> Result<()> {
         timings.push((step.name, step_started.elapsed()));
         finish_step(result, &timings, started)?;
     }
+
+    println!("==> {}: (in-process) cargo xtask report-check", report_check::STEP);
+    let step_started = Instant::now();
+    let report_result = report_check::run(root);
+    timings.push((report_check::STEP, step_started.elapsed()));
+    finish_step(report_result, &timings, started)?;
 
     print_timings(&timings, started.elapsed());
     println!("ci: all steps passed");

@@ -8,10 +8,11 @@ pub(crate) const USAGE: &str = "\
 Usage: cargo xtask <TASK>
 
 Tasks:
-  ci     Run every check CI runs: tidy, rustfmt, clippy, then the test suite
-  tidy   Check repository rules: doc headers, crate layering, no todo!/unimplemented!
-  bench  Run a crate's benchmarks: `cargo xtask bench policy|domain|braze|sim|store|daily-run`
-  help   Print this message (also: --help, -h, or `cargo xtask <TASK> --help`)";
+  ci            Run every check CI runs: tidy, rustfmt, clippy, docs, the test suite, then report-check
+  tidy          Check repository rules: doc headers, crate layering, no todo!/unimplemented!
+  report-check  Render the demo's HTML report in headless Chromium and check what it shows
+  bench         Run a crate's benchmarks: `cargo xtask bench policy|domain|braze|sim|store|daily-run`
+  help          Print this message (also: --help, -h, or `cargo xtask <TASK> --help`)";
 
 const CI_HELP: &str = "\
 Usage: cargo xtask ci
@@ -24,6 +25,8 @@ Runs, in order, stopping at the first failure:
   4. docs     RUSTDOCFLAGS=\"-D warnings\" cargo doc --workspace --no-deps --all-features [--locked]
   5. tests    cargo nextest run --workspace --no-fail-fast, then cargo test --workspace --doc
               (nextest skips doctests); without cargo-nextest: cargo test --workspace
+  6. report-check  (in-process) the demo's HTML report in headless Chromium, as
+              `cargo xtask report-check` (needs Chromium; .ci/run installs it)
 
 The test steps run with CI=true unless CI is already set, so a mismatching insta snapshot
 fails instead of being written. Prints the elapsed seconds of every step and the total.";
@@ -40,6 +43,21 @@ Checks, reporting every violation with its file and then failing:
   todo      no todo!/unimplemented! macro calls in crates/ or xtask/ source (comments aside)
 
 The same checks run as #[test]s in the xtask crate, so `cargo test --workspace` catches them.";
+
+const REPORT_CHECK_HELP: &str = "\
+Usage: cargo xtask report-check
+
+Checks the HTML report as a browser renders it:
+  1. builds the debug binary (cargo build -p offerloop-cli --bin offerloop) and runs
+     target/debug/offerloop demo --days 21 --customers 3000 --out target/report-check/demo
+  2. runs headless Chromium (CHROME, else chromium, chromium-browser or google-chrome on PATH;
+     install it with `apt-get install chromium`) on the report twice, 120 s at most each:
+     a screenshot, kept as target/report-check/report.png (a PNG of more than 10 KiB), and
+     --dump-dom, kept as target/report-check/dom.html with Chromium's log beside it
+  3. fails unless the rendered DOM has an id=\"headline-uplift\" element holding a number and at
+     least 4 <figure class=\"chart\"> each with an <svg>, the page logged nothing to the console
+     (Chromium logs console.error like console.log, so any message fails), and nothing in it
+     loads another file (src=, <link href=): the report must be self-contained.";
 
 const BENCH_HELP: &str = "\
 Usage: cargo xtask bench <CRATE>
@@ -73,6 +91,8 @@ pub(crate) enum Task {
     Ci,
     /// `cargo xtask tidy`.
     Tidy,
+    /// `cargo xtask report-check`.
+    ReportCheck,
     /// `cargo xtask bench <crate>`: the cargo arguments to run.
     Bench(&'static [&'static str]),
 }
@@ -91,6 +111,7 @@ pub(crate) fn parse(args: &[String]) -> Result<Task, String> {
         ["help", task] | [task, "--help" | "-h"] => help_for(task),
         ["ci"] => Ok(Task::Ci),
         ["tidy"] => Ok(Task::Tidy),
+        ["report-check"] => Ok(Task::ReportCheck),
         ["bench"] => Err("which benchmarks? `cargo xtask bench policy|domain|braze|sim|store|daily-run`".to_owned()),
         ["bench", name] => BENCHES
             .iter()
@@ -102,7 +123,7 @@ pub(crate) fn parse(args: &[String]) -> Result<Task, String> {
                     BENCHES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
                 )
             }),
-        ["ci" | "tidy", extra, ..] => Err(format!("unexpected argument `{extra}`")),
+        ["ci" | "tidy" | "report-check", extra, ..] => Err(format!("unexpected argument `{extra}`")),
         [task, ..] => Err(format!("unknown task `{task}`")),
     }
 }
@@ -111,6 +132,7 @@ fn help_for(task: &str) -> Result<Task, String> {
     match task {
         "ci" => Ok(Task::Help(CI_HELP)),
         "tidy" => Ok(Task::Help(TIDY_HELP)),
+        "report-check" => Ok(Task::Help(REPORT_CHECK_HELP)),
         "bench" => Ok(Task::Help(BENCH_HELP)),
         "help" => Ok(Task::Help(USAGE)),
         other => Err(format!("unknown task `{other}`")),
@@ -130,6 +152,9 @@ mod tests {
     fn tasks_and_help() {
         assert_eq!(check(&["ci"]), Ok(Task::Ci));
         assert_eq!(check(&["tidy"]), Ok(Task::Tidy));
+        assert_eq!(check(&["report-check"]), Ok(Task::ReportCheck));
+        assert!(matches!(check(&["report-check", "--help"]), Ok(Task::Help(text)) if text.contains("chromium")));
+        assert!(matches!(check(&["ci", "--help"]), Ok(Task::Help(text)) if text.contains("report-check")));
         assert!(matches!(check(&["bench", "policy"]), Ok(Task::Bench(args)) if args.contains(&"offerloop-policy")));
         assert!(check(&["bench", "nope"]).is_err_and(|e| e.contains("policy")));
         assert!(matches!(check(&["--help"]), Ok(Task::Help(text)) if text.contains("Tasks:")));
@@ -142,6 +167,7 @@ mod tests {
         assert_eq!(check(&[]), Err("no task given".to_owned()));
         assert_eq!(check(&["deploy"]), Err("unknown task `deploy`".to_owned()));
         assert_eq!(check(&["ci", "--fast"]), Err("unexpected argument `--fast`".to_owned()));
+        assert_eq!(check(&["report-check", "x"]), Err("unexpected argument `x`".to_owned()));
         assert_eq!(check(&["help", "deploy"]), Err("unknown task `deploy`".to_owned()));
     }
 }

@@ -13,6 +13,7 @@ mod ci;
 mod error;
 mod flags;
 mod manifest;
+mod report_check;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -37,7 +38,8 @@ fn main() -> ExitCode {
         }
         Task::Ci => ci::run(&root),
         Task::Tidy => tidy::run(&root),
-        Task::Bench(args) => run_cargo(&root, args),
+        Task::ReportCheck => report_check::run(&root),
+        Task::Bench(args) => run_cargo(&root, "bench", args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -48,8 +50,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs `cargo <args>` in the repository root, inheriting the terminal.
-fn run_cargo(root: &Path, args: &[&str]) -> error::Result<()> {
+/// Runs `cargo <args>` in the repository root, inheriting the terminal; `step` names it in errors.
+pub(crate) fn run_cargo(root: &Path, step: &'static str, args: &[&str]) -> error::Result<()> {
     let command = format!("cargo {}", args.join(" "));
     println!("==> {command}");
     let status = std::process::Command::new(cargo())
@@ -57,18 +59,14 @@ fn run_cargo(root: &Path, args: &[&str]) -> error::Result<()> {
         .current_dir(root)
         .status()
         .map_err(|source| error::Error::Spawn {
-            step: "bench",
+            step,
             command: command.clone(),
             source,
         })?;
     if status.success() {
         Ok(())
     } else {
-        Err(error::Error::StepFailed {
-            step: "bench",
-            command,
-            status,
-        })
+        Err(error::Error::StepFailed { step, command, status })
     }
 }
 

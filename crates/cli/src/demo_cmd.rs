@@ -124,6 +124,10 @@ pub struct DemoReport {
     pub seconds: f64,
     /// The use-case file written.
     pub use_case_file: PathBuf,
+    /// The HTML report written at the end (`<out>/report/report.html`).
+    pub report_file: PathBuf,
+    /// The report's data.
+    pub report: Option<offerloop_report::Report>,
 }
 
 /// The simulated clock, as the engine's [`Clock`].
@@ -251,6 +255,15 @@ pub async fn run(args: &DemoArgs, mut on_day: impl FnMut(u32, &RunSummary)) -> a
     report.control = realised(Group::Control);
     report.random_control = realised(Group::RandomControl);
     oracle(&sim, &use_case, store.as_ref(), &decisions, &mut report)?;
+
+    // The report, as `offerloop report` writes it, with the simulator's Braze analytics beside it.
+    let now = clock.now();
+    let mut input = offerloop_report::build::ReportInput::new(&use_case, store.as_ref(), now);
+    input.braze = crate::report_cmd::braze_side(braze.as_ref(), &use_case, store.as_ref(), None, None, now).await;
+    let built = offerloop_report::build::build(&input)?;
+    let written = offerloop_report::html::write(&built, &args.out.join("report"))?;
+    report.report_file = written.html;
+    report.report = Some(built);
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -441,6 +454,9 @@ pub fn render(r: &DemoReport) -> String {
     line(&mut out, "best action per customer (ceiling)", &r.oracle_best);
     if r.unknown_batches > 0 {
         let _ = writeln!(out, "\n{} batch(es) of unknown fate (not resent)", r.unknown_batches);
+    }
+    if !r.report_file.as_os_str().is_empty() {
+        let _ = writeln!(out, "\nreport: {}", r.report_file.display());
     }
     out
 }

@@ -9,6 +9,7 @@ pub mod braze_check;
 pub mod demo_cmd;
 pub mod init;
 pub mod policy_cmd;
+pub mod report_cmd;
 pub mod run_cmd;
 pub mod sim_cmd;
 pub mod status_cmd;

@@ -89,6 +89,29 @@ enum Command {
         #[arg(long, value_name = "PATH", default_value = offerloop_cli::run_cmd::DEFAULT_STORE)]
         store: PathBuf,
     },
+    /// The evidence for a use case: uplift against the holdout with 95 % intervals, what-if
+    /// estimates, what the model learned, drift, and Braze's own figures; writes `report.html` (one
+    /// self-contained file) and `report.json` to `--out`.
+    Report {
+        /// The use-case file.
+        #[arg(long = "use-case", value_name = "FILE")]
+        use_case: PathBuf,
+        /// First decision date (YYYY-MM-DD); default: the first run's.
+        #[arg(long, value_name = "DATE")]
+        from: Option<jiff::civil::Date>,
+        /// Last decision date (YYYY-MM-DD); default: the last run's.
+        #[arg(long, value_name = "DATE")]
+        to: Option<jiff::civil::Date>,
+        /// Output directory.
+        #[arg(long, value_name = "DIR", default_value = ".offerloop/report")]
+        out: PathBuf,
+        /// The store file.
+        #[arg(long, value_name = "PATH", default_value = offerloop_cli::run_cmd::DEFAULT_STORE)]
+        store: PathBuf,
+        /// Do not ask Braze for its campaign and canvas analytics.
+        #[arg(long)]
+        no_braze: bool,
+    },
     /// Run the whole loop on the simulated world for N days and compare the AI with the control.
     Demo {
         /// Simulated days.
@@ -198,6 +221,21 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Report {
+            use_case,
+            from,
+            to,
+            out,
+            store,
+            no_braze,
+        } => run_report(offerloop_cli::report_cmd::ReportArgs {
+            use_case,
+            from,
+            to,
+            out,
+            store,
+            braze: !no_braze,
+        }),
         Command::Demo { days, customers, out } => run_demo(offerloop_cli::demo_cmd::DemoArgs {
             days,
             customers,
@@ -228,6 +266,30 @@ fn run_daily(args: offerloop_cli::run_cmd::RunArgs) -> anyhow::Result<ExitCode> 
     let clock = std::sync::Arc::new(offerloop_cli::run_cmd::SystemClock);
     let summary = runtime()?.block_on(offerloop_cli::run_cmd::run(&args, clock))?;
     print!("{}", offerloop_cli::run_cmd::render_summary(&summary));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_report(args: offerloop_cli::report_cmd::ReportArgs) -> anyhow::Result<ExitCode> {
+    let (report, written) = runtime()?.block_on(offerloop_cli::report_cmd::run(
+        &args,
+        &offerloop_cli::run_cmd::SystemClock,
+    ))?;
+    let u = &report.headline.uplift;
+    println!(
+        "uplift {} − {}: {:+.3} (95 % CI {:+.3} to {:+.3}){}",
+        u.group,
+        u.baseline,
+        u.difference.estimate,
+        u.difference.low,
+        u.difference.high,
+        if u.includes_zero {
+            " — the interval still includes zero"
+        } else {
+            ""
+        }
+    );
+    println!("report: {}", written.html.display());
+    println!("data:   {}", written.json.display());
     Ok(ExitCode::SUCCESS)
 }
 

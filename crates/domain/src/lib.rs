@@ -17,6 +17,7 @@
 #![deny(missing_docs)]
 
 pub mod action;
+pub mod attribution;
 pub mod config;
 pub mod decision;
 pub mod dimension;

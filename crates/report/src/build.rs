@@ -1,0 +1,1018 @@
+//! A [`Report`] from what the store recorded.
+//!
+//! Inputs: the use case, a [`Store`] (runs, decisions, audience snapshots, rewards, outcomes, the
+//! ledger, models, drift alerts), the period, "now", and Braze's analytics already fetched by the caller
+//! ([`BrazeSide`]; this crate knows no HTTP). Everything else is computed here:
+//!
+//! - **performance**: each decision with a final value counts once, in its group, on its decision
+//!   date; the success metric is the stored final reward; the guardrail metrics (conversion,
+//!   revenue, unsubscribe) are re-attributed from the stored outcomes with the same rule as rewards
+//!   ([`offerloop_domain::attribution`]) once the decision's window has closed;
+//! - **what-if**: off-policy estimates ([`offerloop_policy::ope`], IPS and SNIPS with bootstrap
+//!   intervals) on the treatment and random-control decisions, with their logged propensities, of the
+//!   latest model, business as usual, the best single joint action and the uniform policy;
+//! - **insights**: option shares per day, per-option feature effects from `Policy::explain` on a
+//!   sample of the last run's audience, segment tables, the learning curve;
+//! - **drift**: the stored alerts on a timeline of runs and model versions.
+//!
+//! It holds the period's decisions in memory (about 200 bytes each).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use offerloop_domain::attribution::attribute_outcomes;
+use offerloop_domain::{
+    ActionId, Customer, Decision, FeatureType, FeatureValue, Group, JointAction, MetricKind, Outcome, OutcomeKind,
+    RewardStatus, UseCase,
+};
+use offerloop_policy::ope::{Estimator, LoggedSample, OpeConfig};
+use offerloop_policy::sampling::Eligible;
+use offerloop_policy::{DecisionRound, Policy, Setup, Snapshot};
+use offerloop_store::{RunPhase, RunRecord, Store};
+use serde::Deserialize;
+
+use crate::model::*;
+use crate::stats::{self, MeanAccumulator};
+use crate::{Error, Result};
+
+/// The policy version of a control decision that sends nothing (the engine's convention).
+pub const NO_MESSAGE_VERSION: &str = "control/no_message";
+
+/// What a report is built from.
+pub struct ReportInput<'a> {
+    /// The use case.
+    pub use_case: &'a UseCase,
+    /// Its store.
+    pub store: &'a dyn Store,
+    /// First decision date (default: the first run's).
+    pub from: Option<Date>,
+    /// Last decision date (default: the last run's).
+    pub to: Option<Date>,
+    /// Now (rewards whose window has not closed are pending).
+    pub now: Timestamp,
+    /// Braze's figures for the period, fetched by the caller (`offerloop_messages` is filled here).
+    pub braze: BrazeSide,
+    /// Customers of the last run explained for the feature effects.
+    pub explain_sample: usize,
+    /// Bootstrap resamples and seed of the what-if intervals.
+    pub ope: OpeConfig,
+}
+
+impl std::fmt::Debug for ReportInput<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReportInput")
+            .field("use_case", &self.use_case.name)
+            .field("from", &self.from)
+            .field("to", &self.to)
+            .field("now", &self.now)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> ReportInput<'a> {
+    /// Defaults: the whole history, no Braze figures, 500 customers explained, 200 bootstrap resamples.
+    pub fn new(use_case: &'a UseCase, store: &'a dyn Store, now: Timestamp) -> Self {
+        Self {
+            use_case,
+            store,
+            from: None,
+            to: None,
+            now,
+            braze: BrazeSide::default(),
+            explain_sample: 500,
+            ope: OpeConfig {
+                bootstrap_samples: 200,
+                ..OpeConfig::default()
+            },
+        }
+    }
+}
+
+/// One decision as the report sees it.
+struct Row {
+    decision: Decision,
+    date: Date,
+    features: Option<Vec<FeatureValue>>,
+    time_zone: Option<String>,
+    message: bool,
+    success: Option<f64>,
+    conversion: Option<f64>,
+    revenue: Option<f64>,
+    unsubscribe: Option<f64>,
+}
+
+/// The JSON of an audience row's features (the engine's `AudienceFeatures`; counters ignored).
+#[derive(Deserialize)]
+struct StoredFeatures {
+    values: Vec<FeatureValue>,
+}
+
+fn group_name(g: Group) -> &'static str {
+    match g {
+        Group::Treatment => TREATMENT,
+        Group::Control => CONTROL,
+        Group::RandomControl => RANDOM_CONTROL,
+    }
+}
+
+const GROUPS: [Group; 3] = [Group::Treatment, Group::Control, Group::RandomControl];
+
+/// Builds the report.
+///
+/// # Errors
+/// A store read that fails, a stored model that cannot be restored, stored JSON that does not read back.
+pub fn build(input: &ReportInput<'_>) -> Result<Report> {
+    let uc = input.use_case;
+    let name = uc.name.as_str();
+    let setup = Setup::from_use_case(uc)?;
+    let mut runs: Vec<RunRecord> = input
+        .store
+        .runs(name, 100_000)?
+        .into_iter()
+        .filter(|r| r.phase >= RunPhase::Decided)
+        .filter(|r| input.from.is_none_or(|f| r.date >= f) && input.to.is_none_or(|t| r.date <= t))
+        .collect();
+    runs.sort_by_key(|r| r.date);
+    let from = input.from.or_else(|| runs.first().map(|r| r.date));
+    let to = input.to.or_else(|| runs.last().map(|r| r.date));
+    let mut notes = Vec::new();
+    if runs.is_empty() {
+        notes.push("No finished daily run in the period: nothing to report yet.".to_owned());
+    }
+
+    // Decisions with their features, by run.
+    let mut rows = Vec::new();
+    for run in &runs {
+        let audience: HashMap<String, (String, Option<String>)> = input
+            .store
+            .audience(run.id)?
+            .into_iter()
+            .map(|a| (a.customer_id, (a.features, a.time_zone)))
+            .collect();
+        for d in input.store.decisions(run.id)? {
+            let (features, time_zone) = match audience.get(d.customer_id.as_str()) {
+                Some((json, tz)) => (
+                    Some(
+                        serde_json::from_str::<StoredFeatures>(json)
+                            .map_err(|e| Error::Corrupt {
+                                what: "an audience row's features",
+                                message: e.to_string(),
+                            })?
+                            .values,
+                    ),
+                    tz.clone(),
+                ),
+                None => (None, None),
+            };
+            let message = is_message(uc, &d);
+            rows.push(Row {
+                decision: d,
+                date: run.date,
+                features,
+                time_zone,
+                message,
+                success: None,
+                conversion: None,
+                revenue: None,
+                unsubscribe: None,
+            });
+        }
+    }
+
+    // Final rewards and guardrail metrics.
+    let window = uc.metric.window();
+    let (start, end) = match (
+        rows.iter().map(|r| r.decision.decided_at).min(),
+        rows.iter().map(|r| r.decision.decided_at).max(),
+    ) {
+        (Some(a), Some(b)) => (a, b),
+        _ => (input.now, input.now),
+    };
+    let rewards: HashMap<String, (f64, RewardStatus)> = input
+        .store
+        .rewards_between(
+            name,
+            start,
+            end.saturating_add(jiff::SignedDuration::from_secs(1)).unwrap_or(end),
+        )?
+        .into_iter()
+        .map(|r| (r.decision_id, (r.value, r.status)))
+        .collect();
+    let outcomes = input.store.outcomes_between(name, start, input.now)?;
+    let decisions: Vec<Decision> = rows.iter().map(|r| r.decision.clone()).collect();
+    let attributed = attribute_outcomes(window, &decisions, &outcomes, |_| true);
+    drop(decisions);
+    let mut pending = 0u64;
+    for (row, outs) in rows.iter_mut().zip(&attributed) {
+        if let Some((value, status)) = rewards.get(&row.decision.id) {
+            if *status == RewardStatus::Final {
+                row.success = Some(*value);
+            } else {
+                pending += 1;
+            }
+        } else if uc.metric.window_end(row.decision.decided_at) > input.now {
+            pending += 1;
+        }
+        if uc.metric.window_end(row.decision.decided_at) <= input.now {
+            let (conversion, revenue, unsubscribe) = guardrail_values(outs);
+            row.conversion = Some(conversion);
+            row.revenue = Some(revenue);
+            row.unsubscribe = Some(unsubscribe);
+        }
+    }
+    let final_rewards = rows.iter().filter(|r| r.success.is_some()).count() as u64;
+    if final_rewards == 0 && !rows.is_empty() {
+        notes.push(format!(
+            "No reward is final yet: a decision's reward becomes final {} days after it.",
+            uc.metric.attribution_window_days
+        ));
+    }
+
+    let shares = group_shares(uc);
+    let performance = vec![
+        metric_performance("success", &metric_label(uc), false, &rows, &shares, |r| r.success),
+        metric_performance(
+            "conversion",
+            "conversion (any purchase or tracked event in the window)",
+            true,
+            &rows,
+            &shares,
+            |r| r.conversion,
+        ),
+        metric_performance(
+            "revenue",
+            "revenue in the window (before offer cost)",
+            true,
+            &rows,
+            &shares,
+            |r| r.revenue,
+        ),
+        metric_performance("unsubscribe", "unsubscribed in the window", true, &rows, &shares, |r| {
+            r.unsubscribe
+        }),
+    ];
+    let headline_uplift = performance[0].uplift_vs_control.clone().unwrap_or_else(|| Uplift {
+        metric: "success".into(),
+        group: TREATMENT.into(),
+        baseline: CONTROL.into(),
+        difference: Interval {
+            estimate: 0.0,
+            low: 0.0,
+            high: 0.0,
+        },
+        relative: None,
+        method: stats::UPLIFT_METHOD.into(),
+        includes_zero: true,
+        note: Some("Not enough final rewards in both groups yet to compare them.".into()),
+    });
+
+    // The model now deciding.
+    let model = input.store.latest_model(name)?;
+    let policy: Option<Box<dyn Policy>> = match &model {
+        Some(m) => {
+            let snapshot: Snapshot = serde_json::from_value(m.snapshot.clone()).map_err(|e| Error::Corrupt {
+                what: "the stored model",
+                message: e.to_string(),
+            })?;
+            Some(offerloop_policy::restore(setup.clone(), snapshot)?)
+        }
+        None => None,
+    };
+    let round = DecisionRound::at(input.now);
+    let what_if = what_if(uc, &setup, policy.as_deref(), &round, &rows, &input.ope, &mut notes)?;
+    let insights = insights(uc, policy.as_deref(), &rows, input.explain_sample)?;
+    let drift = drift(input, &runs)?;
+    let mut braze = input.braze.clone();
+    fill_offerloop_messages(input.store, &runs, &mut braze)?;
+
+    let customers = rows
+        .iter()
+        .map(|r| r.decision.customer_id.as_str())
+        .collect::<BTreeSet<_>>()
+        .len() as u64;
+    Ok(Report {
+        version: REPORT_VERSION,
+        use_case: name.to_owned(),
+        generated_at: input.now.to_string(),
+        from: from.map(|d| d.to_string()).unwrap_or_default(),
+        to: to.map(|d| d.to_string()).unwrap_or_default(),
+        metric: MetricInfo {
+            kind: uc.metric.kind.name().to_owned(),
+            label: metric_label(uc),
+            window_days: uc.metric.attribution_window_days,
+        },
+        headline: Headline {
+            uplift: headline_uplift,
+            customers,
+            decisions: rows.len() as u64,
+            messages: rows.iter().filter(|r| r.message).count() as u64,
+            runs: runs.len() as u64,
+            final_rewards,
+            pending_rewards: pending,
+            model_version: model.map(|m| m.version),
+        },
+        performance,
+        what_if,
+        insights,
+        drift,
+        braze,
+        notes,
+    })
+}
+
+/// Whether `d` sends a message: not a no-message control, and no "skip" option.
+fn is_message(uc: &UseCase, d: &Decision) -> bool {
+    if d.policy_version == NO_MESSAGE_VERSION {
+        return false;
+    }
+    match uc.actions.decode(d.action) {
+        Ok(action) => !uc
+            .actions
+            .dimensions()
+            .iter()
+            .zip(&action.0)
+            .any(|(dim, &o)| dim.options.get(o as usize).is_some_and(|opt| opt.is_skip())),
+        Err(_) => false,
+    }
+}
+
+/// (converted, revenue, unsubscribed) of one decision's attributed outcomes.
+fn guardrail_values(outcomes: &[&Outcome]) -> (f64, f64, f64) {
+    let mut converted = false;
+    let mut revenue = 0.0;
+    let mut unsubscribed = false;
+    for o in outcomes {
+        match &o.kind {
+            OutcomeKind::Purchase { .. } => {
+                converted = true;
+                revenue += o.value;
+            }
+            OutcomeKind::CustomEvent { .. } => converted = true,
+            OutcomeKind::Unsubscribe { .. } => unsubscribed = true,
+            _ => {}
+        }
+    }
+    (
+        f64::from(u8::from(converted)),
+        revenue,
+        f64::from(u8::from(unsubscribed)),
+    )
+}
+
+fn metric_label(uc: &UseCase) -> String {
+    let days = uc.metric.attribution_window_days;
+    match &uc.metric.kind {
+        MetricKind::Revenue {
+            subtract_option_cost: true,
+            ..
+        } => format!("revenue in {days} days − offer cost, per decision"),
+        MetricKind::Revenue { .. } => format!("revenue in {days} days, per decision"),
+        MetricKind::Conversion { .. } => format!("conversion rate within {days} days"),
+        other => format!("{} within {days} days, per decision", other.name()),
+    }
+}
+
+/// Each group's share of the audience (its assignment probability).
+fn group_shares(uc: &UseCase) -> HashMap<&'static str, f64> {
+    let control = uc.holdout.control_fraction().get();
+    let random = uc.holdout.random_control_fraction().get();
+    HashMap::from([
+        (TREATMENT, (1.0 - control - random).max(0.0)),
+        (CONTROL, control),
+        (RANDOM_CONTROL, random),
+    ])
+}
+
+fn metric_performance(
+    key: &str,
+    label: &str,
+    guardrail: bool,
+    rows: &[Row],
+    shares: &HashMap<&'static str, f64>,
+    value: impl Fn(&Row) -> Option<f64>,
+) -> MetricPerformance {
+    let mut totals: HashMap<&str, MeanAccumulator> = HashMap::new();
+    let mut values: HashMap<&str, Vec<f64>> = HashMap::new();
+    let mut by_day: BTreeMap<Date, HashMap<&str, MeanAccumulator>> = BTreeMap::new();
+    let mut population = 0.0;
+    for r in rows {
+        let Some(v) = value(r) else { continue };
+        let g = group_name(r.decision.group);
+        totals.entry(g).or_default().push(v);
+        values.entry(g).or_default().push(v);
+        by_day.entry(r.date).or_default().entry(g).or_default().push(v);
+        population += 1.0;
+    }
+    let groups = GROUPS
+        .iter()
+        .map(|&g| group_name(g))
+        .filter_map(|g| {
+            let acc = totals.get(g)?;
+            let mean = acc.interval().or_else(|| {
+                acc.mean().map(|m| Interval {
+                    estimate: m,
+                    low: m,
+                    high: m,
+                })
+            })?;
+            let vs = values.get(g).map(Vec::as_slice).unwrap_or_default();
+            let share = shares.get(g).copied().unwrap_or(0.0);
+            let (ips, snips) = if share > 0.0 {
+                let inclusion = vec![share; vs.len()];
+                (
+                    stats::horvitz_thompson(vs, &inclusion, population),
+                    stats::hajek(vs, &inclusion),
+                )
+            } else {
+                (None, None)
+            };
+            Some(GroupStats {
+                group: g.to_owned(),
+                n: acc.n(),
+                mean,
+                ips,
+                snips,
+            })
+        })
+        .collect();
+    let empty = MeanAccumulator::default();
+    let t = totals.get(TREATMENT).unwrap_or(&empty);
+    let uplift_vs_control = stats::uplift(key, TREATMENT, CONTROL, t, totals.get(CONTROL).unwrap_or(&empty));
+    let uplift_vs_random = stats::uplift(
+        key,
+        TREATMENT,
+        RANDOM_CONTROL,
+        t,
+        totals.get(RANDOM_CONTROL).unwrap_or(&empty),
+    );
+    let mut cumulative: HashMap<&str, MeanAccumulator> = HashMap::new();
+    let daily = by_day
+        .into_iter()
+        .map(|(date, day)| {
+            let mut groups = Vec::new();
+            for g in GROUPS.map(group_name) {
+                let Some(acc) = day.get(g) else { continue };
+                let cum = cumulative.entry(g).or_default();
+                cum.merge(acc);
+                let mean = acc.mean().unwrap_or(0.0);
+                let c = cum.mean().unwrap_or(0.0);
+                groups.push(DailyGroup {
+                    group: g.to_owned(),
+                    n: acc.n(),
+                    mean,
+                    cumulative: cum.interval().unwrap_or(Interval {
+                        estimate: c,
+                        low: c,
+                        high: c,
+                    }),
+                });
+            }
+            let cumulative_uplift = match (cumulative.get(TREATMENT), cumulative.get(CONTROL)) {
+                (Some(a), Some(b)) => stats::difference(a, b),
+                _ => None,
+            };
+            DailyPoint {
+                date: date.to_string(),
+                groups,
+                cumulative_uplift,
+            }
+        })
+        .collect();
+    MetricPerformance {
+        metric: key.to_owned(),
+        label: label.to_owned(),
+        guardrail,
+        groups,
+        uplift_vs_control,
+        uplift_vs_random,
+        daily,
+    }
+}
+
+/// The customer a row was decided for, when its features were stored.
+fn customer_of(row: &Row) -> Option<Customer> {
+    Some(Customer {
+        id: row.decision.customer_id.clone(),
+        features: row.features.clone()?,
+        time_zone: row.time_zone.clone(),
+    })
+}
+
+fn describe(uc: &UseCase, action: &JointAction) -> String {
+    uc.actions
+        .dimensions()
+        .iter()
+        .zip(&action.0)
+        .map(|(d, &o)| {
+            let option = d.options.get(o as usize).map_or("?", |o| o.id.as_str());
+            format!("{}={option}", d.name)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Minimum effective sample size for a static action to be a "best single action" candidate.
+const MIN_STATIC_ESS: f64 = 30.0;
+
+fn what_if(
+    uc: &UseCase,
+    setup: &Setup,
+    policy: Option<&dyn Policy>,
+    round: &DecisionRound,
+    rows: &[Row],
+    config: &OpeConfig,
+    notes: &mut Vec<String>,
+) -> Result<WhatIf> {
+    let space = setup.space();
+    // Logged samples: treatment and random control with a final reward and stored features.
+    struct Logged {
+        customer: Customer,
+        action: ActionId,
+        propensity: f64,
+        reward: f64,
+        eligible_count: f64,
+        eligible_bau: Option<ActionId>,
+    }
+    let bau = setup.business_as_usual();
+    let mut logged = Vec::new();
+    for r in rows {
+        if r.decision.group == Group::Control {
+            continue;
+        }
+        let (Some(reward), Some(customer)) = (r.success, customer_of(r)) else {
+            continue;
+        };
+        let Ok(eligible) = Eligible::of(space, &customer) else {
+            continue;
+        };
+        let eligible_bau = bau.filter(|a| eligible.contains(a)).map(|a| eligible.encode(a));
+        logged.push(Logged {
+            action: r.decision.action,
+            propensity: r.decision.propensity.get(),
+            reward,
+            eligible_count: eligible.count() as f64,
+            eligible_bau,
+            customer,
+        });
+    }
+    let method = format!(
+        "Off-policy estimates on {} logged treatment and random-control decisions with final rewards, \
+         weighted by their logged propensities: IPS (inverse propensity scoring) and SNIPS \
+         (self-normalised); {} % bootstrap percentile intervals ({} resamples); effective sample size \
+         is Kish's (Σw)²/Σw². A small effective sample size means the estimate rests on few decisions.",
+        logged.len(),
+        (config.confidence * 100.0).round(),
+        config.bootstrap_samples
+    );
+    let mut policies = Vec::new();
+    if logged.is_empty() {
+        notes.push("What-if: no logged decision with a final reward yet.".into());
+        return Ok(WhatIf {
+            samples: 0,
+            method,
+            policies,
+        });
+    }
+    let estimate_of = |target: &[f64]| -> Result<Vec<EstimateRow>> {
+        let samples: Vec<LoggedSample> = logged
+            .iter()
+            .zip(target)
+            .map(|(l, &t)| LoggedSample::new(l.reward, l.propensity, t))
+            .collect();
+        [Estimator::Ips, Estimator::Snips]
+            .into_iter()
+            .map(|e| {
+                let est = offerloop_policy::ope::estimate(&samples, e, config)?;
+                Ok(EstimateRow {
+                    estimator: e.as_str().to_owned(),
+                    value: Interval {
+                        estimate: est.value,
+                        low: est.ci_low,
+                        high: est.ci_high,
+                    },
+                    effective_sample_size: est.ess,
+                })
+            })
+            .collect()
+    };
+    if let Some(policy) = policy {
+        let target = logged
+            .iter()
+            .map(|l| policy.action_probability(&l.customer, l.action, round))
+            .collect::<std::result::Result<Vec<f64>, _>>()?;
+        policies.push(PolicyEstimate {
+            kind: "current".into(),
+            name: format!("current policy ({})", policy.model_version()),
+            estimates: estimate_of(&target)?,
+        });
+    }
+    if bau.is_some() {
+        let target: Vec<f64> = logged
+            .iter()
+            .map(|l| f64::from(u8::from(l.eligible_bau == Some(l.action))))
+            .collect();
+        policies.push(PolicyEstimate {
+            kind: "business_as_usual".into(),
+            name: "business as usual (the control's action)".into(),
+            estimates: estimate_of(&target)?,
+        });
+    }
+    // The best single joint action, as an A/B test over every joint action would pick it: the one
+    // with the highest SNIPS among those with enough effective support.
+    let mut candidates: Vec<(ActionId, f64)> = Vec::new();
+    let mut by_action: HashMap<ActionId, (f64, f64, f64, f64)> = HashMap::new();
+    for l in &logged {
+        let w = 1.0 / l.propensity;
+        let e = by_action.entry(l.action).or_default();
+        e.0 += w * l.reward;
+        e.1 += w;
+        e.2 += w * w;
+        e.3 += 1.0;
+    }
+    for (a, (wr, w, w2, _)) in &by_action {
+        let ess = w * w / w2;
+        if ess >= MIN_STATIC_ESS {
+            candidates.push((*a, wr / w));
+        }
+    }
+    candidates.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    if let Some(&(best, _)) = candidates.first() {
+        let target: Vec<f64> = logged.iter().map(|l| f64::from(u8::from(l.action == best))).collect();
+        let described = uc.actions.decode(best).map(|a| describe(uc, &a)).unwrap_or_default();
+        policies.push(PolicyEstimate {
+            kind: "best_static".into(),
+            name: format!("best single action (what an A/B test would pick): {described}"),
+            estimates: estimate_of(&target)?,
+        });
+    } else {
+        notes.push(format!(
+            "What-if: no single joint action has an effective sample size of {MIN_STATIC_ESS} yet, so the best static action is not estimated."
+        ));
+    }
+    let target: Vec<f64> = logged.iter().map(|l| 1.0 / l.eligible_count).collect();
+    policies.push(PolicyEstimate {
+        kind: "uniform".into(),
+        name: "uniform random over eligible actions".into(),
+        estimates: estimate_of(&target)?,
+    });
+    Ok(WhatIf {
+        samples: logged.len() as u64,
+        method,
+        policies,
+    })
+}
+
+/// The segment a feature value falls in (numbers by the bands of `edges`).
+fn segment_of(value: &FeatureValue, edges: Option<&[f64]>) -> Option<String> {
+    match value {
+        FeatureValue::Category(c) => Some(c.clone()),
+        FeatureValue::Boolean(b) => Some(b.to_string()),
+        FeatureValue::Number(x) => {
+            let edges = edges?;
+            let band = edges.iter().filter(|e| *x >= **e).count();
+            let low = if band == 0 { None } else { edges.get(band - 1) };
+            let high = edges.get(band);
+            Some(match (low, high) {
+                (None, Some(h)) => format!("< {}", fmt_edge(*h)),
+                (Some(l), Some(h)) => format!("{}–{}", fmt_edge(*l), fmt_edge(*h)),
+                (Some(l), None) => format!("≥ {}", fmt_edge(*l)),
+                (None, None) => "all".to_owned(),
+            })
+        }
+        FeatureValue::Missing => Some("missing".to_owned()),
+        _ => None,
+    }
+}
+
+fn fmt_edge(x: f64) -> String {
+    if x.fract() == 0.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.1}")
+    }
+}
+
+/// Quartile edges of a numeric feature (distinct, sorted).
+fn quartiles(mut values: Vec<f64>) -> Vec<f64> {
+    values.retain(|v| v.is_finite());
+    if values.len() < 8 {
+        return Vec::new();
+    }
+    values.sort_by(f64::total_cmp);
+    let mut edges: Vec<f64> = [0.25, 0.5, 0.75]
+        .iter()
+        .map(|q| values[((values.len() - 1) as f64 * q).round() as usize])
+        .collect();
+    edges.dedup();
+    edges
+}
+
+fn insights(uc: &UseCase, policy: Option<&dyn Policy>, rows: &[Row], explain_sample: usize) -> Result<Insights> {
+    let dims = uc.actions.dimensions();
+    let dates: Vec<Date> = rows
+        .iter()
+        .map(|r| r.date)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let date_index: HashMap<Date, usize> = dates.iter().enumerate().map(|(i, d)| (*d, i)).collect();
+    // Option shares of treatment messages per day.
+    let mut counts: Vec<Vec<Vec<u64>>> = dims
+        .iter()
+        .map(|dim| vec![vec![0u64; dates.len()]; dim.options.len()])
+        .collect();
+    let mut totals = vec![0u64; dates.len()];
+    let treated: Vec<(&Row, JointAction)> = rows
+        .iter()
+        .filter(|r| r.decision.group == Group::Treatment && r.message)
+        .filter_map(|r| Some((r, uc.actions.decode(r.decision.action).ok()?)))
+        .collect();
+    for (r, action) in &treated {
+        let i = date_index[&r.date];
+        totals[i] += 1;
+        for (d, &o) in action.0.iter().enumerate() {
+            if let Some(c) = counts.get_mut(d).and_then(|c| c.get_mut(o as usize)) {
+                c[i] += 1;
+            }
+        }
+    }
+    let option_shares = dims
+        .iter()
+        .enumerate()
+        .map(|(d, dim)| OptionShares {
+            dimension: dim.name.to_string(),
+            dates: dates.iter().map(ToString::to_string).collect(),
+            options: dim
+                .options
+                .iter()
+                .enumerate()
+                .map(|(o, opt)| OptionShareLine {
+                    option: opt.id.to_string(),
+                    shares: counts[d][o]
+                        .iter()
+                        .zip(&totals)
+                        .map(|(&c, &t)| if t == 0 { 0.0 } else { c as f64 / t as f64 })
+                        .collect(),
+                })
+                .collect(),
+        })
+        .collect();
+
+    // Feature effects from the model, on a sample of the last run's treated customers.
+    let mut feature_effects = Vec::new();
+    if let (Some(policy), Some(last)) = (policy, dates.last()) {
+        let sample: Vec<Customer> = rows
+            .iter()
+            .filter(|r| r.date == *last)
+            .filter_map(customer_of)
+            .take(explain_sample)
+            .collect();
+        // (dimension, option, feature) → (sum, count)
+        let mut sums: BTreeMap<(usize, usize, String), (f64, u64)> = BTreeMap::new();
+        for c in &sample {
+            let Ok(explanation) = policy.explain(c) else { continue };
+            for (d, dim) in explanation.dimensions.iter().enumerate() {
+                // Centre each feature's contribution on the dimension's mean over its options.
+                let mut per_feature: BTreeMap<&str, Vec<(usize, f64)>> = BTreeMap::new();
+                for (o, opt) in dim.options.iter().enumerate() {
+                    for (feature, v) in &opt.contributions {
+                        per_feature.entry(feature.as_str()).or_default().push((o, *v));
+                    }
+                }
+                for (feature, list) in per_feature {
+                    let mean = list.iter().map(|(_, v)| v).sum::<f64>() / list.len() as f64;
+                    for (o, v) in list {
+                        let e = sums.entry((d, o, feature.to_owned())).or_default();
+                        e.0 += v - mean;
+                        e.1 += 1;
+                    }
+                }
+            }
+        }
+        for ((d, o, feature), (sum, n)) in sums {
+            let effect = sum / n as f64;
+            if effect.abs() < 1e-9 {
+                continue;
+            }
+            let (Some(dim), Some(opt)) = (dims.get(d), dims.get(d).and_then(|dim| dim.options.get(o))) else {
+                continue;
+            };
+            feature_effects.push(FeatureEffect {
+                dimension: dim.name.to_string(),
+                option: opt.id.to_string(),
+                feature,
+                effect,
+            });
+        }
+        feature_effects.sort_by(|a, b| b.effect.abs().total_cmp(&a.effect.abs()));
+    }
+
+    // Segments: every category/boolean feature, numbers in quartile bands.
+    let last_week: BTreeSet<Date> = dates.iter().rev().take(7).copied().collect();
+    let mut segments = Vec::new();
+    for (f, spec) in uc.features.specs().iter().enumerate() {
+        let edges = match spec.ty {
+            FeatureType::Number => Some(quartiles(
+                rows.iter()
+                    .filter_map(|r| match r.features.as_ref()?.get(f)? {
+                        FeatureValue::Number(x) => Some(*x),
+                        _ => None,
+                    })
+                    .collect(),
+            )),
+            FeatureType::Category | FeatureType::Boolean => None,
+            _ => continue,
+        };
+        if edges.as_ref().is_some_and(Vec::is_empty) {
+            continue;
+        }
+        struct Seg<'r> {
+            customers: BTreeSet<&'r str>,
+            treatment: MeanAccumulator,
+            control: MeanAccumulator,
+            options: Vec<BTreeMap<usize, u64>>,
+            messages: u64,
+        }
+        let mut by_segment: BTreeMap<String, Seg<'_>> = BTreeMap::new();
+        for r in rows {
+            let Some(value) = r.features.as_ref().and_then(|v| v.get(f)) else {
+                continue;
+            };
+            let Some(segment) = segment_of(value, edges.as_deref()) else {
+                continue;
+            };
+            let seg = by_segment.entry(segment).or_insert_with(|| Seg {
+                customers: BTreeSet::new(),
+                treatment: MeanAccumulator::default(),
+                control: MeanAccumulator::default(),
+                options: vec![BTreeMap::new(); dims.len()],
+                messages: 0,
+            });
+            seg.customers.insert(r.decision.customer_id.as_str());
+            match (r.decision.group, r.success) {
+                (Group::Treatment, Some(v)) => seg.treatment.push(v),
+                (Group::Control, Some(v)) => seg.control.push(v),
+                _ => {}
+            }
+            if r.decision.group == Group::Treatment
+                && r.message
+                && last_week.contains(&r.date)
+                && let Ok(action) = uc.actions.decode(r.decision.action)
+            {
+                seg.messages += 1;
+                for (d, &o) in action.0.iter().enumerate() {
+                    *seg.options[d].entry(o as usize).or_default() += 1;
+                }
+            }
+        }
+        if by_segment.len() < 2 || by_segment.len() > 12 {
+            continue;
+        }
+        let rows_out = by_segment
+            .into_iter()
+            .map(|(segment, seg)| SegmentRow {
+                segment,
+                customers: seg.customers.len() as u64,
+                preferred: dims
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(d, dim)| {
+                        let (&o, &n) = seg.options[d].iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))?;
+                        Some(PreferredOption {
+                            dimension: dim.name.to_string(),
+                            option: dim.options.get(o)?.id.to_string(),
+                            share: n as f64 / seg.messages.max(1) as f64,
+                        })
+                    })
+                    .collect(),
+                uplift: stats::difference(&seg.treatment, &seg.control),
+            })
+            .collect();
+        segments.push(SegmentTable {
+            feature: spec.name.to_string(),
+            rows: rows_out,
+        });
+    }
+
+    // Learning curve.
+    let mut curve: BTreeMap<Date, HashMap<&str, MeanAccumulator>> = BTreeMap::new();
+    for r in rows {
+        if let Some(v) = r.success {
+            curve
+                .entry(r.date)
+                .or_default()
+                .entry(group_name(r.decision.group))
+                .or_default()
+                .push(v);
+        }
+    }
+    let learning_curve = curve
+        .into_iter()
+        .map(|(date, g)| LearningPoint {
+            date: date.to_string(),
+            treatment: g.get(TREATMENT).and_then(MeanAccumulator::mean),
+            control: g.get(CONTROL).and_then(MeanAccumulator::mean),
+            random_control: g.get(RANDOM_CONTROL).and_then(MeanAccumulator::mean),
+        })
+        .collect();
+    Ok(Insights {
+        option_shares,
+        feature_effects,
+        segments,
+        learning_curve,
+    })
+}
+
+fn drift(input: &ReportInput<'_>, runs: &[RunRecord]) -> Result<Drift> {
+    let name = input.use_case.name.as_str();
+    let (first, last) = match (runs.first(), runs.last()) {
+        (Some(a), Some(b)) => (a.date, b.date),
+        _ => {
+            return Ok(Drift {
+                alerts: Vec::new(),
+                timeline: Vec::new(),
+            });
+        }
+    };
+    let tz = jiff::tz::TimeZone::get(&input.use_case.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let alerts: Vec<DriftAlert> = input
+        .store
+        .drift_alerts(name)?
+        .into_iter()
+        .filter(|a| {
+            let date = tz.to_datetime(a.detected_at).date();
+            date >= first && date <= last.saturating_add(jiff::Span::new().days(1))
+        })
+        .map(|a| DriftAlert {
+            detected_at: a.detected_at.to_string(),
+            dimension: a.dimension,
+            option: a.option,
+            magnitude: a.magnitude,
+        })
+        .collect();
+    let mut timeline = Vec::new();
+    let mut last_model: Option<String> = None;
+    for run in runs {
+        let summary = run.summary.as_ref();
+        let get = |k: &str| {
+            summary
+                .and_then(|s| s.get(k))
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0)
+        };
+        timeline.push(TimelineEvent {
+            date: run.date.to_string(),
+            kind: "run".into(),
+            label: format!("{} decisions, {} messages", get("decisions"), get("messages")),
+        });
+        let model = summary
+            .and_then(|s| s.get("model_version"))
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned);
+        if model.is_some() && model != last_model {
+            timeline.push(TimelineEvent {
+                date: run.date.to_string(),
+                kind: "model".into(),
+                label: format!("model {}", model.as_deref().unwrap_or_default()),
+            });
+            last_model = model;
+        }
+    }
+    for a in &alerts {
+        timeline.push(TimelineEvent {
+            date: a.detected_at.get(..10).unwrap_or_default().to_owned(),
+            kind: "drift".into(),
+            label: format!(
+                "drift: {}={} (magnitude {:.3})",
+                a.dimension.as_deref().unwrap_or("*"),
+                a.option.as_deref().unwrap_or("*"),
+                a.magnitude
+            ),
+        });
+    }
+    timeline.sort_by(|a, b| a.date.cmp(&b.date));
+    Ok(Drift { alerts, timeline })
+}
+
+/// Messages offerloop sent to each campaign or canvas (accepted batches of the ledger).
+fn fill_offerloop_messages(store: &dyn Store, runs: &[RunRecord], braze: &mut BrazeSide) -> Result<()> {
+    let mut sent: HashMap<String, u64> = HashMap::new();
+    for run in runs {
+        for b in store.batches(run.id)? {
+            if b.state != offerloop_store::BatchState::Sent {
+                continue;
+            }
+            let (kind, id) = match b.target.split_once(':') {
+                Some(("campaign" | "campaign_schedule", id)) => ("campaign", id),
+                Some(("canvas" | "canvas_schedule", id)) => ("canvas", id),
+                _ => continue,
+            };
+            *sent.entry(format!("{kind}:{id}")).or_default() += b.decision_ids.len() as u64;
+        }
+    }
+    for s in &mut braze.series {
+        s.offerloop_messages = sent.get(&format!("{}:{}", s.kind, s.id)).copied().unwrap_or(0);
+    }
+    Ok(())
+}
