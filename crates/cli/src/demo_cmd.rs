@@ -124,10 +124,32 @@ pub struct DemoReport {
     pub seconds: f64,
     /// The use-case file written.
     pub use_case_file: PathBuf,
+    /// Oracle: per segment of each category feature, per dimension (and per channel for the other
+    /// dimensions), every option's true value, best first: what the report's "what works best"
+    /// tables estimate from the data.
+    pub oracle_segments: Vec<OracleBest>,
     /// The HTML report written at the end (`<out>/report/report.html`).
     pub report_file: PathBuf,
     /// The report's data.
     pub report: Option<offerloop_report::Report>,
+}
+
+/// The oracle's best option of a dimension in a segment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OracleBest {
+    /// Feature the audience is split by.
+    pub feature: String,
+    /// Its value.
+    pub segment: String,
+    /// Dimension.
+    pub dimension: String,
+    /// `channel=<option>` when restricted to one channel.
+    pub given: Option<String>,
+    /// `success` (expected revenue − cost) or `conversion` (conversion probability).
+    pub metric: String,
+    /// Every option's true value (mean expected reward over the segment's customers and the eligible
+    /// joint actions with that option, the other dimensions uniform), best first.
+    pub values: Vec<(String, f64)>,
 }
 
 /// The simulated clock, as the engine's [`Clock`].
@@ -259,6 +281,8 @@ pub async fn run(args: &DemoArgs, mut on_day: impl FnMut(u32, &RunSummary)) -> a
     // The report, as `offerloop report` writes it, with the simulator's Braze analytics beside it.
     let now = clock.now();
     let mut input = offerloop_report::build::ReportInput::new(&use_case, store.as_ref(), now);
+    input.ope.bootstrap_samples = 100;
+    input.explain_sample = 200;
     input.braze = crate::report_cmd::braze_side(braze.as_ref(), &use_case, store.as_ref(), None, None, now).await;
     let built = offerloop_report::build::build(&input)?;
     let written = offerloop_report::html::write(&built, &args.out.join("report"))?;
@@ -302,6 +326,13 @@ fn oracle(
     let (mut taken, mut control, mut random, mut best) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut single: Vec<(u64, f64)> = space.iter().map(|(id, _)| (id.0, 0.0)).collect();
     let mut customers_seen = 0usize;
+    let dims = space.dimensions();
+    let channel_dim = dims
+        .iter()
+        .position(|d| d.kind == offerloop_domain::DimensionKind::Channel);
+    // (feature, segment, dimension, given channel option, option) → (sum of values, actions).
+    type SegmentKey = (&'static str, String, String, usize, Option<u32>, u32);
+    let mut segments: std::collections::BTreeMap<SegmentKey, (f64, f64)> = std::collections::BTreeMap::new();
     for d in treated {
         let date = d.id.split(':').nth(1).unwrap_or_default().to_owned();
         let key = format!("{date}:{}", d.customer_id);
@@ -321,11 +352,42 @@ fn oracle(
             let e = world.expected(index, &delivery);
             Some(e.revenue - setup.cost(action))
         };
+        let conversion = |action: &JointAction| -> Option<f64> {
+            let delivery = delivery(use_case, action, day, &zone)?;
+            Some(world.expected(index, &delivery).convert)
+        };
         let mask = space.eligibility_mask(values);
         let scored: Vec<(u64, f64)> = space
             .iter_for(mask)
             .filter_map(|(id, a)| Some((id.0, value(&a)?)))
             .collect();
+        for (f, spec) in use_case.features.specs().iter().enumerate() {
+            let Some(FeatureValue::Category(segment)) = values.get(f) else {
+                continue;
+            };
+            for (id, v) in &scored {
+                let Ok(a) = space.decode(offerloop_domain::ActionId(*id)) else {
+                    continue;
+                };
+                let Some(c) = conversion(&a) else { continue };
+                let channel = channel_dim.and_then(|c| a.0.get(c).copied());
+                for (d, &o) in a.0.iter().enumerate() {
+                    let mut givens = vec![None];
+                    if Some(d) != channel_dim {
+                        givens.push(channel);
+                    }
+                    for given in givens {
+                        for (metric, x) in [("success", *v), ("conversion", c)] {
+                            let e = segments
+                                .entry((metric, spec.name.to_string(), segment.clone(), d, given, o))
+                                .or_insert((0.0, 0.0));
+                            e.0 += x;
+                            e.1 += 1.0;
+                        }
+                    }
+                }
+            }
+        }
         let all: Vec<f64> = scored.iter().map(|(_, v)| *v).collect();
         let (Ok(action), false) = (space.decode(d.action), all.is_empty()) else {
             continue;
@@ -345,6 +407,37 @@ fn oracle(
         random.push(all.iter().sum::<f64>() / all.len() as f64);
         best.push(all.iter().copied().fold(f64::NEG_INFINITY, f64::max));
     }
+    type GroupKey = (&'static str, String, String, usize, Option<u32>);
+    let mut grouped: std::collections::BTreeMap<GroupKey, Vec<(String, f64)>> = std::collections::BTreeMap::new();
+    for ((metric, feature, segment, d, given, o), (sum, n)) in segments {
+        let option = dims[d]
+            .options
+            .get(o as usize)
+            .map(|x| x.id.to_string())
+            .unwrap_or_default();
+        grouped
+            .entry((metric, feature, segment, d, given))
+            .or_default()
+            .push((option, sum / n));
+    }
+    report.oracle_segments = grouped
+        .into_iter()
+        .map(|((metric, feature, segment, d, given), mut values)| {
+            values.sort_by(|a, b| b.1.total_cmp(&a.1));
+            let given = given.and_then(|c| {
+                let cd = &dims[channel_dim?];
+                Some(format!("{}={}", cd.name, cd.options.get(c as usize)?.id))
+            });
+            OracleBest {
+                metric: metric.to_owned(),
+                feature,
+                segment,
+                dimension: dims[d].name.to_string(),
+                given,
+                values,
+            }
+        })
+        .collect();
     report.oracle_treatment = Estimate::of(&taken);
     report.oracle_control = Estimate::of(&control);
     report.oracle_random = Estimate::of(&random);

@@ -271,6 +271,14 @@ pub struct UseCase {
 }
 
 impl UseCase {
+    /// A fingerprint of the whole validated configuration (16 hex digits, xxh3-64 of its JSON): runs
+    /// record it, so a report can show when the configuration changed.
+    pub fn fingerprint(&self) -> String {
+        // Serialising validated plain data cannot fail; an empty input would still hash consistently.
+        let bytes = serde_json::to_vec(self).unwrap_or_default();
+        format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes))
+    }
+
     /// The dimension of `kind`, if the use case has one (channel, send time...).
     pub fn dimension_of_kind(&self, kind: DimensionKind) -> Option<usize> {
         self.actions.dimensions().iter().position(|d| d.kind == kind)

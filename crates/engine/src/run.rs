@@ -283,6 +283,7 @@ impl DailyRun {
             use_case: self.name().to_owned(),
             date: self.date.to_string(),
             resumed_from: existing.as_ref().map(|r| r.phase),
+            config_fingerprint: self.use_case.fingerprint(),
             ..RunSummary::default()
         };
         // 1. Audience: exported before anything is written, unless already stored.

@@ -68,6 +68,9 @@ pub struct RunSummary {
     pub batches: BatchCounts,
     /// Seconds per phase of this invocation.
     pub durations: BTreeMap<String, f64>,
+    /// [`offerloop_domain::UseCase::fingerprint`] of the configuration the run used.
+    #[serde(default)]
+    pub config_fingerprint: String,
 }
 
 impl RunSummary {

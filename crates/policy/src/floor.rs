@@ -206,6 +206,7 @@ pub(crate) mod testkit {
                     }
                     .into(),
                 ),
+                FeatureValue::Category(["morning", "midday", "evening"][i % 3].into()),
             ],
             time_zone: None,
         }

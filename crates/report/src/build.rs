@@ -574,17 +574,19 @@ fn what_if(
             policies,
         });
     }
+    // An estimator that cannot estimate a policy (no logged decision it would have taken: no overlap)
+    // leaves its row out and says so in the notes; the report goes on.
+    let skipped = std::cell::RefCell::new(Vec::new());
     let estimate_of = |target: &[f64]| -> Result<Vec<EstimateRow>> {
         let samples: Vec<LoggedSample> = logged
             .iter()
             .zip(target)
             .map(|(l, &t)| LoggedSample::new(l.reward, l.propensity, t))
             .collect();
-        [Estimator::Ips, Estimator::Snips]
-            .into_iter()
-            .map(|e| {
-                let est = offerloop_policy::ope::estimate(&samples, e, config)?;
-                Ok(EstimateRow {
+        let mut rows = Vec::new();
+        for e in [Estimator::Ips, Estimator::Snips] {
+            match offerloop_policy::ope::estimate(&samples, e, config) {
+                Ok(est) => rows.push(EstimateRow {
                     estimator: e.as_str().to_owned(),
                     value: Interval {
                         estimate: est.value,
@@ -592,9 +594,11 @@ fn what_if(
                         high: est.ci_high,
                     },
                     effective_sample_size: est.ess,
-                })
-            })
-            .collect()
+                }),
+                Err(err) => skipped.borrow_mut().push(err.to_string()),
+            }
+        }
+        Ok(rows)
     };
     if let Some(policy) = policy {
         let target = logged
@@ -656,6 +660,10 @@ fn what_if(
         name: "uniform random over eligible actions".into(),
         estimates: estimate_of(&target)?,
     });
+    for why in skipped.into_inner() {
+        notes.push(format!("What-if: an estimate was left out: {why}."));
+    }
+    policies.retain(|p| !p.estimates.is_empty());
     Ok(WhatIf {
         samples: logged.len() as u64,
         method,
@@ -809,6 +817,9 @@ fn insights(uc: &UseCase, policy: Option<&dyn Policy>, rows: &[Row], explain_sam
     }
 
     // Segments: every category/boolean feature, numbers in quartile bands.
+    let channel_dim = dims
+        .iter()
+        .position(|d| d.kind == offerloop_domain::DimensionKind::Channel);
     let last_week: BTreeSet<Date> = dates.iter().rev().take(7).copied().collect();
     let mut segments = Vec::new();
     for (f, spec) in uc.features.specs().iter().enumerate() {
@@ -833,6 +844,8 @@ fn insights(uc: &UseCase, policy: Option<&dyn Policy>, rows: &[Row], explain_sam
             control: MeanAccumulator,
             options: Vec<BTreeMap<usize, u64>>,
             messages: u64,
+            /// (metric, dimension, given channel option, option) → (values, logged propensities).
+            logged: BTreeMap<LoggedKey, (Vec<f64>, Vec<f64>)>,
         }
         let mut by_segment: BTreeMap<String, Seg<'_>> = BTreeMap::new();
         for r in rows {
@@ -848,12 +861,36 @@ fn insights(uc: &UseCase, policy: Option<&dyn Policy>, rows: &[Row], explain_sam
                 control: MeanAccumulator::default(),
                 options: vec![BTreeMap::new(); dims.len()],
                 messages: 0,
+                logged: BTreeMap::new(),
             });
             seg.customers.insert(r.decision.customer_id.as_str());
             match (r.decision.group, r.success) {
                 (Group::Treatment, Some(v)) => seg.treatment.push(v),
                 (Group::Control, Some(v)) => seg.control.push(v),
                 _ => {}
+            }
+            if r.decision.group != Group::Control
+                && r.message
+                && let Ok(action) = uc.actions.decode(r.decision.action)
+            {
+                let p = r.decision.propensity.get();
+                let channel = channel_dim.and_then(|c| action.0.get(c).map(|&o| o as usize));
+                for (metric, value) in [(SUCCESS, r.success), (CONVERSION, r.conversion)] {
+                    let Some(value) = value else { continue };
+                    for (d, &o) in action.0.iter().enumerate() {
+                        let mut keys = vec![(metric, d, None, o as usize)];
+                        if Some(d) != channel_dim
+                            && let Some(c) = channel
+                        {
+                            keys.push((metric, d, Some(c), o as usize));
+                        }
+                        for key in keys {
+                            let e = seg.logged.entry(key).or_default();
+                            e.0.push(value);
+                            e.1.push(p);
+                        }
+                    }
+                }
             }
             if r.decision.group == Group::Treatment
                 && r.message
@@ -887,6 +924,7 @@ fn insights(uc: &UseCase, policy: Option<&dyn Policy>, rows: &[Row], explain_sam
                     })
                     .collect(),
                 uplift: stats::difference(&seg.treatment, &seg.control),
+                best: estimated_best(dims, channel_dim, &seg.logged),
             })
             .collect();
         segments.push(SegmentTable {
@@ -924,6 +962,68 @@ fn insights(uc: &UseCase, policy: Option<&dyn Policy>, rows: &[Row], explain_sam
     })
 }
 
+/// Fewest decisions behind an option for its estimate to be listed.
+const MIN_OPTION_DECISIONS: usize = 30;
+
+/// Metric keys of the "what works best" estimates.
+const SUCCESS: &str = "success";
+/// Conversion (any purchase or tracked event in the window).
+const CONVERSION: &str = "conversion";
+
+/// (metric, dimension, given channel option, option).
+type LoggedKey = (&'static str, usize, Option<usize>, usize);
+
+/// Per dimension (and per channel for the others) the option with the highest Hájek estimate.
+fn estimated_best(
+    dims: &[offerloop_domain::Dimension],
+    channel_dim: Option<usize>,
+    logged: &BTreeMap<LoggedKey, (Vec<f64>, Vec<f64>)>,
+) -> Vec<EstimatedBest> {
+    // (metric, dimension, given channel option) → [(option, estimate, decisions)].
+    type Estimates = Vec<(usize, Interval, u64)>;
+    let mut groups: BTreeMap<(&str, usize, Option<usize>), Estimates> = BTreeMap::new();
+    for ((metric, d, given, o), (rewards, propensities)) in logged {
+        if rewards.len() < MIN_OPTION_DECISIONS {
+            continue;
+        }
+        if let Some(value) = stats::hajek(rewards, propensities) {
+            groups
+                .entry((*metric, *d, *given))
+                .or_default()
+                .push((*o, value, rewards.len() as u64));
+        }
+    }
+    let mut out = Vec::new();
+    for ((metric, d, given), mut list) in groups {
+        if list.len() < 2 {
+            continue;
+        }
+        list.sort_by(|a, b| b.1.estimate.total_cmp(&a.1.estimate).then(a.0.cmp(&b.0)));
+        let Some(dim) = dims.get(d) else { continue };
+        let option_id = |o: usize| dim.options.get(o).map(|x| x.id.to_string()).unwrap_or_default();
+        let given = given.and_then(|c| {
+            let cd = dims.get(channel_dim?)?;
+            Some(format!("{}={}", cd.name, cd.options.get(c)?.id))
+        });
+        out.push(EstimatedBest {
+            metric: metric.to_owned(),
+            dimension: dim.name.to_string(),
+            given,
+            option: option_id(list[0].0),
+            value: list[0].1,
+            options: list
+                .iter()
+                .map(|(o, v, n)| OptionValue {
+                    option: option_id(*o),
+                    value: v.estimate,
+                    n: *n,
+                })
+                .collect(),
+        });
+    }
+    out
+}
+
 fn drift(input: &ReportInput<'_>, runs: &[RunRecord]) -> Result<Drift> {
     let name = input.use_case.name.as_str();
     let (first, last) = match (runs.first(), runs.last()) {
@@ -953,6 +1053,7 @@ fn drift(input: &ReportInput<'_>, runs: &[RunRecord]) -> Result<Drift> {
         .collect();
     let mut timeline = Vec::new();
     let mut last_model: Option<String> = None;
+    let mut last_config: Option<String> = None;
     for run in runs {
         let summary = run.summary.as_ref();
         let get = |k: &str| {
@@ -970,6 +1071,23 @@ fn drift(input: &ReportInput<'_>, runs: &[RunRecord]) -> Result<Drift> {
             .and_then(|s| s.get("model_version"))
             .and_then(serde_json::Value::as_str)
             .map(str::to_owned);
+        let config = summary
+            .and_then(|s| s.get("config_fingerprint"))
+            .and_then(serde_json::Value::as_str)
+            .filter(|f| !f.is_empty())
+            .map(str::to_owned);
+        if let (Some(before), Some(now)) = (&last_config, &config)
+            && before != now
+        {
+            timeline.push(TimelineEvent {
+                date: run.date.to_string(),
+                kind: "config".into(),
+                label: format!("configuration changed ({before} → {now})"),
+            });
+        }
+        if config.is_some() {
+            last_config = config;
+        }
         if model.is_some() && model != last_model {
             timeline.push(TimelineEvent {
                 date: run.date.to_string(),
@@ -1015,4 +1133,128 @@ fn fill_offerloop_messages(store: &dyn Store, runs: &[RunRecord], braze: &mut Br
         s.offerloop_messages = sent.get(&format!("{}:{}", s.kind, s.id)).copied().unwrap_or(0);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use offerloop_domain::{CustomerId, Probability, Reward};
+    use offerloop_store::{AudienceRow, SqliteStore};
+
+    use super::*;
+
+    fn use_case() -> UseCase {
+        let path = format!("{}/../../examples/winback.toml", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        offerloop_domain::config::parse_use_case(&text, &path).unwrap()
+    }
+
+    /// One day: treatment rewards 3, 5, 7 (mean 5), control 1, 3 (mean 2), random control 4, 4.
+    #[test]
+    fn a_report_from_a_hand_made_store_has_the_hand_computed_uplift() {
+        let uc = use_case();
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("state.db")).unwrap();
+        let day: Date = "2026-01-05".parse().unwrap();
+        let at: Timestamp = "2026-01-05T06:00:00Z".parse().unwrap();
+        let run = store.begin_run(uc.name.as_str(), day, at).unwrap();
+        let rows = [
+            ("t1", Group::Treatment, 3.0),
+            ("t2", Group::Treatment, 5.0),
+            ("t3", Group::Treatment, 7.0),
+            ("c1", Group::Control, 1.0),
+            ("c2", Group::Control, 3.0),
+            ("r1", Group::RandomControl, 4.0),
+            ("r2", Group::RandomControl, 4.0),
+        ];
+        let features = format!(
+            "{{\"values\": {}}}",
+            serde_json::to_string(&vec![FeatureValue::Missing; uc.features.len()]).unwrap()
+        );
+        let audience: Vec<AudienceRow> = rows
+            .iter()
+            .map(|(id, _, _)| AudienceRow {
+                customer_id: (*id).to_owned(),
+                features: features.clone(),
+                time_zone: None,
+            })
+            .collect();
+        store.record_audience(run.id, &audience).unwrap();
+        let decisions: Vec<Decision> = rows
+            .iter()
+            .map(|(id, group, _)| Decision {
+                id: format!("d-{id}"),
+                use_case: uc.name.to_string(),
+                customer_id: CustomerId::new(*id).unwrap(),
+                decided_at: at,
+                group: *group,
+                action: ActionId(0),
+                propensity: Probability::new(0.5).unwrap(),
+                policy_version: "test".into(),
+                planned_send_at: None,
+                cost: 0.0,
+            })
+            .collect();
+        store.record_decisions(run.id, &decisions).unwrap();
+        store
+            .upsert_rewards(
+                &rows
+                    .iter()
+                    .map(|(id, _, value)| Reward {
+                        decision_id: format!("d-{id}"),
+                        value: *value,
+                        status: RewardStatus::Final,
+                        attributed_outcomes: 1,
+                    })
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap();
+        for phase in [
+            RunPhase::Audience,
+            RunPhase::Outcomes,
+            RunPhase::Learned,
+            RunPhase::Decided,
+        ] {
+            store.advance_run(run.id, phase, at).unwrap();
+        }
+        let now: Timestamp = "2026-02-05T06:00:00Z".parse().unwrap();
+        let report = build(&ReportInput::new(&uc, &store, now)).unwrap();
+
+        assert_eq!(report.headline.decisions, 7);
+        assert_eq!(report.headline.final_rewards, 7);
+        assert_eq!((report.from.as_str(), report.to.as_str()), ("2026-01-05", "2026-01-05"));
+        let u = &report.headline.uplift;
+        // 5 − 2 = 3; Welch SE = sqrt(4/3 + 2/2) = sqrt(7/3); half-width = 1.96 · 1.5275 = 2.994.
+        assert!((u.difference.estimate - 3.0).abs() < 1e-12);
+        let half = stats::Z95 * (7.0f64 / 3.0).sqrt();
+        assert!((u.difference.high - u.difference.estimate - half).abs() < 1e-9);
+        assert!(!u.includes_zero);
+        let success = &report.performance[0];
+        assert_eq!(success.metric, "success");
+        let group = |g: &str| success.groups.iter().find(|s| s.group == g).unwrap();
+        assert_eq!(group(TREATMENT).n, 3);
+        assert!((group(TREATMENT).mean.estimate - 5.0).abs() < 1e-12);
+        assert!((group(CONTROL).mean.estimate - 2.0).abs() < 1e-12);
+        // Hájek with one inclusion probability per group is the plain mean.
+        assert!((group(RANDOM_CONTROL).snips.unwrap().estimate - 4.0).abs() < 1e-12);
+        // Horvitz–Thompson: Σ r / share / N = 15 / 0.85 / 7.
+        let ht = group(TREATMENT).ips.unwrap().estimate;
+        assert!((ht - 15.0 / 0.85 / 7.0).abs() < 1e-9, "{ht}");
+        assert_eq!(success.daily.len(), 1);
+        assert!(report.drift.timeline.iter().any(|e| e.kind == "run"));
+        // Guardrail metrics: no outcome was stored, so nobody converted.
+        let conversion = &report.performance[1];
+        assert!(conversion.groups.iter().all(|g| g.mean.estimate == 0.0));
+    }
+
+    #[test]
+    fn an_empty_store_gives_an_empty_report_with_a_note() {
+        let uc = use_case();
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("state.db")).unwrap();
+        let report = build(&ReportInput::new(&uc, &store, "2026-02-05T06:00:00Z".parse().unwrap())).unwrap();
+        assert_eq!(report.headline.decisions, 0);
+        assert!(report.headline.uplift.includes_zero);
+        assert!(report.notes.iter().any(|n| n.contains("nothing to report")));
+        assert!(report.what_if.policies.is_empty());
+    }
 }

@@ -433,6 +433,41 @@ fn segment_table(out: &mut String, t: &SegmentTable) {
         ));
     }
     out.push_str("</tbody>\n</table>\n");
+    best_table(out, t);
+}
+
+/// What the logged data say works best per segment (not what the policy chose).
+fn best_table(out: &mut String, t: &SegmentTable) {
+    if t.rows.iter().all(|r| r.best.is_empty()) {
+        return;
+    }
+    out.push_str(&format!(
+        "<details class=\"best\"><summary>What works best by {} (estimated from the logged decisions, \
+         whatever the policy chose)</summary>\n<table class=\"segments best\">\n<thead><tr><th>Segment</th>\
+         <th>Metric</th><th>Dimension</th><th>Given</th><th>Best option</th><th class=\"num\">Value [95 % CI]</th>\
+         <th>All options (value, decisions)</th></tr></thead>\n<tbody>\n",
+        esc(&t.feature)
+    ));
+    for row in &t.rows {
+        for b in &row.best {
+            let all = b
+                .options
+                .iter()
+                .map(|o| format!("{} {} ({})", esc(&o.option), fmt_signed(o.value), fmt_count(o.n)))
+                .collect::<Vec<_>>()
+                .join("; ");
+            out.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><strong>{}</strong></td><td class=\"num\">{}</td><td>{all}</td></tr>\n",
+                esc(&row.segment),
+                esc(&b.metric),
+                esc(&b.dimension),
+                b.given.as_deref().map_or_else(dash, esc),
+                esc(&b.option),
+                fmt_interval_signed(&b.value),
+            ));
+        }
+    }
+    out.push_str("</tbody>\n</table>\n</details>\n");
 }
 
 fn feature_effects(out: &mut String, r: &Report) {
@@ -1073,6 +1108,25 @@ pub(crate) mod fixtures {
                                 },
                             ],
                             uplift: (i < 2).then(|| iv(0.5 + 0.3 * i as f64, 0.35)),
+                            best: vec![EstimatedBest {
+                                metric: "conversion".into(),
+                                dimension: "offer".into(),
+                                given: Some("channel=sms".into()),
+                                option: "pct20".into(),
+                                value: iv(1.5, 0.4),
+                                options: vec![
+                                    OptionValue {
+                                        option: "pct20".into(),
+                                        value: 1.5,
+                                        n: 400,
+                                    },
+                                    OptionValue {
+                                        option: "none".into(),
+                                        value: 0.9,
+                                        n: 380,
+                                    },
+                                ],
+                            }],
                         })
                         .collect(),
                 }],

@@ -279,6 +279,43 @@ pub struct SegmentRow {
     pub preferred: Vec<PreferredOption>,
     /// Treatment − control on the success metric within the segment.
     pub uplift: Option<Interval>,
+    /// What the data say works best in the segment, whatever the policy chose: per dimension (and,
+    /// for the other dimensions, per channel), the option with the highest estimated value.
+    #[serde(default)]
+    pub best: Vec<EstimatedBest>,
+}
+
+/// The option with the highest estimated value in a segment.
+///
+/// The value of option `o` of a dimension is the self-normalised (Hájek) inverse-propensity estimate
+/// over the segment's treatment and random-control decisions that chose `o`, each weighted by
+/// 1 / its logged propensity: the mean reward of `o` with the other dimensions' options averaged
+/// uniformly over what was eligible.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EstimatedBest {
+    /// The metric estimated: `success` (the use case's) or `conversion`.
+    pub metric: String,
+    /// Dimension.
+    pub dimension: String,
+    /// A condition, e.g. `channel=sms`, when the estimate is restricted to decisions with it.
+    pub given: Option<String>,
+    /// The best option.
+    pub option: String,
+    /// Its estimated value per decision, with its interval.
+    pub value: Interval,
+    /// Every option's estimate, best first: (option, value, decisions).
+    pub options: Vec<OptionValue>,
+}
+
+/// One option's estimated value in a segment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OptionValue {
+    /// Option id.
+    pub option: String,
+    /// Estimated value per decision.
+    pub value: f64,
+    /// Decisions behind it.
+    pub n: u64,
 }
 
 /// The option chosen most in a segment.
