@@ -366,10 +366,10 @@ fn metric_label(uc: &UseCase) -> String {
         MetricKind::Revenue {
             subtract_option_cost: true,
             ..
-        } => format!("revenue in {days} days − offer cost, per decision"),
-        MetricKind::Revenue { .. } => format!("revenue in {days} days, per decision"),
+        } => format!("revenue in {days} days − offer cost"),
+        MetricKind::Revenue { .. } => format!("revenue in {days} days"),
         MetricKind::Conversion { .. } => format!("conversion rate within {days} days"),
-        other => format!("{} within {days} days, per decision", other.name()),
+        other => format!("{} within {days} days", other.name()),
     }
 }
 
