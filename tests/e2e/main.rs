@@ -4,5 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod braze_contract;
+mod check;
 mod config;
 mod daily_run;
+mod templates;

@@ -28,6 +28,35 @@ pub enum Error {
         /// Why.
         source: std::io::Error,
     },
+    /// `templates sync`: a template file of an option cannot be read.
+    #[error("option {option}: cannot read the template file {path}: {source}")]
+    TemplateFile {
+        /// The option, as `<dimension>.<option>`.
+        option: String,
+        /// The file, as resolved against the use-case file's directory.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `templates sync`: Braze's templates cannot be matched to the use case's (two share a name, ...).
+    #[error("template `{name}`: {message}")]
+    Template {
+        /// The template name.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// `templates sync`: a Braze request failed.
+    #[error(transparent)]
+    Braze(#[from] offerloop_braze::BrazeError),
+    /// A local state file (the template ids) is not what offerloop wrote.
+    #[error("{path}: {message}")]
+    BadFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// `Result` with [`Error`].

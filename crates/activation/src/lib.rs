@@ -3,7 +3,8 @@
 //! The channel option of a decision selects the API-triggered campaign or canvas; the other
 //! dimensions' options become per-recipient `trigger_properties` (campaigns) or `context` (canvases)
 //! — `{"<dimension>": "<option id>", ...the option's properties}` — and, when the use case asks for
-//! it, profile attributes through `/users/track`; send-time and day-of-week options become a schedule
+//! it, profile attributes through `/users/track` (only those that changed since
+//! [`ActivationRequest::previous`]); send-time and day-of-week options become a schedule
 //! in the customer's local time, or an immediate send; a frequency "skip" option sends nothing.
 //! Recipients sharing a target and a schedule are batched 50 to a request, profile attributes 75 to a
 //! `/users/track` request (planned first). The planning rules in detail (which keys a recipient gets,
@@ -23,6 +24,8 @@ mod braze;
 mod dry_run;
 mod error;
 pub mod plan;
+pub mod preflight;
+pub mod templates;
 
 use async_trait::async_trait;
 use jiff::civil::Date;
@@ -46,6 +49,13 @@ pub struct ActivationRequest {
     pub options: Vec<u32>,
     /// The customer's IANA time zone, when known (local send times); else the use case's.
     pub time_zone: Option<String>,
+    /// With `activation.write_profile_attributes`: the options (same shape as `options`) of the
+    /// customer's previous decision whose profile attributes are known to have been written, if any.
+    /// Only the attributes of the dimensions whose option differs are written (none at all when every
+    /// option is the same); `None` writes every dimension. Naming options whose write may not have
+    /// landed leaves a stale attribute on the profile, so when in doubt, leave it `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Vec<u32>>,
 }
 
 /// What kind of Braze request a batch is.
@@ -94,9 +104,10 @@ pub struct PlannedBatch {
     /// What it is.
     pub kind: BatchKind,
     /// The decisions it carries (in request order). A decision is in at most one message batch
-    /// (send or schedule) and, with `activation.write_profile_attributes`, also in one
-    /// [`BatchKind::TrackAttributes`] batch: whether a decision's message went out is the fate of its
-    /// message batch.
+    /// (send or schedule) and, with `activation.write_profile_attributes`, also in at most one
+    /// [`BatchKind::TrackAttributes`] batch (none when no attribute changed since
+    /// [`ActivationRequest::previous`]): whether a decision's message went out is the fate of its
+    /// message batch, whether its attributes were written the fate of its track batch.
     pub decision_ids: Vec<String>,
     /// The request body as JSON text, exactly as it will be sent (text, not a `serde_json::Value`
     /// tree: a day's batches of a million recipients stay a few hundred MiB).
@@ -146,7 +157,8 @@ pub enum BatchOutcome {
 pub trait Activator: Send + Sync + std::fmt::Debug {
     /// The batches for `requests` of `use_case` on `date` (local schedules are computed for that date).
     /// Pure and deterministic: the same inputs give the same batches, ids and bytes. A decision whose
-    /// frequency option is "skip" gets no batch.
+    /// frequency option is "skip" gets no batch; profile attributes are written as deltas against
+    /// [`ActivationRequest::previous`].
     fn plan(&self, use_case: &UseCase, date: Date, requests: &[ActivationRequest]) -> Result<Vec<PlannedBatch>>;
     /// Sends one batch, once. Never retries a request that may have been applied.
     async fn execute(&self, batch: &PlannedBatch) -> BatchOutcome;

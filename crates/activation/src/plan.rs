@@ -28,10 +28,20 @@
 //! Recipients are grouped by (kind, target, schedule) and cut into requests of at most
 //! [`MAX_RECIPIENTS`] in increasing decision-id order, so any permutation of the same decisions gives
 //! the same batches, ids and bytes. With `activation.write_profile_attributes`, `/users/track` batches
-//! of at most [`MAX_TRACK_OBJECTS`] attribute objects `{"external_id", "<prefix><dimension>":
-//! "<option id>", ...}` come first (profile attributes are applied asynchronously by Braze; sending
-//! them first gives them the best chance to be there when the message renders). A batch id is the
-//! xxh3-128 hash (hex) of the use case, run date, kind, schedule and decision ids.
+//! of at most [`MAX_TRACK_OBJECTS`] attribute objects `{"external_id", "_update_existing_only": true,
+//! "<prefix><dimension>": "<option id>", ...}` come first (profile attributes are applied
+//! asynchronously by Braze; sending them first gives them the best chance to be there when the
+//! message renders). A batch id is the xxh3-128 hash (hex) of the use case, run date, kind, schedule
+//! and decision ids.
+//!
+//! # Profile attributes are deltas
+//! An attribute object carries only the dimensions whose option differs from
+//! [`ActivationRequest::previous`] (the options already on the profile); a decision whose options
+//! all equal `previous` gets no attribute object and so is in no `/users/track` batch. Without
+//! `previous` every dimension is written. A skip writes nothing. The caller decides what `previous`
+//! is; it must only name options whose write is known to have landed, since a wrong `previous` leaves
+//! a stale attribute on the profile (the engine uses the customer's latest earlier message
+//! decision if its `/users/track` batch was sent, and nothing if that batch's fate is unknown).
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -303,15 +313,22 @@ impl<'a> Layout<'a> {
         map
     }
 
-    /// The profile attributes of a decision: `<prefix><dimension>` → option id, every dimension.
-    fn attributes(&self, customer: &str, options: &[&OptionSpec]) -> AttributesObject {
+    /// The profile attributes of a decision: `<prefix><dimension>` → option id, for every dimension
+    /// whose option differs from `previous` (every dimension without one).
+    fn attributes(&self, entry: &Entry<'_, '_>) -> AttributesObject {
         let prefix = &self.use_case.activation.attribute_prefix;
-        self.dimensions.iter().zip(options).fold(
-            AttributesObject::new(UserIdentifier::external_id(customer)).update_existing_only(true),
-            |object, (dimension, option)| {
-                object.attribute(format!("{prefix}{}", dimension.name), option.id.to_string())
-            },
-        )
+        self.dimensions
+            .iter()
+            .zip(&entry.options)
+            .zip(entry.chosen)
+            .enumerate()
+            .filter(|(d, (_, chosen))| entry.previous.is_none_or(|previous| previous.get(*d) != Some(chosen)))
+            .fold(
+                AttributesObject::new(UserIdentifier::external_id(entry.customer)).update_existing_only(true),
+                |object, (_, ((dimension, option), _))| {
+                    object.attribute(format!("{prefix}{}", dimension.name), option.id.to_string())
+                },
+            )
     }
 }
 
@@ -323,22 +340,26 @@ fn bad(request: &ActivationRequest, message: impl Into<String>) -> Error {
     }
 }
 
-/// One recipient ready to be batched.
-#[derive(Debug)]
 /// One recipient of a group: its properties and attributes are built from `options` only when its
 /// batch is, so planning a million recipients holds their option choices, not their JSON.
+#[derive(Debug)]
 struct Entry<'r, 'u> {
     decision_id: &'r str,
     customer: &'r str,
     options: Vec<&'u OptionSpec>,
+    /// The decision's option indices ([`ActivationRequest::options`]).
+    chosen: &'r [u32],
+    /// The options already on the profile ([`ActivationRequest::previous`]), checked to have one
+    /// entry per dimension.
+    previous: Option<&'r [u32]>,
 }
 
 /// The batches for `requests` of `use_case` on `date`; see the [module docs](self). Both activators
 /// plan with it; [`crate::Activator::plan`] is this function.
 ///
 /// # Errors
-/// [`Error::BadDecision`] for a decision whose options do not fit the use case, or a decision id or
-/// customer listed twice; [`Error::UseCase`] when the use case names no campaign or canvas, a
+/// [`Error::BadDecision`] for a decision whose options (or previous options) do not fit the use
+/// case, or a decision id or customer listed twice; [`Error::UseCase`] when the use case names no campaign or canvas, a
 /// decision's personalisation exceeds [`MAX_PROPERTIES_BYTES`], or a UTC conversion needs an unknown
 /// time zone.
 pub fn plan(use_case: &UseCase, date: Date, requests: &[ActivationRequest]) -> Result<Vec<PlannedBatch>> {
@@ -381,18 +402,33 @@ pub fn plan(use_case: &UseCase, date: Date, requests: &[ActivationRequest]) -> R
                 )));
             }
         }
-        if use_case.activation.write_profile_attributes {
-            attributes.push(Entry {
-                decision_id: &request.decision_id,
-                customer,
-                options: options.clone(),
-            });
+        let previous = request.previous.as_deref();
+        if let Some(previous) = previous
+            && previous.len() != request.options.len()
+        {
+            return Err(bad(
+                request,
+                format!(
+                    "{} previous option(s) for {} dimension(s)",
+                    previous.len(),
+                    request.options.len()
+                ),
+            ));
         }
-        groups.entry((target, when)).or_default().push(Entry {
+        let entry = Entry {
             decision_id: &request.decision_id,
             customer,
             options,
-        });
+            chosen: &request.options,
+            previous,
+        };
+        if use_case.activation.write_profile_attributes && previous != Some(entry.chosen) {
+            attributes.push(Entry {
+                options: entry.options.clone(),
+                ..entry
+            });
+        }
+        groups.entry((target, when)).or_default().push(entry);
     }
 
     let mut batches = Vec::with_capacity(attributes.len().div_ceil(MAX_TRACK_OBJECTS) + groups.len());
@@ -400,7 +436,7 @@ pub fn plan(use_case: &UseCase, date: Date, requests: &[ActivationRequest]) -> R
     while chunks.peek().is_some() {
         let chunk: Vec<Entry<'_, '_>> = chunks.by_ref().take(MAX_TRACK_OBJECTS).collect();
         let decision_ids: Vec<String> = chunk.iter().map(|e| e.decision_id.to_owned()).collect();
-        let request = TrackRequest::new().attributes(chunk.iter().map(|e| layout.attributes(e.customer, &e.options)));
+        let request = TrackRequest::new().attributes(chunk.iter().map(|e| layout.attributes(e)));
         batches.push(batch(
             use_case,
             date,
@@ -498,9 +534,71 @@ fn batch_id(use_case: &str, date: Date, kind: &BatchKind, when: When, decision_i
     format!("{:032x}", hasher.digest128())
 }
 
+/// Every Liquid property offerloop sends (as `trigger_properties` or `context`) for `use_case`, with
+/// the ids of the options, across dimensions, that send it. Mirrors the planning rules: every
+/// non-channel dimension sends `"<dimension name>": "<option id>"` (so every one of its options sends
+/// the dimension's name), and every non-channel option sends its own `properties` keys. A frequency
+/// "skip" option sends nothing, so it never appears. Used by `offerloop check` to judge Liquid.
+pub fn sent_properties(use_case: &UseCase) -> BTreeMap<String, std::collections::BTreeSet<String>> {
+    let channel = use_case.dimension_of_kind(DimensionKind::Channel);
+    let mut sent: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for (d, dimension) in use_case.actions.dimensions().iter().enumerate() {
+        if Some(d) == channel {
+            continue;
+        }
+        for option in dimension.options.iter().filter(|o| !o.is_skip()) {
+            let id = option.id.to_string();
+            sent.entry(dimension.name.to_string()).or_default().insert(id.clone());
+            for key in option.properties.keys() {
+                sent.entry(key.clone()).or_default().insert(id.clone());
+            }
+        }
+    }
+    sent
+}
+
+/// The properties of [`sent_properties`] that every message carries, whatever the decision: the
+/// properties some non-channel dimension sends with each of its (non-skip) options — its own name,
+/// and any key all of its options carry.
+pub fn always_sent_properties(use_case: &UseCase) -> std::collections::BTreeSet<String> {
+    let channel = use_case.dimension_of_kind(DimensionKind::Channel);
+    let mut always = std::collections::BTreeSet::new();
+    for (d, dimension) in use_case.actions.dimensions().iter().enumerate() {
+        if Some(d) == channel {
+            continue;
+        }
+        let mut sending = dimension.options.iter().filter(|o| !o.is_skip());
+        let Some(first) = sending.next() else {
+            continue;
+        };
+        always.insert(dimension.name.to_string());
+        let mut common: std::collections::BTreeSet<&String> = first.properties.keys().collect();
+        for option in sending {
+            common.retain(|key| option.properties.contains_key(*key));
+        }
+        always.extend(common.into_iter().cloned());
+    }
+    always
+}
+
+/// The profile attributes offerloop writes for `use_case` (`<attribute_prefix><dimension>` for every
+/// dimension), empty unless `activation.write_profile_attributes` is set.
+pub fn written_attributes(use_case: &UseCase) -> std::collections::BTreeSet<String> {
+    if !use_case.activation.write_profile_attributes {
+        return std::collections::BTreeSet::new();
+    }
+    let prefix = &use_case.activation.attribute_prefix;
+    use_case
+        .actions
+        .dimensions()
+        .iter()
+        .map(|d| format!("{prefix}{}", d.name))
+        .collect()
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
-    use std::collections::BTreeSet;
+    use std::collections::{BTreeMap, BTreeSet};
 
     use offerloop_braze::api::messaging::{
         CampaignTriggerScheduleRequest, CampaignTriggerSendRequest, CanvasTriggerScheduleRequest,
@@ -534,6 +632,7 @@ pub(crate) mod tests {
             customer_id: CustomerId::new(customer).unwrap(),
             options,
             time_zone: None,
+            previous: None,
         }
     }
 
@@ -560,6 +659,7 @@ pub(crate) mod tests {
                     customer_id: CustomerId::new(format!("wb-{i}")).unwrap(),
                     options,
                     time_zone: None,
+                    previous: None,
                 }
             })
             .collect()
@@ -716,6 +816,121 @@ pub(crate) mod tests {
         quiet.activation.write_profile_attributes = false;
         let batches = plan(&quiet, date("2026-01-05"), &requests).unwrap();
         assert!(batches.iter().all(|b| b.kind != BatchKind::TrackAttributes));
+    }
+
+    /// The attribute objects of `batches`' `/users/track` requests, by `external_id`.
+    fn attribute_objects(batches: &[PlannedBatch]) -> BTreeMap<String, Value> {
+        batches
+            .iter()
+            .filter(|b| b.kind == BatchKind::TrackAttributes)
+            .flat_map(|b| b.request_json().unwrap()["attributes"].as_array().unwrap().clone())
+            .map(|object| (object["external_id"].as_str().unwrap().to_owned(), object))
+            .collect()
+    }
+
+    #[test]
+    fn profile_attributes_are_deltas_against_the_previous_options() {
+        let use_case = example("winback");
+        let choices = [
+            ("offer", "pct20"),
+            ("channel", "sms"),
+            ("send_time", "lunch"),
+            ("subject", "new_arrivals"),
+        ];
+        // The same options as before: the message goes out, no attribute is written.
+        let mut same = request(&use_case, "d-1", "wb-1", &choices);
+        same.previous = Some(same.options.clone());
+        // Only the offer changed (pct10 before): only `offerloop_offer` is written.
+        let mut offer_changed = request(&use_case, "d-2", "wb-2", &choices);
+        let before = [("offer", "pct10"), choices[1], choices[2], choices[3]];
+        offer_changed.previous = Some(request(&use_case, "x", "wb-2", &before).options);
+        // Nothing known: every dimension is written.
+        let unknown = request(&use_case, "d-3", "wb-3", &choices);
+        let batches = plan(&use_case, date("2026-01-05"), &[same.clone(), offer_changed, unknown]).unwrap();
+
+        let objects = attribute_objects(&batches);
+        assert_eq!(objects.keys().collect::<Vec<_>>(), ["wb-2", "wb-3"]);
+        assert_eq!(
+            objects["wb-2"],
+            json!({"external_id": "wb-2", "_update_existing_only": true, "offerloop_offer": "pct20"})
+        );
+        assert_eq!(
+            objects["wb-3"],
+            json!({
+                "external_id": "wb-3",
+                "_update_existing_only": true,
+                "offerloop_offer": "pct20",
+                "offerloop_channel": "sms",
+                "offerloop_send_time": "lunch",
+                "offerloop_subject": "new_arrivals",
+            })
+        );
+        let track: Vec<&PlannedBatch> = batches
+            .iter()
+            .filter(|b| b.kind == BatchKind::TrackAttributes)
+            .collect();
+        assert_eq!(track.len(), 1);
+        assert_eq!(track[0].decision_ids, ["d-2", "d-3"], "d-1 has nothing to write");
+        // Every decision is still sent.
+        let sent: BTreeSet<&String> = batches
+            .iter()
+            .filter(|b| b.kind != BatchKind::TrackAttributes)
+            .flat_map(|b| &b.decision_ids)
+            .collect();
+        assert_eq!(sent.len(), 3);
+
+        // A decision with nothing new alone: its message, and no `/users/track` request at all.
+        let alone = plan(&use_case, date("2026-01-05"), std::slice::from_ref(&same)).unwrap();
+        assert_eq!(alone.len(), 1);
+        assert_ne!(alone[0].kind, BatchKind::TrackAttributes);
+    }
+
+    #[test]
+    fn previous_options_that_do_not_fit_the_use_case_are_refused() {
+        let use_case = example("winback");
+        let mut decision = request(&use_case, "d-1", "wb-1", &[]);
+        decision.previous = Some(vec![0]);
+        assert!(matches!(
+            plan(&use_case, date("2026-01-05"), &[decision]),
+            Err(Error::BadDecision { .. })
+        ));
+    }
+
+    #[test]
+    fn deltas_are_batched_75_to_a_request_in_decision_order() {
+        let use_case = example("winback");
+        let offer = use_case.actions.dimension_index("offer").unwrap();
+        let offers = use_case.actions.dimensions()[offer].len();
+        let mut requests = winback_requests(&use_case, 300);
+        // Every third decision changed nothing; the others changed their offer only.
+        for (i, r) in requests.iter_mut().enumerate() {
+            let mut previous = r.options.clone();
+            if i % 3 != 0 {
+                previous[offer] = (previous[offer] + 1) % u32::try_from(offers).unwrap();
+            }
+            r.previous = Some(previous);
+        }
+        let batches = plan(&use_case, date("2026-01-05"), &requests).unwrap();
+        let track: Vec<&PlannedBatch> = batches
+            .iter()
+            .filter(|b| b.kind == BatchKind::TrackAttributes)
+            .collect();
+        assert_eq!(
+            track.iter().map(|b| b.decision_ids.len()).collect::<Vec<_>>(),
+            [75, 75, 50]
+        );
+        let written: Vec<&String> = track.iter().flat_map(|b| &b.decision_ids).collect();
+        let expected: Vec<String> = (0..300).filter(|i| i % 3 != 0).map(|i| format!("d-{i:05}")).collect();
+        assert_eq!(written, expected.iter().collect::<Vec<_>>());
+        for object in attribute_objects(&batches).values() {
+            let keys: BTreeSet<&str> = object.as_object().unwrap().keys().map(String::as_str).collect();
+            assert_eq!(
+                keys,
+                BTreeSet::from(["external_id", "_update_existing_only", "offerloop_offer"])
+            );
+        }
+        // Deterministic: the same inputs, the same ids and bytes.
+        assert_eq!(plan(&use_case, date("2026-01-05"), &requests).unwrap(), batches);
     }
 
     #[test]
@@ -959,6 +1174,7 @@ pub(crate) mod tests {
                         .map(|(d, &n)| u32::try_from((i * (d + 3) + i / 7) % n).unwrap())
                         .collect(),
                     time_zone: None,
+                    previous: None,
                 })
                 .collect();
             let batches = plan(&use_case, date(day), &requests).unwrap();

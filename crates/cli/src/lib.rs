@@ -6,6 +6,7 @@
 //! (`policy init|decide|learn|evaluate`), `sim serve` (the simulated Braze workspace), and the daily loop: `run`, `status` and `demo`.
 
 pub mod braze_check;
+pub mod check_cmd;
 pub mod demo_cmd;
 pub mod init;
 pub mod policy_cmd;
@@ -13,4 +14,5 @@ pub mod report_cmd;
 pub mod run_cmd;
 pub mod sim_cmd;
 pub mod status_cmd;
+pub mod templates_cmd;
 pub mod validate;

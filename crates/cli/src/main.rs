@@ -62,6 +62,19 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Is a use case ready to run? Checks the key's permissions, the segment and its size (the smallest
+    /// detectable uplift), every campaign and canvas, the Liquid properties and the conversion events,
+    /// with read calls only; prints ✓ / ✗ / ⚠ with a fix for each problem and exits 1 on any ✗.
+    Check {
+        /// The use-case file.
+        #[arg(long = "use-case", value_name = "FILE")]
+        use_case: PathBuf,
+    },
+    /// The options' email templates in Braze.
+    Templates {
+        #[command(subcommand)]
+        command: TemplatesCommand,
+    },
     /// Run (or resume) one day of a use case: audience, outcomes, learning, decisions, activation.
     Run {
         /// The use-case file.
@@ -152,6 +165,23 @@ enum SimCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum TemplatesCommand {
+    /// Create or update, as Braze email templates, the template files the use case's options point at
+    /// (looked up by name; a second run changes nothing and says so); records their ids.
+    Sync {
+        /// The use-case file.
+        #[arg(long = "use-case", value_name = "FILE")]
+        use_case: PathBuf,
+        /// Show what would change (a diff per template) and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Where the template ids are recorded.
+        #[arg(long, value_name = "PATH", default_value = offerloop_cli::templates_cmd::TEMPLATE_IDS_FILE)]
+        state_file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum BrazeCommand {
     /// Check that the API key holds every permission the use case needs (side-effect-free probes).
     Check {
@@ -185,6 +215,15 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Braze {
             command: BrazeCommand::Check { use_case },
         } => run_braze_check(&use_case),
+        Command::Check { use_case } => run_check(&use_case),
+        Command::Templates {
+            command:
+                TemplatesCommand::Sync {
+                    use_case,
+                    dry_run,
+                    state_file,
+                },
+        } => run_templates_sync(&use_case, dry_run, &state_file),
         Command::Sim {
             command:
                 SimCommand::Serve {
@@ -266,6 +305,18 @@ fn run_daily(args: offerloop_cli::run_cmd::RunArgs) -> anyhow::Result<ExitCode> 
     let clock = std::sync::Arc::new(offerloop_cli::run_cmd::SystemClock);
     let summary = runtime()?.block_on(offerloop_cli::run_cmd::run(&args, clock))?;
     print!("{}", offerloop_cli::run_cmd::render_summary(&summary));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_check(use_case: &Path) -> anyhow::Result<ExitCode> {
+    let results = runtime()?.block_on(offerloop_cli::check_cmd::run(use_case))?;
+    print!("{}", offerloop_cli::check_cmd::render(&results));
+    Ok(ExitCode::from(offerloop_cli::check_cmd::exit_code(&results)))
+}
+
+fn run_templates_sync(use_case: &Path, dry_run: bool, state_file: &Path) -> anyhow::Result<ExitCode> {
+    let text = runtime()?.block_on(offerloop_cli::templates_cmd::sync(use_case, dry_run, state_file))?;
+    print!("{text}");
     Ok(ExitCode::SUCCESS)
 }
 

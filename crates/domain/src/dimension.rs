@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -319,6 +320,37 @@ pub enum OptionPayload {
     },
 }
 
+/// An option's email template: local files that `offerloop templates sync` creates or updates as a
+/// Braze email template.
+///
+/// Only the configuration is held here; the files are read at sync time, so a use case validates
+/// without them. Paths are as written in the use-case file, relative to its directory.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct TemplateSpec {
+    /// The Braze template name, the key sync looks the template up by (by default
+    /// `<use case>-<dimension>-<option>`); unique within a use case.
+    pub name: String,
+    /// The HTML body file.
+    pub html: PathBuf,
+    /// The plain-text body file, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<PathBuf>,
+    /// The subject line; when absent, the option's label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The preheader, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preheader: Option<String>,
+}
+
+impl TemplateSpec {
+    /// The default template name of option `option` of dimension `dimension` in use case `use_case`:
+    /// `<use case>-<dimension>-<option>`.
+    pub fn default_name(use_case: &str, dimension: &str, option: &str) -> String {
+        format!("{use_case}-{dimension}-{option}")
+    }
+}
+
 /// One value a dimension can take.
 #[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
 pub struct OptionSpec {
@@ -333,6 +365,10 @@ pub struct OptionSpec {
     pub properties: BTreeMap<String, serde_json::Value>,
     /// Kind-specific data.
     pub payload: OptionPayload,
+    /// The option's email template, kept in local files and synced to Braze by
+    /// `offerloop templates sync` (creative, subject-line and custom dimensions only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<TemplateSpec>,
 }
 
 impl OptionSpec {
@@ -345,6 +381,7 @@ impl OptionSpec {
             cost: 0.0,
             properties: BTreeMap::new(),
             payload: OptionPayload::None,
+            template: None,
         }
     }
 

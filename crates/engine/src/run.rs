@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
-use offerloop_activation::{ActivationRequest, Activator, BatchKind, BatchOutcome, PlannedBatch};
+use offerloop_activation::{ActivationRequest, Activator, BatchKind, BatchOutcome, DRY_RUN_NOTICE, PlannedBatch};
 use offerloop_braze::BrazeApi;
 use offerloop_braze::export::ExportPoll;
 use offerloop_domain::{Customer, Decision, Outcome, RewardStatus, UseCase};
@@ -42,6 +42,11 @@ use crate::{Error, Result};
 /// Detail prefix of a failed batch that may be retried.
 const RETRYABLE: &str = "retryable: ";
 
+/// Runs, beyond [`RunOptions::attribute_lookback_days`], read when looking for earlier attribute
+/// writes: room for runs of later dates than the one being run (a replayed day). Missing one only
+/// writes more attributes, never fewer.
+const EXTRA_RUNS_SCANNED: usize = 366;
+
 /// Tunables of a run (defaults suit a daily production run).
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -59,6 +64,10 @@ pub struct RunOptions {
     pub retry_delay: Duration,
     /// Days, beyond the attribution window, that rewards are still recomputed for.
     pub reward_lookback_days: u32,
+    /// Days before the run date that a customer's last written profile attributes are looked for
+    /// (`activation.write_profile_attributes` writes only the attributes that changed since then); a
+    /// customer without such a write in that time gets every attribute again.
+    pub attribute_lookback_days: u32,
     /// Show progress bars (they are hidden anyway when stderr is not a terminal).
     pub progress: bool,
     /// Send batches in flight at once. 1 (the default) sends in plan order, so a run against the
@@ -77,6 +86,7 @@ impl Default for RunOptions {
             max_batch_attempts: 3,
             retry_delay: Duration::from_secs(1),
             reward_lookback_days: 30,
+            attribute_lookback_days: 90,
             progress: true,
             concurrency: 1,
         }
@@ -674,7 +684,9 @@ impl DailyRun {
         Ok(())
     }
 
-    /// What to activate: one request per message decision, with the customer's time zone.
+    /// What to activate: one request per message decision, with the customer's time zone and, with
+    /// `activation.write_profile_attributes`, the options whose attributes are already on the
+    /// profile ([`Self::fill_previous`]).
     fn activation_requests(&self, rows: &[AudienceRow], messages: &[&Decision]) -> Result<Vec<ActivationRequest>> {
         let zones: HashMap<&str, Option<&String>> = rows
             .iter()
@@ -687,9 +699,114 @@ impl DailyRun {
                 customer_id: d.customer_id.clone(),
                 options: self.use_case.actions.decode(d.action)?.0,
                 time_zone: zones.get(d.customer_id.as_str()).copied().flatten().cloned(),
+                previous: None,
             });
         }
+        if self.use_case.activation.write_profile_attributes {
+            self.fill_previous(&mut requests)?;
+        }
         Ok(requests)
+    }
+
+    /// Sets each request's `previous` to the options the customer's profile attributes certainly
+    /// hold, so that only changed attributes are written. When that cannot be told, `previous` stays
+    /// `None` and every attribute is written: a needless write costs a few bytes, a wrongly skipped
+    /// one leaves a stale attribute.
+    ///
+    /// - Earlier runs are read newest first, back to [`RunOptions::attribute_lookback_days`] before
+    ///   the run date, one at a time (a run's decisions, a `HashMap` lookup each), until every
+    ///   customer is settled. The first message decision met for a customer settles it, by the fate
+    ///   of its `users.track` batch: `sent` → its options; `failed` (certainly not applied) → the
+    ///   customer's decision before it decides; `unknown` (maybe applied) → `None`, since the profile
+    ///   may hold either value. A message decision in no `users.track` batch had nothing to write
+    ///   (its options were the ones already written): its options.
+    /// - Only finished runs with today's configuration (the same [`UseCase::fingerprint`] in their
+    ///   summary) are trusted: the walk stops at the first other one, since a configuration change
+    ///   may have renamed attributes, options or their order, or turned the attributes off. A dry run
+    ///   wrote nothing and is passed over.
+    /// - When every batch of a run was sent, its batches (and their request bodies) are not read.
+    fn fill_previous(&self, requests: &mut [ActivationRequest]) -> Result<()> {
+        if requests.is_empty() {
+            return Ok(());
+        }
+        let lookback = self.options.attribute_lookback_days;
+        let earliest = self
+            .date
+            .checked_sub(jiff::Span::new().days(i64::from(lookback)))
+            .unwrap_or(Date::MIN);
+        let fingerprint = self.use_case.fingerprint();
+        let track_target = target_of(&BatchKind::TrackAttributes);
+        let mut found: Vec<Option<Vec<u32>>> = vec![None; requests.len()];
+        let mut pending: HashMap<&str, usize> = requests
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.customer_id.as_str(), i))
+            .collect();
+        let limit = usize::try_from(lookback)
+            .unwrap_or(usize::MAX)
+            .saturating_add(EXTRA_RUNS_SCANNED);
+        let runs = self.store.runs(self.name(), limit)?;
+        let mut trusted_runs = 0;
+        for run in runs.iter().filter(|r| r.date < self.date && r.date >= earliest) {
+            if pending.is_empty() {
+                break;
+            }
+            let same_config = run.phase == RunPhase::Done
+                && run
+                    .summary
+                    .as_ref()
+                    .and_then(|s| s.get("config_fingerprint"))
+                    .and_then(serde_json::Value::as_str)
+                    == Some(fingerprint.as_str());
+            if !same_config {
+                tracing::info!(
+                    run_id = run.id,
+                    date = %run.date,
+                    "earlier runs are not trusted for profile attributes (unfinished or configured differently)"
+                );
+                break;
+            }
+            trusted_runs += 1;
+            let states = self.store.batch_states(run.id)?;
+            if states.iter().any(|b| b.detail.as_deref() == Some(DRY_RUN_NOTICE)) {
+                continue;
+            }
+            // The fate of each decision's `users.track` batch; empty when every batch was sent.
+            let mut fates: HashMap<String, BatchState> = HashMap::new();
+            if states.iter().any(|b| b.state != BatchState::Sent) {
+                for batch in self.store.batches(run.id)? {
+                    if batch.target == track_target {
+                        fates.extend(batch.decision_ids.into_iter().map(|id| (id, batch.state)));
+                    }
+                }
+            }
+            for d in self.store.decisions(run.id)? {
+                let Some(&i) = pending.get(d.customer_id.as_str()) else {
+                    continue;
+                };
+                if !is_message(&self.use_case, &d) {
+                    continue;
+                }
+                match fates.get(&d.id) {
+                    None | Some(BatchState::Sent) => found[i] = Some(self.use_case.actions.decode(d.action)?.0),
+                    Some(BatchState::Failed) => continue,
+                    Some(BatchState::Unknown | BatchState::Sending | BatchState::Planned) => {}
+                }
+                pending.remove(d.customer_id.as_str());
+            }
+        }
+        drop(pending);
+        let deltas = found.iter().filter(|f| f.is_some()).count();
+        for (request, previous) in requests.iter_mut().zip(found) {
+            request.previous = previous;
+        }
+        tracing::info!(
+            customers = requests.len(),
+            deltas,
+            runs = trusted_runs,
+            "earlier profile attributes looked up"
+        );
+        Ok(())
     }
 
     async fn activate_phase(

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -567,4 +568,264 @@ proptest::proptest! {
         proptest::prop_assert_eq!(sliced.guardrails(), whole.guardrails());
         proptest::prop_assert!(whole.guardrails().total() > 0, "the budget must bind for the test to mean anything");
     }
+}
+
+/// Plans with the real planner (profile attributes as deltas), executes like [`FakeActivator`].
+#[derive(Debug, Default)]
+struct Planning {
+    inner: FakeActivator,
+}
+
+#[async_trait::async_trait]
+impl Activator for Planning {
+    fn plan(
+        &self,
+        use_case: &UseCase,
+        date: Date,
+        requests: &[ActivationRequest],
+    ) -> offerloop_activation::Result<Vec<PlannedBatch>> {
+        offerloop_activation::plan::plan(use_case, date, requests)
+    }
+    async fn execute(&self, batch: &PlannedBatch) -> BatchOutcome {
+        self.inner.execute(batch).await
+    }
+}
+
+/// Winback without the spacing guardrails, so the same customers get a message two days in a row.
+fn daily_use_case() -> UseCase {
+    let mut uc = use_case();
+    uc.guardrails.min_days_between_messages = None;
+    uc.guardrails.max_messages_per_customer_per_week = None;
+    uc
+}
+
+/// The `/users/track` attribute objects of a run, by customer, and the decision ids they carry.
+fn attribute_writes(w: &World, run_id: i64) -> (std::collections::BTreeMap<String, serde_json::Value>, Vec<String>) {
+    let mut objects = std::collections::BTreeMap::new();
+    let mut decisions = Vec::new();
+    for batch in w.store.batches(run_id).unwrap() {
+        if batch.target != "users.track" {
+            continue;
+        }
+        decisions.extend(batch.decision_ids.clone());
+        let request: serde_json::Value = serde_json::from_str(&batch.request).unwrap();
+        for object in request["attributes"].as_array().unwrap() {
+            let customer = object["external_id"].as_str().unwrap().to_owned();
+            assert!(
+                objects.insert(customer, object.clone()).is_none(),
+                "one object per customer"
+            );
+        }
+    }
+    (objects, decisions)
+}
+
+/// The attribute object a customer should get: the dimensions whose option differs from
+/// `previous` (all without one), `None` when nothing changed.
+fn expected_object(
+    uc: &UseCase,
+    customer: &str,
+    options: &[u32],
+    previous: Option<&[u32]>,
+) -> Option<serde_json::Value> {
+    let mut object = serde_json::json!({"external_id": customer, "_update_existing_only": true});
+    let mut changed = false;
+    for (d, dimension) in uc.actions.dimensions().iter().enumerate() {
+        if previous.is_some_and(|p| p[d] == options[d]) {
+            continue;
+        }
+        changed = true;
+        object[format!("offerloop_{}", dimension.name)] =
+            serde_json::json!(dimension.options[options[d] as usize].id.to_string());
+    }
+    changed.then_some(object)
+}
+
+/// Checks the `/users/track` writes of `run_id` against `previous` (a customer's options known to
+/// be on the profile) and counts the customers with no write, a partial one and a full one.
+fn check_deltas(
+    w: &World,
+    uc: &UseCase,
+    run_id: i64,
+    messages: u64,
+    previous: impl Fn(&str) -> Option<Vec<u32>>,
+) -> (usize, usize, usize) {
+    let (objects, decisions) = attribute_writes(w, run_id);
+    let (mut unchanged, mut partial, mut full) = (0, 0, 0);
+    let mut expected_decisions = Vec::new();
+    let stored = w.store.decisions(run_id).unwrap();
+    assert_eq!(stored.len() as u64, messages, "every winback decision is a message");
+    for d in stored {
+        let customer = d.customer_id.as_str();
+        let options = uc.actions.decode(d.action).unwrap().0;
+        let expected = expected_object(uc, customer, &options, previous(customer).as_deref());
+        assert_eq!(objects.get(customer), expected.as_ref(), "{customer}");
+        match &expected {
+            None => unchanged += 1,
+            Some(object) if object.as_object().unwrap().len() == 2 + uc.actions.dimensions().len() => full += 1,
+            Some(_) => partial += 1,
+        }
+        if expected.is_some() {
+            expected_decisions.push(d.id.clone());
+        }
+    }
+    expected_decisions.sort();
+    assert_eq!(
+        decisions, expected_decisions,
+        "a decision is in a track batch iff it has a delta"
+    );
+    (unchanged, partial, full)
+}
+
+/// Each message decision's options in `run_id`, by customer.
+fn options_by_customer(w: &World, uc: &UseCase, run_id: i64) -> HashMap<String, (String, Vec<u32>)> {
+    w.store
+        .decisions(run_id)
+        .unwrap()
+        .into_iter()
+        .map(|d| {
+            let options = uc.actions.decode(d.action).unwrap().0;
+            (d.customer_id.as_str().to_owned(), (d.id, options))
+        })
+        .collect()
+}
+
+/// The decisions of `run_id`'s `/users/track` batches, in plan order, after checking their fates.
+fn track_batches(w: &World, run_id: i64, states: &[BatchState]) -> Vec<Vec<String>> {
+    let batches: Vec<_> = w
+        .store
+        .batches(run_id)
+        .unwrap()
+        .into_iter()
+        .filter(|b| b.target == "users.track")
+        .collect();
+    assert!(batches.len() >= states.len());
+    for (batch, state) in batches.iter().zip(states) {
+        assert_eq!(batch.state, *state);
+    }
+    batches.into_iter().map(|b| b.decision_ids).collect()
+}
+
+#[tokio::test]
+async fn later_days_write_only_the_attributes_that_changed_since_a_sent_write() {
+    let w = world();
+    let uc = daily_use_case();
+    let activator = Arc::new(Planning::default());
+    // Scripts the fate of the `k`-th batch of the next run (its `/users/track` requests come first).
+    let script = |k: usize, outcome: BatchOutcome| {
+        let next = activator.inner.executed.lock().unwrap().len();
+        activator.inner.script.lock().unwrap().insert(next + k, outcome);
+    };
+    let day = |n: i8| Date::constant(2026, 1, n);
+    let at = |n: i8| {
+        w.clock
+            .set(format!("2026-01-{n:02}T12:00:00Z").parse::<Timestamp>().unwrap());
+    };
+    let latest = |run_id: i64| -> HashMap<String, (String, Vec<u32>)> { options_by_customer(&w, &uc, run_id) };
+
+    // Day 1: no history, every attribute.
+    let first = run_with(&w, uc.clone(), braze(), activator.clone(), day(5))
+        .execute()
+        .await
+        .unwrap();
+    let (unchanged, partial, full) = check_deltas(&w, &uc, first.run_id, first.messages, |_| None);
+    assert_eq!((unchanged, partial, full as u64), (0, 0, first.messages));
+    let day1 = latest(first.run_id);
+    let after_day1 = |customer: &str| day1.get(customer).map(|(_, options)| options.clone());
+
+    // Day 2: deltas against day 1. Its first track batch's fate is unknown (maybe applied), its
+    // second is certainly rejected.
+    at(6);
+    script(
+        0,
+        BatchOutcome::Unknown {
+            error: "timeout".into(),
+        },
+    );
+    script(
+        1,
+        BatchOutcome::Rejected {
+            error: "400 bad".into(),
+            retryable: false,
+        },
+    );
+    let second = run_with(&w, uc.clone(), braze(), activator.clone(), day(6))
+        .execute()
+        .await
+        .unwrap();
+    let (unchanged, partial, _) = check_deltas(&w, &uc, second.run_id, second.messages, after_day1);
+    assert!(unchanged > 0 && partial > 0, "{unchanged} {partial}");
+    let track = track_batches(&w, second.run_id, &[BatchState::Unknown, BatchState::Failed]);
+    let (unknown, rejected) = (&track[0], &track[1]);
+    let day2 = latest(second.run_id);
+
+    // Day 3: against day 2, except for the customers whose day-2 write may or may not have landed
+    // (everything), and those whose day-2 write was rejected (against day 1 again).
+    at(7);
+    let third = run_with(&w, uc.clone(), braze(), activator.clone(), day(7))
+        .execute()
+        .await
+        .unwrap();
+    let after_day2 = |customer: &str| match day2.get(customer) {
+        Some((id, _)) if unknown.contains(id) => None,
+        Some((id, _)) if rejected.contains(id) => after_day1(customer),
+        Some((_, options)) => Some(options.clone()),
+        None => after_day1(customer),
+    };
+    let (unchanged, partial, full) = check_deltas(&w, &uc, third.run_id, third.messages, after_day2);
+    assert!(
+        unchanged > 0 && partial > 0 && full >= unknown.len(),
+        "{unchanged} {partial} {full}"
+    );
+    assert_eq!((third.batches.unknown, third.batches.failed), (0, 0));
+    let day3 = latest(third.run_id);
+    // Both rules changed what some customer got (else the check above proves nothing about them).
+    let mattered = |ids: &[String], rule: &dyn Fn(&str) -> Option<Vec<u32>>| {
+        day2.iter()
+            .filter(|(_, (id, _))| ids.contains(id))
+            .filter(|(c, (_, options))| {
+                day3.get(*c).is_some_and(|(_, now)| {
+                    expected_object(&uc, c, now, rule(c).as_deref()) != expected_object(&uc, c, now, Some(options))
+                })
+            })
+            .count()
+    };
+    assert!(mattered(unknown, &|_| None) > 0);
+    assert!(mattered(rejected, &after_day1) > 0);
+
+    // Day 4: day 3's batches were all sent (its batches are not even read), so its decisions are what
+    // the profiles hold, those that wrote nothing included.
+    at(8);
+    let fourth = run_with(&w, uc.clone(), braze(), activator.clone(), day(8))
+        .execute()
+        .await
+        .unwrap();
+    let (unchanged, partial, _) = check_deltas(&w, &uc, fourth.run_id, fourth.messages, |c| {
+        day3.get(c).map(|(_, options)| options.clone())
+    });
+    assert!(unchanged > 0 && partial > 0, "{unchanged} {partial}");
+}
+
+#[tokio::test]
+async fn after_a_configuration_change_every_attribute_is_written_again() {
+    let w = world();
+    let uc = daily_use_case();
+    let activator = Arc::new(Planning::default());
+    run_with(&w, uc.clone(), braze(), activator.clone(), DAY)
+        .execute()
+        .await
+        .unwrap();
+    w.clock.set("2026-01-06T12:00:00Z".parse::<Timestamp>().unwrap());
+    let mut changed = uc.clone();
+    changed.guardrails.max_cost_per_run = Some(24_000.0);
+    let second = run_with(&w, changed, braze(), activator, Date::constant(2026, 1, 6))
+        .execute()
+        .await
+        .unwrap();
+    let (day2, _) = attribute_writes(&w, second.run_id);
+    assert_eq!(day2.len() as u64, second.messages);
+    assert!(
+        day2.values()
+            .all(|o| o.as_object().unwrap().len() == 2 + uc.actions.dimensions().len())
+    );
 }

@@ -79,6 +79,7 @@ async fn winback_decisions_reach_each_customer_exactly_once_with_their_propertie
                 customer_id: CustomerId::new(externals[i as usize * 2].clone()).unwrap(),
                 options,
                 time_zone: Some(zones[i as usize * 2].clone()),
+                previous: None,
             }
         })
         .collect();

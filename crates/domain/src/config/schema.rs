@@ -13,7 +13,7 @@ use super::diagnostic::Diagnostics;
 use super::reader::{Cx, Sp, Table, as_number, as_string, as_strings, as_table, join, unknown_value};
 use crate::action::{ActionSpace, EligibilityRule, ExclusionRule, MAX_RULES};
 use crate::dimension::{
-    Channel, Dimension, DimensionKind, LocalTime, MessageTarget, OptionPayload, OptionSpec, Weekday,
+    Channel, Dimension, DimensionKind, LocalTime, MessageTarget, OptionPayload, OptionSpec, TemplateSpec, Weekday,
 };
 use crate::features::{FeatureSchema, FeatureSpec, FeatureType, FieldPath};
 use crate::holdout::{ControlAction, Holdout};
@@ -85,7 +85,8 @@ fn read_root(cx: &mut Cx<'_>, mut root: Table<'_, '_>) -> Option<UseCase> {
         }
     }
     let mut catalog = Catalog::default();
-    let dimensions = read_dimensions(cx, dimension_tables, &mut catalog);
+    let use_case_name = header.as_ref().map(|(name, ..)| name.as_str());
+    let dimensions = read_dimensions(cx, dimension_tables, &mut catalog, use_case_name);
     let rule_tables = root.tables(cx, "rule");
     let rules = read_rules(cx, rule_tables, &catalog);
     let eligibility_tables = root.tables(cx, "eligibility");
@@ -548,12 +549,15 @@ fn read_dimensions(
     cx: &mut Cx<'_>,
     tables: Vec<Table<'_, '_>>,
     catalog: &mut Catalog,
+    use_case_name: Option<&str>,
 ) -> Option<Vec<Located<Dimension>>> {
     let kinds: Vec<(&str, DimensionKind)> = DimensionKind::ALL.iter().map(|k| (k.as_str(), *k)).collect();
     let mut dims = Vec::new();
     let mut ok = true;
     let mut names: BTreeMap<String, usize> = BTreeMap::new();
     let mut singleton: BTreeMap<&'static str, usize> = BTreeMap::new();
+    // Template names are the key `templates sync` looks templates up by: unique in the use case.
+    let mut template_names: BTreeMap<String, usize> = BTreeMap::new();
     // Every dimension's name is also a Liquid property (`{"<dimension>": "<option id>"}`), so no
     // option property may be called like a dimension.
     let dimension_names: Vec<String> = tables
@@ -617,7 +621,12 @@ fn read_dimensions(
                 .dims
                 .push((name.clone(), kind.as_ref().map(|k| k.0), option_ids));
         }
-        let options = read_options(cx, option_tables, kind.as_ref().map(|k| k.0), &dimension_names);
+        let owner = OptionOwner {
+            kind: kind.as_ref().map(|k| k.0),
+            use_case: use_case_name,
+            dimension: name.as_ref().map(|(n, _)| n.as_str()),
+        };
+        let options = read_options(cx, option_tables, &owner, &dimension_names, &mut template_names);
         t.finish(cx);
         match (name, kind, options) {
             (Some((name, _)), Some((kind, _)), Some(options)) if !options.is_empty() => {
@@ -645,12 +654,29 @@ const OPTION_KIND_KEYS: [(&str, DimensionKind); 7] = [
     ("min_days_between_messages", DimensionKind::Frequency),
 ];
 
+/// The dimension kinds whose options may carry a `template`.
+const TEMPLATE_KINDS: [DimensionKind; 3] = [
+    DimensionKind::Creative,
+    DimensionKind::SubjectLine,
+    DimensionKind::Custom,
+];
+
+/// What options are read for: their dimension's kind and name, and the use case's name (for
+/// default template names). `None` where that part could not be read.
+struct OptionOwner<'n> {
+    kind: Option<DimensionKind>,
+    use_case: Option<&'n str>,
+    dimension: Option<&'n str>,
+}
+
 fn read_options(
     cx: &mut Cx<'_>,
     tables: Vec<Table<'_, '_>>,
-    kind: Option<DimensionKind>,
+    owner: &OptionOwner<'_>,
     dimension_names: &[String],
+    template_names: &mut BTreeMap<String, usize>,
 ) -> Option<Vec<OptionSpec>> {
+    let kind = owner.kind;
     let mut options = Vec::new();
     let mut ids: BTreeMap<String, usize> = BTreeMap::new();
     let mut ok = true;
@@ -686,6 +712,28 @@ fn read_options(
                 }
             }
         }
+        let template = match kind {
+            Some(k) if TEMPLATE_KINDS.contains(&k) => t.table(cx, "template", false).and_then(|tt| {
+                let option = id.as_ref().map(|(id, _)| id.as_str());
+                read_template(cx, tt, owner, option, template_names)
+            }),
+            Some(k) => {
+                let allowed: Vec<&str> = TEMPLATE_KINDS.iter().map(|k| k.as_str()).collect();
+                t.not_here(
+                    cx,
+                    "template",
+                    &format!(
+                        "only options of {} dimensions carry an email `template`; this dimension is of kind `{k}`",
+                        allowed.join(", ").replacen(", custom", " or custom", 1)
+                    ),
+                );
+                None
+            }
+            None => {
+                t.get("template");
+                None
+            }
+        };
         let payload = match kind {
             Some(DimensionKind::Channel) => {
                 let channel = t.choice(cx, "channel", true, &channels).map(|(c, _)| c);
@@ -760,12 +808,63 @@ fn read_options(
                 cost,
                 properties,
                 payload,
+                template,
             });
         } else {
             ok = false;
         }
     }
     ok.then_some(options)
+}
+
+/// Reads an option's `template = { name, html, text, subject, preheader }`; the paths are kept as
+/// written (the files are read at sync time).
+fn read_template(
+    cx: &mut Cx<'_>,
+    mut t: Table<'_, '_>,
+    owner: &OptionOwner<'_>,
+    option: Option<&str>,
+    template_names: &mut BTreeMap<String, usize>,
+) -> Option<TemplateSpec> {
+    let errors = cx.error_count();
+    let name = t.nonempty(cx, "name", false);
+    let html = t.nonempty(cx, "html", false).map(|(p, _)| p);
+    if html.is_none() && !t.has("html") {
+        cx.error(
+            t.span.start..t.span.start,
+            &t.key_path("html"),
+            "missing: the HTML body file, relative to the use-case file (e.g. `templates/offer.html`)",
+        );
+    }
+    let text = t.nonempty(cx, "text", false).map(|(p, _)| p);
+    let subject = t.nonempty(cx, "subject", false).map(|(s, _)| s);
+    let preheader = t.nonempty(cx, "preheader", false).map(|(s, _)| s);
+    let name = name.or_else(|| {
+        let default = TemplateSpec::default_name(owner.use_case?, owner.dimension?, option?);
+        Some((default, t.span.clone()))
+    });
+    if let Some((name, span)) = &name {
+        if let Some(line) = template_names.get(name) {
+            cx.error(
+                span.clone(),
+                &t.key_path("name"),
+                format!("template name `{name}` is already used on line {line}; each option needs its own template"),
+            );
+        } else {
+            template_names.insert(name.clone(), cx.line_of(span.start));
+        }
+    }
+    t.finish(cx);
+    if cx.error_count() != errors {
+        return None;
+    }
+    Some(TemplateSpec {
+        name: name?.0,
+        html: html?.into(),
+        text: text.map(Into::into),
+        subject,
+        preheader,
+    })
 }
 
 fn read_properties(
@@ -1442,4 +1541,160 @@ fn read_activation(cx: &mut Cx<'_>, mut t: Table<'_, '_>, catalog: &Catalog) -> 
         attribute_prefix: prefix,
         in_local_time: local,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// A small use case; `{offer}`, `{a}` and `{b}` are extra lines of the options `offer.none`,
+    /// `subject.a` and `subject.b`.
+    fn use_case(offer: &str, a: &str, b: &str) -> String {
+        format!(
+            r#"[use_case]
+name = "tpl"
+kind = "winback"
+time_zone = "UTC"
+
+[braze]
+endpoint = "https://rest.fra-01.braze.eu"
+api_key_env = "BRAZE_API_KEY"
+
+[audience]
+segment_id = "segment-1"
+
+[metric]
+kind = "conversion"
+event = "purchase_completed"
+attribution_window_days = 7
+
+[activation]
+campaign_id = "cmp-email"
+
+[[dimension]]
+name = "offer"
+kind = "offer"
+
+  [[dimension.options]]
+  id = "none"
+  {offer}
+
+[[dimension]]
+name = "subject"
+kind = "subject_line"
+
+  [[dimension.options]]
+  id = "a"
+  label = "Hello A"
+  {a}
+
+  [[dimension.options]]
+  id = "b"
+  {b}
+
+[holdout]
+salt = "s"
+control_fraction = 0.1
+
+  [holdout.business_as_usual]
+  offer = "none"
+  subject = "a"
+"#
+        )
+    }
+
+    fn errors(text: &str) -> Vec<String> {
+        match parse_use_case(text, "tpl.toml") {
+            Ok(_) => panic!("expected errors"),
+            Err(Error::Config(d)) => d.iter().map(ToString::to_string).collect(),
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+
+    #[test]
+    fn a_template_is_read_with_its_defaults() {
+        let text = use_case(
+            "",
+            r#"template = { html = "a.html" }"#,
+            r#"template = { name = "custom", html = "t/b.html", text = "t/b.txt", subject = "Hi", preheader = "Pre" }"#,
+        );
+        let uc = parse_use_case(&text, "tpl.toml").unwrap();
+        let subject = &uc.actions.dimensions()[1];
+        let a = subject.options[0].template.as_ref().unwrap();
+        assert_eq!(a.name, "tpl-subject-a");
+        assert_eq!(a.html, Path::new("a.html"));
+        assert_eq!(
+            (a.text.as_ref(), a.subject.as_ref(), a.preheader.as_ref()),
+            (None, None, None)
+        );
+        let b = subject.options[1].template.as_ref().unwrap();
+        assert_eq!(
+            b,
+            &TemplateSpec {
+                name: "custom".into(),
+                html: "t/b.html".into(),
+                text: Some("t/b.txt".into()),
+                subject: Some("Hi".into()),
+                preheader: Some("Pre".into()),
+            }
+        );
+        assert!(uc.actions.dimensions()[0].options[0].template.is_none());
+    }
+
+    #[test]
+    fn unknown_template_keys_are_located_with_a_hint() {
+        let text = use_case("", r#"template = { htm = "a.html" }"#, "");
+        assert_eq!(
+            errors(&text),
+            [
+                "tpl.toml:36:14 dimension[1].options[0].template.html: missing: the HTML body file, relative to the use-case file (e.g. `templates/offer.html`)",
+                "tpl.toml:36:16 dimension[1].options[0].template.htm: unknown key; did you mean `html`?",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_template_outside_creative_subject_and_custom_dimensions_is_refused() {
+        let text = use_case(r#"template = { html = "a.html" }"#, "", "");
+        assert_eq!(
+            errors(&text),
+            [
+                "tpl.toml:27:14 dimension[0].options[0].template: only options of creative, subject_line or custom dimensions carry an email `template`; this dimension is of kind `offer`"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_template_needs_an_html_file_and_a_table() {
+        let text = use_case("", r#"template = { subject = "Hi" }"#, r#"template = "b.html""#);
+        assert_eq!(
+            errors(&text),
+            [
+                "tpl.toml:36:14 dimension[1].options[0].template.html: missing: the HTML body file, relative to the use-case file (e.g. `templates/offer.html`)",
+                "tpl.toml:40:14 dimension[1].options[1].template: expected a table, found a string",
+            ]
+        );
+        let empty = use_case("", r#"template = { html = " " }"#, "");
+        assert_eq!(
+            errors(&empty),
+            ["tpl.toml:36:23 dimension[1].options[0].template.html: cannot be empty"]
+        );
+    }
+
+    #[test]
+    fn two_options_cannot_share_a_template_name() {
+        let text = use_case(
+            "",
+            r#"template = { name = "same", html = "a.html" }"#,
+            r#"template = { name = "same", html = "b.html" }"#,
+        );
+        assert_eq!(
+            errors(&text),
+            [
+                "tpl.toml:40:23 dimension[1].options[1].template.name: template name `same` is already used on line 36; each option needs its own template"
+            ]
+        );
+    }
 }
