@@ -88,6 +88,22 @@ pub fn required_endpoints(use_case: &UseCase) -> BTreeMap<Endpoint, &'static str
     if use_case.activation.write_profile_attributes {
         needs.insert(Endpoint::UsersTrack, "write the chosen options to profiles");
     }
+    let templates = use_case
+        .actions
+        .dimensions()
+        .iter()
+        .flat_map(|d| &d.options)
+        .any(|o| o.template.is_some());
+    if templates {
+        needs.insert(
+            Endpoint::TemplatesEmailList,
+            "find the options' email templates by name",
+        );
+        needs.insert(
+            Endpoint::TemplatesEmailInfo,
+            "compare the options' email templates with their files",
+        );
+    }
     needs
 }
 
