@@ -475,18 +475,23 @@ async fn quiet_hours_drop_evening_sends_and_send_times_are_planned_locally() {
     }
 }
 
-#[test]
-fn a_paused_treatment_gets_business_as_usual() {
-    let uc = use_case();
-    let setup = offerloop_policy::Setup::from_use_case(&uc).unwrap();
-    let policy = offerloop_policy::build(&uc).unwrap();
-    let customers: Vec<offerloop_domain::Customer> = (0..100)
+/// `n` customers of [`use_case`], read from [`profile`]s as an export would give them.
+fn customers(uc: &UseCase, n: usize) -> Vec<offerloop_domain::Customer> {
+    (0..n)
         .map(|i| {
             let id = format!("cust-{i:06}");
             let user: offerloop_braze::ExportedUser = serde_json::from_value(profile(&id, i)).unwrap();
             crate::customer_from_export(&uc.features, &user).unwrap().customer
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn a_paused_treatment_gets_business_as_usual() {
+    let uc = use_case();
+    let setup = offerloop_policy::Setup::from_use_case(&uc).unwrap();
+    let policy = offerloop_policy::build(&uc).unwrap();
+    let customers = customers(&uc, 100);
     let history = crate::MessageHistory::default();
     let at: Timestamp = "2026-01-05T12:00:00Z".parse().unwrap();
     let ctx = |paused| crate::decide::DecideContext {
@@ -538,13 +543,7 @@ proptest::proptest! {
         uc.guardrails.max_sends_per_run = Some(max_sends);
         let setup = offerloop_policy::Setup::from_use_case(&uc).unwrap();
         let policy = offerloop_policy::build(&uc).unwrap();
-        let customers: Vec<offerloop_domain::Customer> = (0..120)
-            .map(|i| {
-                let id = format!("cust-{i:06}");
-                let user: offerloop_braze::ExportedUser = serde_json::from_value(profile(&id, i)).unwrap();
-                crate::customer_from_export(&uc.features, &user).unwrap().customer
-            })
-            .collect();
+        let customers = customers(&uc, 120);
         let history = crate::MessageHistory::default();
         let ctx = crate::decide::DecideContext {
             use_case: &uc,
