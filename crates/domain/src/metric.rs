@@ -3,7 +3,13 @@
 //! Every metric has an attribution window in days. An outcome is attributed to a decision when it
 //! belongs to the same customer, matches the metric, and happens in `[decided_at, decided_at + window)`.
 //! The reward is [`RewardStatus::Pending`] while the window is open and [`RewardStatus::Final`] once it
-//! has closed; only final rewards are learned from. Outcomes seen twice (same `dedupe_key`) count once.
+//! has closed. Outcomes seen twice (same `dedupe_key`) count once.
+//!
+//! Every reward is `offset + sign × accrual` ([`SuccessMetric::accrual_parts`]): an accrual that only
+//! grows as matching outcomes arrive (a 0/1 "it happened", or a sum of values), turned into the metric
+//! by a constant offset (e.g. minus the options' cost) and a sign (−1 for a churn event, which lowers
+//! retention). This is what lets the engine learn from a window still open: the policy's delay model
+//! (`offerloop_policy::delay`) corrects the accrual observed so far, never the offset.
 
 use std::collections::BTreeSet;
 
@@ -150,6 +156,36 @@ impl SuccessMetric {
     /// When the window of a decision made at `decided_at` closes.
     pub fn window_end(&self, decided_at: Timestamp) -> Timestamp {
         decided_at.saturating_add(self.window()).unwrap_or(Timestamp::MAX)
+    }
+
+    /// Whether an outcome of this kind counts for the metric (before the window and deduplication).
+    pub fn counts(&self, kind: &OutcomeKind) -> bool {
+        self.kind.matches(kind)
+    }
+
+    /// The reward of `decision` as `(offset, sign)`: `reward = offset + sign × accrual`, where the
+    /// accrual starts at 0 and only grows as outcomes are attributed — the 0/1 indicator of the event
+    /// for conversion, renewal and retention, the (discounted) sum of values for amounts. The offset is
+    /// minus the options' cost when the metric subtracts it, and 1 for retention measured by a churn
+    /// event, whose sign is −1 (retained unless the churn event happens).
+    pub fn accrual_parts(&self, decision: &Decision) -> (f64, f64) {
+        let cost = |subtract: bool| if subtract { -decision.cost } else { 0.0 };
+        match &self.kind {
+            MetricKind::Retention { active_event: None, .. } => (1.0, -1.0),
+            MetricKind::Conversion { .. }
+            | MetricKind::Renewal { .. }
+            | MetricKind::Retention { .. }
+            | MetricKind::Arpu { .. } => (0.0, 1.0),
+            MetricKind::Revenue {
+                subtract_option_cost, ..
+            }
+            | MetricKind::EventValue {
+                subtract_option_cost, ..
+            }
+            | MetricKind::Npv {
+                subtract_option_cost, ..
+            } => (cost(*subtract_option_cost), 1.0),
+        }
     }
 
     /// The reward of `decision` given the outcomes observed so far, as of `now`.
@@ -343,5 +379,68 @@ mod tests {
             ts("2030-01-01T00:00:00Z"),
         );
         assert!((r.value - 100.0).abs() < 0.01, "{}", r.value);
+    }
+
+    #[test]
+    fn rewards_are_offset_plus_signed_accrual() {
+        let now = ts("2026-12-01T00:00:00Z");
+        let d = decision(5.0);
+        let kinds = [
+            (
+                MetricKind::Conversion {
+                    on: ConversionOn::Purchase { product: None },
+                },
+                1.0,
+            ),
+            (
+                MetricKind::Revenue {
+                    product: None,
+                    subtract_option_cost: true,
+                },
+                40.0,
+            ),
+            (
+                MetricKind::Revenue {
+                    product: None,
+                    subtract_option_cost: false,
+                },
+                40.0,
+            ),
+            (MetricKind::Arpu { product: None }, 40.0),
+            (
+                MetricKind::EventValue {
+                    event: "points".into(),
+                    property: "n".into(),
+                    subtract_option_cost: true,
+                },
+                0.0,
+            ),
+        ];
+        for (kind, accrual) in kinds {
+            let metric = SuccessMetric {
+                kind,
+                attribution_window_days: 14,
+            };
+            let (offset, sign) = metric.accrual_parts(&d);
+            assert_eq!(metric.reward(&d, &[], now).value, offset, "{metric:?}");
+            let bought = metric.reward(&d, &[purchase("c1", "2026-11-02T10:00:00Z", 40.0, "p")], now);
+            assert_eq!(bought.value, offset + sign * accrual, "{metric:?}");
+        }
+        let churn = SuccessMetric {
+            kind: MetricKind::Retention {
+                active_event: None,
+                churn_event: Some("cancelled".into()),
+            },
+            attribution_window_days: 30,
+        };
+        assert_eq!(churn.accrual_parts(&d), (1.0, -1.0));
+        let left = churn
+            .reward(&d, &[event("cancelled", "2026-11-10T00:00:00Z")], now)
+            .value;
+        assert_eq!(left, 1.0 - 1.0);
+        assert!(churn.counts(&OutcomeKind::CustomEvent {
+            name: "cancelled".into()
+        }));
+        assert!(!churn.counts(&OutcomeKind::CustomEvent { name: "other".into() }));
     }
 }

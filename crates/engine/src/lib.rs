@@ -16,6 +16,7 @@ mod attribution;
 mod audience;
 mod clock;
 mod decide;
+mod early;
 mod error;
 mod guardrails;
 mod outcomes;
@@ -34,6 +35,7 @@ pub use decide::{
     BUSINESS_AS_USUAL_VERSION, GroupCounts, MIN_MESSAGES_FOR_UNSUBSCRIBE_GUARDRAIL, NO_MESSAGE_VERSION, PAUSED_VERSION,
     RANDOM_CONTROL_VERSION, decision_id, is_message,
 };
+pub use early::{DelaySummary, NO_MESSAGE_GROUP};
 pub use error::{Error, Result};
 pub use guardrails::{Blocked, Budget, GuardrailCounts, MessageHistory, in_quiet_hours};
 pub use outcomes::{CurrentsDirectory, OutcomeSource, currents_outcome};
@@ -41,5 +43,5 @@ pub use profile::{
     AudienceFeatures, Counter, ExportedCustomer, ProfileCounters, counters_of, customer_from_export,
     profile_delta_outcomes,
 };
-pub use run::{DailyRun, DailyRunBuilder, RunOptions, target_of};
+pub use run::{DEFAULT_EARLY_LEARNING_SHARE, DailyRun, DailyRunBuilder, RunOptions, target_of};
 pub use summary::{BatchCounts, RunSummary};

@@ -10,7 +10,7 @@
 //! Nothing is written before the audience export succeeds, so a bad key or a missing permission
 //! leaves the store untouched.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,7 +24,7 @@ use offerloop_braze::export::ExportPoll;
 use offerloop_domain::{Customer, Decision, Outcome, RewardStatus, UseCase};
 use offerloop_policy::{DecisionRound, Feedback, Policy, Setup, Snapshot};
 use offerloop_store::{
-    AudienceRow, BatchRecord, BatchState, BatchStatus, DriftAlertRecord, RunPhase, RunRecord, Store,
+    AudienceRow, BatchRecord, BatchState, BatchStatus, DriftAlertRecord, FeedbackRow, RunPhase, RunRecord, Store,
 };
 
 use crate::attribution::{attribute, unsubscribe_rates};
@@ -33,6 +33,7 @@ use crate::clock::Clock;
 use crate::decide::{
     DecideContext, Decider, GroupCounts, MIN_MESSAGES_FOR_UNSUBSCRIBE_GUARDRAIL, NO_MESSAGE_VERSION, is_message,
 };
+use crate::early::{self, DelaySummary};
 use crate::guardrails::MessageHistory;
 use crate::outcomes::OutcomeSource;
 use crate::profile::{AudienceFeatures, profile_delta_outcomes};
@@ -46,6 +47,9 @@ const RETRYABLE: &str = "retryable: ";
 /// writes: room for runs of later dates than the one being run (a replayed day). Missing one only
 /// writes more attributes, never fewer.
 const EXTRA_RUNS_SCANNED: usize = 366;
+
+/// The default of [`RunOptions::early_learning_share`].
+pub const DEFAULT_EARLY_LEARNING_SHARE: f64 = 0.5;
 
 /// Tunables of a run (defaults suit a daily production run).
 #[derive(Clone, Debug)]
@@ -74,6 +78,13 @@ pub struct RunOptions {
     /// simulator is reproducible; raise it for large audiences (each batch still follows the ledger
     /// protocol on its own).
     pub concurrency: usize,
+    /// Learning before the attribution window closes. A pending reward already closed by a later
+    /// decision of the same customer (which takes every later outcome) is learned as it is; an open
+    /// one, by a policy that [learns partial rewards](offerloop_policy::Policy::learns_partial), once
+    /// the share of it observed since the send, `F(e)` of the [delay model](offerloop_policy::delay)
+    /// estimated from the store, reaches this value, as `offset + sign · S(e) / F(e)` with weight
+    /// `F(e)`. Each decision is learned once. `None` learns final rewards only, at the window's end.
+    pub early_learning_share: Option<f64>,
 }
 
 impl Default for RunOptions {
@@ -89,6 +100,7 @@ impl Default for RunOptions {
             attribute_lookback_days: 90,
             progress: true,
             concurrency: 1,
+            early_learning_share: Some(DEFAULT_EARLY_LEARNING_SHARE),
         }
     }
 }
@@ -529,21 +541,69 @@ impl DailyRun {
         Ok(())
     }
 
+    /// What the learn phase learns: the final rewards not learned yet, and the pending ones that may be
+    /// learned early ([`crate::early`]), each with its reward and observed share. A pure function of
+    /// the store and the run's start, so a resumed learn phase selects the same decisions.
+    fn feedback_to_learn(
+        &self,
+        run: &RunRecord,
+        policy: &dyn Policy,
+        summary: &mut RunSummary,
+    ) -> Result<Vec<(FeedbackRow, f64)>> {
+        let mut rows: Vec<(FeedbackRow, f64)> = self
+            .store
+            .matured_feedback(self.name())?
+            .into_iter()
+            .map(|row| (row, 1.0))
+            .collect();
+        let Some(needed) = self.options.early_learning_share else {
+            return Ok(rows);
+        };
+        let pending = self.store.pending_feedback(self.name())?;
+        if pending.is_empty() {
+            return Ok(rows);
+        }
+        let as_of = run.started_at;
+        let from = as_of
+            .checked_sub(self.use_case.metric.window())
+            .and_then(|t| t.checked_sub(days(self.options.reward_lookback_days)))
+            .unwrap_or(Timestamp::MIN);
+        let decisions = self.store.decisions_between(self.name(), from, as_of)?;
+        let outcomes = self.store.outcomes_between(self.name(), from, as_of)?;
+        let wanted: HashSet<&str> = pending.iter().map(|r| r.decision.id.as_str()).collect();
+        let (model, assessed) = early::assess(&self.use_case, &decisions, &outcomes, as_of, &wanted);
+        summary.delay = Some(DelaySummary::of(&model));
+        let partial = policy.learns_partial();
+        for row in pending {
+            let learnable = assessed
+                .get(&row.decision.id)
+                .and_then(|a| a.learnable(&model, needed, partial));
+            if let Some((reward, observed)) = learnable {
+                if row.decision.policy_version != NO_MESSAGE_VERSION {
+                    summary.rewards_learned_early += 1;
+                }
+                rows.push((FeedbackRow { reward, ..row }, observed));
+            }
+        }
+        Ok(rows)
+    }
+
     fn learn_phase(&self, run: &RunRecord, summary: &mut RunSummary) -> Result<Box<dyn Policy>> {
         let latest = self.store.latest_model(self.name())?;
         let had_model = latest.is_some();
         let mut policy = self.load_policy()?;
-        let rows = self.store.matured_feedback(self.name())?;
+        let rows = self.feedback_to_learn(run, policy.as_ref(), summary)?;
         if latest.is_some_and(|m| m.version.ends_with(&run_suffix(run))) {
             // This run already learned and saved the model; only the marking was lost.
-            let ids: Vec<String> = rows.iter().map(|r| r.decision.id.clone()).collect();
+            let ids: Vec<String> = rows.iter().map(|(r, _)| r.decision.id.clone()).collect();
             if !ids.is_empty() {
                 self.store.mark_learned(&ids)?;
             }
+            summary.rewards_learned_early = 0;
             return Ok(policy);
         }
         let mut feedback = Vec::with_capacity(rows.len());
-        for row in &rows {
+        for (row, observed) in &rows {
             if row.decision.policy_version == NO_MESSAGE_VERSION {
                 continue;
             }
@@ -554,6 +614,7 @@ impl DailyRun {
                 propensity: row.decision.propensity.get(),
                 reward: row.reward,
                 decided_at: row.decision.decided_at,
+                observed: *observed,
             });
         }
         if !feedback.is_empty() {
@@ -591,11 +652,16 @@ impl DailyRun {
         if !feedback.is_empty() || !had_model {
             self.save_policy(policy.as_ref(), run)?;
         }
-        let ids: Vec<String> = rows.iter().map(|r| r.decision.id.clone()).collect();
+        let ids: Vec<String> = rows.iter().map(|(r, _)| r.decision.id.clone()).collect();
         if !ids.is_empty() {
             self.store.mark_learned(&ids)?;
         }
-        tracing::info!(learned = feedback.len(), model = %policy.model_version(), "policy updated");
+        tracing::info!(
+            learned = feedback.len(),
+            early = summary.rewards_learned_early,
+            model = %policy.model_version(),
+            "policy updated"
+        );
         Ok(policy)
     }
 

@@ -45,8 +45,15 @@ pub struct RunSummary {
     pub rewards_pending: u64,
     /// Rewards that became final.
     pub rewards_final: u64,
-    /// Final rewards the policy learned from.
+    /// Rewards the policy learned from (final, closed or early: see [`crate::RunOptions::early_learning_share`]).
     pub rewards_learned: u64,
+    /// Of the decisions learned, those whose window was still open: closed early by a later decision
+    /// of the same customer, or learned from the share observed so far.
+    #[serde(default)]
+    pub rewards_learned_early: u64,
+    /// The delay model the early learning used.
+    #[serde(default)]
+    pub delay: Option<crate::early::DelaySummary>,
     /// Drift alerts raised while learning.
     pub drift_alerts: Vec<String>,
     /// The model version that decided.

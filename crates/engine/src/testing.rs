@@ -41,6 +41,32 @@ impl FakeStore {
     pub fn writes(&self) -> usize {
         self.inner.lock().unwrap().writes
     }
+
+    /// Unlearned decisions whose reward has `status`, with the features of their run's audience row.
+    fn unlearned(&self, status: RewardStatus) -> Vec<FeedbackRow> {
+        let s = self.inner.lock().unwrap();
+        let mut out = Vec::new();
+        for (run, d) in &s.decisions {
+            if s.learned.contains(&d.id) {
+                continue;
+            }
+            let Some(r) = s.rewards.get(&d.id).filter(|r| r.status == status) else {
+                continue;
+            };
+            let features = s.audience[run]
+                .iter()
+                .find(|a| a.customer_id == d.customer_id.as_str())
+                .unwrap()
+                .features
+                .clone();
+            out.push(FeedbackRow {
+                decision: d.clone(),
+                reward: r.value,
+                features,
+            });
+        }
+        out
+    }
 }
 
 impl Store for FakeStore {
@@ -237,28 +263,10 @@ impl Store for FakeStore {
         Ok(ids.iter().filter_map(|id| s.rewards.get(id).cloned()).collect())
     }
     fn matured_feedback(&self, _use_case: &str) -> Result<Vec<FeedbackRow>> {
-        let s = self.inner.lock().unwrap();
-        let mut out = Vec::new();
-        for (run, d) in &s.decisions {
-            if s.learned.contains(&d.id) {
-                continue;
-            }
-            let Some(r) = s.rewards.get(&d.id).filter(|r| r.status == RewardStatus::Final) else {
-                continue;
-            };
-            let features = s.audience[run]
-                .iter()
-                .find(|a| a.customer_id == d.customer_id.as_str())
-                .unwrap()
-                .features
-                .clone();
-            out.push(FeedbackRow {
-                decision: d.clone(),
-                reward: r.value,
-                features,
-            });
-        }
-        Ok(out)
+        Ok(self.unlearned(RewardStatus::Final))
+    }
+    fn pending_feedback(&self, _use_case: &str) -> Result<Vec<FeedbackRow>> {
+        Ok(self.unlearned(RewardStatus::Pending))
     }
     fn mark_learned(&self, decision_ids: &[String]) -> Result<()> {
         if std::mem::take(&mut *self.fail_next_mark_learned.lock().unwrap()) {

@@ -102,6 +102,20 @@ fn run_with(w: &World, uc: UseCase, api: MockBrazeApi, activator: Arc<dyn Activa
 
 const DAY: Date = Date::constant(2026, 1, 5);
 
+/// A run of the default use case with `early_learning_share` set to `share`.
+fn run_sharing(w: &World, activator: Arc<FakeActivator>, date: Date, share: Option<f64>) -> DailyRun {
+    let mut options = run(w, braze(), activator.clone(), date).options().clone();
+    options.early_learning_share = share;
+    DailyRun::builder(use_case(), date)
+        .braze(Arc::new(braze()))
+        .store(w.store.clone())
+        .activator(activator)
+        .clock(w.clock.clone())
+        .options(options)
+        .build()
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_sends_send_every_batch_exactly_once() {
     let w = world();
@@ -294,24 +308,112 @@ async fn a_missing_permission_is_named_and_nothing_is_written() {
 async fn later_runs_learn_from_matured_rewards_and_respect_spacing() {
     let w = world();
     let activator = Arc::new(FakeActivator::default());
-    let first = run(&w, braze(), activator.clone(), DAY).execute().await.unwrap();
+    // Final rewards only: what is learned early is tested below.
+    let first = run_sharing(&w, activator.clone(), DAY, None).execute().await.unwrap();
     assert!(first.messages > 0);
     // The next day: everybody messaged yesterday is within `min_days_between_messages = 3`.
     w.clock.set("2026-01-06T12:00:00Z".parse::<Timestamp>().unwrap());
-    let second = run(&w, braze(), activator.clone(), Date::constant(2026, 1, 6))
+    let second = run_sharing(&w, activator.clone(), Date::constant(2026, 1, 6), None)
         .execute()
         .await
         .unwrap();
     assert_eq!(second.guardrails.min_days_between, first.messages);
     // Fifteen days later, the first day's 14-day windows have closed: rewards are final and learned.
     w.clock.set("2026-01-20T12:00:00Z".parse::<Timestamp>().unwrap());
-    let later = run(&w, braze(), activator, Date::constant(2026, 1, 20))
+    let later = run_sharing(&w, activator, Date::constant(2026, 1, 20), None)
         .execute()
         .await
         .unwrap();
     assert_eq!(later.rewards_final, first.decisions + second.decisions);
     assert_eq!(later.rewards_learned, first.decisions + second.decisions);
     assert_ne!(later.model_version, first.model_version);
+}
+
+#[tokio::test]
+async fn pending_rewards_are_learned_once_when_enough_of_them_is_observed() {
+    let w = world();
+    let activator = Arc::new(FakeActivator::default());
+    let share = Some(0.7);
+    let first = run_sharing(&w, activator.clone(), DAY, share).execute().await.unwrap();
+    // A day later, less than 70 % of a reward has been observed by the prior delay model (no outcome
+    // yet: an exponential delay with a mean of a day from the send, which was at 09:00 in New York at
+    // the earliest, 22 hours before): nothing is learned.
+    w.clock.set("2026-01-06T12:00:00Z".parse::<Timestamp>().unwrap());
+    let second = run_sharing(&w, activator.clone(), Date::constant(2026, 1, 6), share)
+        .execute()
+        .await
+        .unwrap();
+    assert_eq!((second.rewards_learned, second.rewards_learned_early), (0, 0));
+    let delay = second.delay.as_ref().expect("the delay model is summarised");
+    assert_eq!(delay.records, 0, "no reward has closed yet: the prior");
+    // Two days after the first run (36 to 46 hours after the sends), the first day's rewards are
+    // learned, early.
+    w.clock.set("2026-01-07T12:00:00Z".parse::<Timestamp>().unwrap());
+    let third = run_sharing(&w, activator.clone(), Date::constant(2026, 1, 7), share)
+        .execute()
+        .await
+        .unwrap();
+    assert!(first.decisions > 0);
+    assert_eq!(third.rewards_learned, first.decisions);
+    assert_eq!(third.rewards_learned_early, first.decisions);
+    assert_ne!(third.model_version, first.model_version);
+    // When their windows close they are not learned again; the later days' rewards are.
+    w.clock.set("2026-01-21T12:00:00Z".parse::<Timestamp>().unwrap());
+    let later = run_sharing(&w, activator, Date::constant(2026, 1, 21), share)
+        .execute()
+        .await
+        .unwrap();
+    assert_eq!(later.rewards_learned, second.decisions + third.decisions);
+    assert!(w.store.matured_feedback("winback-lapsed-90d").unwrap().is_empty());
+    assert!(w.store.pending_feedback("winback-lapsed-90d").unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_crash_after_learning_early_marks_the_same_decisions_on_resumption() {
+    let w = world();
+    let activator = Arc::new(FakeActivator::default());
+    // The first day's messages go out at 09:00, 12:30 and 19:00 in New York (14:00, 17:30 and 00:00
+    // UTC). At 03:00 UTC two days later the prior delay model says 79 %, 75 % and 68 % of their
+    // rewards are observed: with a share of 0.75 the evening ones wait.
+    let share = Some(0.75);
+    let first = run_sharing(&w, activator.clone(), DAY, share).execute().await.unwrap();
+    w.clock.set("2026-01-07T03:00:00Z".parse::<Timestamp>().unwrap());
+    let date = Date::constant(2026, 1, 7);
+    *w.store.fail_next_mark_learned.lock().unwrap() = true;
+    assert!(run_sharing(&w, activator.clone(), date, share).execute().await.is_err());
+    let saved = w.store.latest_model("winback-lapsed-90d").unwrap().unwrap();
+    assert_eq!(
+        saved.version, "lin_ts/1+run2",
+        "learned early and saved before the crash"
+    );
+    // Resumed later in the day, when the evening messages would qualify too: the selection depends
+    // on the run's start only, so they are neither learned nor marked.
+    w.clock.set("2026-01-07T20:00:00Z".parse::<Timestamp>().unwrap());
+    let resumed = run_sharing(&w, activator, date, share).execute().await.unwrap();
+    assert_eq!(resumed.rewards_learned, 0, "not learned again");
+    assert_eq!(resumed.model_version, "lin_ts/1");
+    let pending = w.store.pending_feedback("winback-lapsed-90d").unwrap();
+    let evening: Timestamp = "2026-01-06T00:00:00Z".parse().unwrap();
+    assert!(!pending.is_empty() && (pending.len() as u64) < first.decisions);
+    assert!(
+        pending.iter().all(|r| r.decision.planned_send_at == Some(evening)),
+        "only the evening messages are still to learn"
+    );
+}
+
+#[tokio::test]
+async fn without_early_learning_only_matured_rewards_are_learned() {
+    let w = world();
+    let activator = Arc::new(FakeActivator::default());
+    let first = run_sharing(&w, activator.clone(), DAY, None).execute().await.unwrap();
+    w.clock.set("2026-01-08T12:00:00Z".parse::<Timestamp>().unwrap());
+    let later = run_sharing(&w, activator, Date::constant(2026, 1, 8), None)
+        .execute()
+        .await
+        .unwrap();
+    assert!(first.decisions > 0);
+    assert_eq!((later.rewards_learned, later.rewards_learned_early), (0, 0));
+    assert_eq!(later.delay, None);
 }
 
 #[tokio::test]

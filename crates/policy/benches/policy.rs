@@ -102,6 +102,7 @@ fn feedback(space_size: u64, customers: &[Customer], seed: u64, revenue: bool) -
                 }
             },
             decided_at: Timestamp::UNIX_EPOCH,
+            observed: 1.0,
         })
         .collect()
 }

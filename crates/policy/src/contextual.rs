@@ -31,6 +31,16 @@
 //! a monotone objective (LinTs, LogisticTs on conversions) the start is already exact, because the
 //! objective decomposes per dimension.
 //!
+//! # Partial rewards
+//! A reward read before its attribution window closed ([`Feedback::observed`] `= F < 1`, see
+//! [`crate::delay`]) arrives as the unbiased estimate `r̂ = offset + S(e)/F` of the final reward and is
+//! learned once, with weight `F`: the Laplace step's gradient is `F (r̂ − η)` (identity link) or
+//! `F (ŷ − σ(η))` with `ŷ = 1{converted} / F` (logit link, so the score `1{converted by e} − F σ(η)`
+//! has mean zero at the truth), and its curvature is `F` times a full observation's. The hurdle's value
+//! model learns the value of a conversion already seen as observed, `S(e)`, with full weight (one
+//! purchase per conversion: a later purchase of the same decision would be missed). The drift
+//! residuals are weighted the same way. A final reward has `F = 1`: everything is as before.
+//!
 //! # Non-stationarity
 //! Each update first discounts old evidence by the use case's forgetting factor (see
 //! [`crate::glm`]). With drift detection on, the calibration residuals (observed minus predicted, per
@@ -795,8 +805,12 @@ impl Policy for Contextual {
             .collect())
     }
 
+    fn learns_partial(&self) -> bool {
+        true
+    }
+
     fn update(&mut self, feedback: &[Feedback]) -> Result<UpdateReport> {
-        crate::validate_feedback(&self.setup, feedback)?;
+        crate::validate_partial_feedback(&self.setup, feedback)?;
         let space = self.setup.space();
         let actions: Vec<JointAction> = feedback
             .iter()
@@ -812,6 +826,10 @@ impl Policy for Contextual {
             .map(|f| state.featurizer.encode(&f.features, f.decided_at))
             .collect();
         let binary_target = self.setup.binary_reward() || state.model_link() == Link::Identity;
+        // (target of the main model, gross reward of the value model). A partial reward (observed
+        // share F < 1) is the unbiased estimate `offset + S(e)/F` and is learned with weight F; the
+        // hurdle's conversion indicator is corrected the same way, `1{S(e) > 0} / F`, and the value
+        // of a conversion already seen is the value observed, `S(e) = gross · F`.
         let targets: Vec<(f64, f64)> = feedback
             .iter()
             .zip(&actions)
@@ -820,7 +838,7 @@ impl Policy for Contextual {
                     (f.reward, f.reward)
                 } else {
                     let gross = f.reward + objective_cost(&self.setup, a);
-                    (f64::from(u8::from(gross > 1e-9)), gross)
+                    (f64::from(u8::from(gross > 1e-9)) / f.observed, gross * f.observed)
                 }
             })
             .collect();
@@ -828,11 +846,12 @@ impl Policy for Contextual {
             .iter()
             .zip(&actions)
             .zip(&targets)
-            .map(|((x, a), (y, _))| Observation {
+            .zip(feedback)
+            .map(|(((x, a), (y, _)), f)| Observation {
                 x,
                 options: &a.0,
                 y: *y,
-                weight: 1.0,
+                weight: f.observed,
             })
             .collect();
         // Calibration residuals, before learning this batch.
@@ -847,9 +866,11 @@ impl Policy for Contextual {
                 .zip(feedback)
                 .map(|(o, f)| {
                     let eta = model.mean_eta(o.x, o.options);
+                    // Weighted by the observed share: `F (r̂ − prediction)` has mean zero and, for a
+                    // final reward, is the plain residual.
                     let residual = match link {
-                        Link::Logit => o.y - sigmoid(eta),
-                        Link::Identity => (o.y - eta) / sd,
+                        Link::Logit => o.weight * (o.y - sigmoid(eta)),
+                        Link::Identity => o.weight * (o.y - eta) / sd,
                     };
                     (o.options.iter().map(|&i| i as usize).collect(), residual, f.decided_at)
                 })
@@ -875,7 +896,7 @@ impl Policy for Contextual {
             let raw: Vec<Option<Vec<f64>>> = feedback
                 .iter()
                 .zip(&targets)
-                .map(|(f, (y, _))| (*y > 0.5).then(|| state.featurizer.encode_raw(&f.features, f.decided_at)))
+                .map(|(f, (_, gross))| (*gross > 1e-9).then(|| state.featurizer.encode_raw(&f.features, f.decided_at)))
                 .collect();
             let converted: Vec<Observation<'_>> = observations
                 .iter()
@@ -886,7 +907,7 @@ impl Policy for Contextual {
                         x,
                         options: o.options,
                         y: *gross,
-                        weight: o.weight,
+                        weight: 1.0,
                     })
                 })
                 .collect();

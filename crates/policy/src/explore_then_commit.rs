@@ -415,6 +415,7 @@ mod tests {
                 propensity: 1.0 / 64.0,
                 reward,
                 decided_at: round(300).decided_at,
+                observed: 1.0,
             });
         }
         policy.update(&batch).unwrap();

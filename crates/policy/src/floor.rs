@@ -225,6 +225,7 @@ pub(crate) mod testkit {
             propensity: 0.125,
             reward,
             decided_at: round(day).decided_at,
+            observed: 1.0,
         }
     }
 

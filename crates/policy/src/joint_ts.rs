@@ -638,6 +638,7 @@ mod tests {
                 propensity: d.propensity,
                 reward: reward(&space.decode(d.action).unwrap(), rng),
                 decided_at: r.decided_at,
+                observed: 1.0,
             })
             .collect();
         policy.update(&feedback).unwrap();
@@ -812,6 +813,7 @@ mod tests {
                 propensity: 1.0 / 64.0,
                 reward: f64::from(a.option(channel) == Some(2)),
                 decided_at: round(700).decided_at,
+                observed: 1.0,
             })
             .collect();
         policy.update(&feedback).unwrap();

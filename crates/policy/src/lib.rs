@@ -10,11 +10,14 @@
 //! - [`build`] and [`restore`]: the policy a use case configures, new or from a [`Snapshot`].
 //! - [`ope`]: off-policy evaluation of a candidate policy from logged decisions.
 //! - [`drift`]: change detectors on reward residuals, raising [`drift::DriftAlert`]s.
+//! - [`delay`]: the delay model that lets a reward whose attribution window is still open be learned
+//!   from without bias ([`Feedback::observed`]).
 
 #![deny(missing_docs)]
 
 pub mod ascent;
 pub mod contextual;
+pub mod delay;
 pub mod drift;
 mod error;
 pub mod explore_then_commit;
@@ -99,11 +102,12 @@ pub fn restore(setup: Setup, snapshot: Snapshot) -> Result<Box<dyn Policy>> {
     }
 }
 
-/// Checks every feedback record against the setup before anything is learned.
+/// Checks every feedback record against the setup before anything is learned, for a policy that
+/// learns partial rewards ([`Policy::learns_partial`]).
 ///
 /// # Errors
 /// [`Error::BadFeedback`] naming the first bad record.
-pub(crate) fn validate_feedback(setup: &Setup, feedback: &[Feedback]) -> Result<()> {
+pub(crate) fn validate_partial_feedback(setup: &Setup, feedback: &[Feedback]) -> Result<()> {
     for (index, f) in feedback.iter().enumerate() {
         let bad = |message: String| Error::BadFeedback { index, message };
         if f.features.len() != setup.schema().len() {
@@ -123,6 +127,28 @@ pub(crate) fn validate_feedback(setup: &Setup, feedback: &[Feedback]) -> Result<
         if !f.reward.is_finite() {
             return Err(bad(format!("reward {} is not finite", f.reward)));
         }
+        if !(f.observed > 0.0 && f.observed <= 1.0) {
+            return Err(bad(format!("observed share {} is outside (0, 1]", f.observed)));
+        }
     }
     Ok(())
+}
+
+/// [`validate_partial_feedback`], and every reward final (`observed = 1`): what a policy that does not
+/// learn partial rewards accepts.
+///
+/// # Errors
+/// [`Error::BadFeedback`] naming the first bad record.
+pub(crate) fn validate_feedback(setup: &Setup, feedback: &[Feedback]) -> Result<()> {
+    validate_partial_feedback(setup, feedback)?;
+    match feedback.iter().position(|f| f.observed < 1.0) {
+        Some(index) => Err(Error::BadFeedback {
+            index,
+            message: format!(
+                "observed share {} below 1: this policy learns final rewards only",
+                feedback[index].observed
+            ),
+        }),
+        None => Ok(()),
+    }
 }

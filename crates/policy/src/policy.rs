@@ -55,10 +55,22 @@ pub struct Feedback {
     pub action: ActionId,
     /// The probability with which the logging policy took it.
     pub propensity: f64,
-    /// The reward (the use case's metric, net of option costs where the metric subtracts them).
+    /// The reward (the use case's metric, net of option costs where the metric subtracts them). For a
+    /// reward whose window is still open, the unbiased estimate of the final reward
+    /// ([`crate::delay::corrected_reward`]).
     pub reward: f64,
     /// When the decision was made.
     pub decided_at: Timestamp,
+    /// The share `F(e)` of the final reward's accrual observed when the reward was read, in `(0, 1]`: 1
+    /// for a final reward (the default), less for an estimate from an open window, which is learned
+    /// with this weight (see [`crate::delay`]). Only policies whose [`Policy::learns_partial`] is true
+    /// accept less than 1.
+    #[serde(default = "one")]
+    pub observed: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 /// What one [`Policy::update`] did.
@@ -197,9 +209,17 @@ pub trait Policy: Send + Sync {
     /// Learns from a batch of logged feedback.
     ///
     /// # Errors
-    /// [`crate::Error::BadFeedback`] when a record does not fit the action space or schema; then
-    /// nothing of the batch is learned.
+    /// [`crate::Error::BadFeedback`] when a record does not fit the action space or schema, or has an
+    /// observed share below 1 and the policy does not [learn partial rewards](Policy::learns_partial);
+    /// then nothing of the batch is learned.
     fn update(&mut self, feedback: &[Feedback]) -> Result<UpdateReport>;
+
+    /// Whether [`Policy::update`] accepts rewards from windows still open ([`Feedback::observed`] below
+    /// 1), learning each with the weight of the share observed. False unless a policy says otherwise;
+    /// the contextual policies do.
+    fn learns_partial(&self) -> bool {
+        false
+    }
 
     /// A versioned, serialisable copy of the whole state; [`crate::restore`] rebuilds an identical
     /// policy from it.

@@ -75,6 +75,7 @@ fn train(policy: &mut dyn Policy, uc: &UseCase, days: u64, seed: u64) {
                     propensity: d.propensity,
                     reward: f64::from(u8::from(rng.random::<f64>() < truth(x, &a.0))),
                     decided_at: round(day).decided_at,
+                    observed: 1.0,
                 }
             })
             .collect();
@@ -221,6 +222,7 @@ fn bad_feedback_is_refused_and_nothing_is_learned() {
         propensity: 0.5,
         reward: 1.0,
         decided_at: Timestamp::UNIX_EPOCH,
+        observed: 1.0,
     };
     let bad = Feedback {
         action: ActionId(999),
@@ -265,6 +267,7 @@ fn ten_dimensions_of_ten_options_are_decided_without_enumeration() {
                     propensity: 1e-10,
                     reward: f64::from(u8::from(a.0[0] == 3)),
                     decided_at: Timestamp::UNIX_EPOCH,
+                    observed: 1.0,
                 }
             })
             .collect();
@@ -356,4 +359,107 @@ fn the_metric_says_whether_rewards_are_binary_and_net_of_option_costs() {
     assert!(!gross.reward_nets_option_cost() && !gross.binary_reward());
     let conversion = Setup::from_use_case(&use_case(&[2, 3], CONVERSION, "")).unwrap();
     assert!(conversion.binary_reward() && !conversion.reward_nets_option_cost());
+}
+
+/// A revenue use case with one dimension: `cheap` costs nothing and converts 10 % of the time,
+/// `offer` costs 2 and converts 25 % of the time; a conversion is worth 20. `offer` is better
+/// (3.0 against 2.0 per decision).
+fn priced_use_case() -> UseCase {
+    let toml = "[use_case]\nname = \"t\"\nkind = \"custom\"\ntime_zone = \"UTC\"\n\n\
+         [braze]\nendpoint = \"https://rest.iad-01.braze.com\"\napi_key_env = \"K\"\n\n\
+         [audience]\nsegment_id = \"s\"\n\n[holdout]\nsalt = \"t\"\ncontrol_fraction = 0.0\ncontrol = \"no_message\"\n\n\
+         [activation]\ncampaign_id = \"camp-1\"\n\n\
+         [metric]\nkind = \"revenue\"\nattribution_window_days = 14\nsubtract_option_cost = true\n\n\
+         [[feature]]\nname = \"x\"\nfield = \"custom_attributes.x\"\ntype = \"number\"\n\n\
+         [[feature]]\nname = \"tier\"\nfield = \"custom_attributes.tier\"\ntype = \"category\"\n\n\
+         [[dimension]]\nname = \"d0\"\nkind = \"offer\"\n\n\
+         [[dimension.options]]\nid = \"cheap\"\n\n[[dimension.options]]\nid = \"offer\"\ncost = 2.0\n";
+    parse_use_case(toml, "t.toml").unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Rewards read three days into a 14-day window, when only `F = 0.35` of the conversions have been
+/// seen: corrected (`−cost + 20 · 1{seen} / F`, weight `F`) the policy finds the better, dearer offer,
+/// as it does from final rewards; read naively ("not converted yet" = 0) the cost outweighs the
+/// conversions seen so far and it picks the cheap one.
+#[test]
+fn partial_rewards_corrected_by_the_observed_share_learn_what_final_ones_do() {
+    const F: f64 = 0.35;
+    let uc = priced_use_case();
+    let setup = Setup::from_use_case(&uc).unwrap();
+    let (p, cost) = ([0.10, 0.25], [0.0, 2.0]);
+    for algorithm in [Algorithm::LinTs, Algorithm::LogisticTs] {
+        let mut chosen = Vec::new();
+        for mode in ["final", "corrected", "naive"] {
+            let mut policy = build_with(setup.clone(), algorithm).unwrap();
+            assert!(policy.learns_partial());
+            let mut rng = StdRng::seed_from_u64(17);
+            let feedback: Vec<Feedback> = (0..20_000)
+                .map(|i| {
+                    let o = i % 2;
+                    let converts = rng.random::<f64>() < p[o];
+                    let seen = converts && rng.random::<f64>() < F;
+                    let (reward, observed) = match mode {
+                        "final" => (20.0 * f64::from(u8::from(converts)) - cost[o], 1.0),
+                        "corrected" => (
+                            offerloop_policy::delay::corrected_reward(
+                                -cost[o],
+                                1.0,
+                                20.0 * f64::from(u8::from(seen)),
+                                F,
+                            ),
+                            F,
+                        ),
+                        _ => (20.0 * f64::from(u8::from(seen)) - cost[o], 1.0),
+                    };
+                    Feedback {
+                        features: customer(&format!("f{i}"), 0.0, "gold").features,
+                        action: ActionId(o as u64),
+                        propensity: 0.5,
+                        reward,
+                        decided_at: Timestamp::UNIX_EPOCH,
+                        observed,
+                    }
+                })
+                .collect();
+            policy.update(&feedback).unwrap();
+            let customers: Vec<Customer> = (0..200).map(|i| customer(&format!("c{i}"), 0.0, "gold")).collect();
+            let offers = policy
+                .decide_batch(&customers, &round(1))
+                .unwrap()
+                .iter()
+                .filter(|d| d.action == ActionId(1))
+                .count();
+            chosen.push(offers);
+        }
+        assert!(chosen[0] >= 180, "{algorithm:?} from final rewards: {chosen:?}");
+        assert!(
+            chosen[1] >= 180,
+            "{algorithm:?} from corrected partial rewards: {chosen:?}"
+        );
+        assert!(chosen[2] <= 20, "{algorithm:?} from naive partial rewards: {chosen:?}");
+    }
+}
+
+/// Policies that learn final rewards only refuse a partial one, and learn nothing of its batch.
+#[test]
+fn non_contextual_policies_refuse_partial_rewards() {
+    let uc = priced_use_case();
+    for algorithm in [Algorithm::GaussianTs, Algorithm::BetaTs, Algorithm::Uniform] {
+        let Ok(mut policy) = build_with(Setup::from_use_case(&uc).unwrap(), algorithm) else {
+            continue;
+        };
+        assert!(!policy.learns_partial(), "{algorithm:?}");
+        let before = policy.snapshot();
+        let partial = Feedback {
+            features: customer("a", 0.0, "gold").features,
+            action: ActionId(1),
+            propensity: 0.5,
+            reward: 3.0,
+            decided_at: Timestamp::UNIX_EPOCH,
+            observed: 0.5,
+        };
+        let err = policy.update(&[partial]).unwrap_err();
+        assert!(err.to_string().contains("final rewards only"), "{algorithm:?}: {err}");
+        assert_eq!(policy.snapshot(), before);
+    }
 }

@@ -107,7 +107,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn rewards_between(&self, use_case: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Reward>>;
     /// Final rewards not yet learned from, with their decision and the features it was made with.
     fn matured_feedback(&self, use_case: &str) -> Result<Vec<FeedbackRow>>;
-    /// Marks decisions as learned from (they are not returned by `matured_feedback` again).
+    /// Pending rewards (their window still open) not yet learned from, with their decision and the
+    /// features it was made with, in the order the decisions were stored: what the engine may learn
+    /// early, corrected by the delay model.
+    fn pending_feedback(&self, use_case: &str) -> Result<Vec<FeedbackRow>>;
+    /// Marks decisions as learned from (they are returned by neither `matured_feedback` nor
+    /// `pending_feedback` again).
     fn mark_learned(&self, decision_ids: &[String]) -> Result<()>;
 
     // ---------------------------------------------------------------- models and drift

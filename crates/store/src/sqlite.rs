@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use jiff::civil::Date;
-use offerloop_domain::{Decision, Outcome, Reward};
+use offerloop_domain::{Decision, Outcome, Reward, RewardStatus};
 use rusqlite::{Connection, OptionalExtension as _, Transaction, TransactionBehavior, params};
 
 use self::codec::{
@@ -181,6 +181,39 @@ fn collect<R, T>(
     decode: impl Fn(R) -> Result<T>,
 ) -> Result<Vec<T>> {
     rows.map(|row| decode(row.ctx(operation)?)).collect()
+}
+
+impl SqliteStore {
+    /// Rewards of `status` of `use_case`'s decisions not yet learned from, with their decision and
+    /// features, in the order the decisions were stored.
+    fn unlearned_feedback(&self, use_case: &str, status: RewardStatus, what: &'static str) -> Result<Vec<FeedbackRow>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {DECISION_COLUMNS}, r.value, a.features \
+                 FROM decisions d JOIN rewards r ON r.decision_id = d.id \
+                 LEFT JOIN audience a ON a.run_id = d.run_id AND a.customer_id = d.customer_id \
+                 WHERE d.use_case = ?1 AND d.learned = 0 AND r.status = ?2 \
+                 ORDER BY d.rowid"
+            ))
+            .ctx(what)?;
+        let rows = stmt
+            .query_map(params![use_case, codec::reward_status(status)], |row| {
+                Ok((
+                    RawDecision::read(row)?,
+                    row.get::<_, f64>(DECISION_WIDTH)?,
+                    row.get::<_, Option<String>>(DECISION_WIDTH + 1)?,
+                ))
+            })
+            .ctx(what)?;
+        collect(rows, what, |(decision, reward, features)| {
+            Ok(FeedbackRow {
+                decision: decision.decode()?,
+                reward,
+                features: features.unwrap_or_else(|| "null".to_owned()),
+            })
+        })
+    }
 }
 
 impl Store for SqliteStore {
@@ -652,32 +685,12 @@ impl Store for SqliteStore {
     /// stored. A decision whose run has no audience row for its customer comes with `null` features
     /// (the engine stores the audience before deciding, so this only happens to hand-made decisions).
     fn matured_feedback(&self, use_case: &str) -> Result<Vec<FeedbackRow>> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT {DECISION_COLUMNS}, r.value, a.features \
-                 FROM decisions d JOIN rewards r ON r.decision_id = d.id \
-                 LEFT JOIN audience a ON a.run_id = d.run_id AND a.customer_id = d.customer_id \
-                 WHERE d.use_case = ?1 AND d.learned = 0 AND r.status = 'final' \
-                 ORDER BY d.rowid"
-            ))
-            .ctx("read matured feedback")?;
-        let rows = stmt
-            .query_map([use_case], |row| {
-                Ok((
-                    RawDecision::read(row)?,
-                    row.get::<_, f64>(DECISION_WIDTH)?,
-                    row.get::<_, Option<String>>(DECISION_WIDTH + 1)?,
-                ))
-            })
-            .ctx("read matured feedback")?;
-        collect(rows, "read matured feedback", |(decision, reward, features)| {
-            Ok(FeedbackRow {
-                decision: decision.decode()?,
-                reward,
-                features: features.unwrap_or_else(|| "null".to_owned()),
-            })
-        })
+        self.unlearned_feedback(use_case, RewardStatus::Final, "read matured feedback")
+    }
+
+    /// As [`SqliteStore::matured_feedback`], for pending rewards.
+    fn pending_feedback(&self, use_case: &str) -> Result<Vec<FeedbackRow>> {
+        self.unlearned_feedback(use_case, RewardStatus::Pending, "read pending feedback")
     }
 
     fn mark_learned(&self, decision_ids: &[String]) -> Result<()> {

@@ -140,6 +140,7 @@ fn feedback(
         propensity,
         reward,
         decided_at,
+        observed: 1.0,
     })
 }
 

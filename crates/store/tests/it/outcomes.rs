@@ -236,6 +236,65 @@ fn matured_feedback_joins_final_rewards_with_the_features_and_forgets_what_was_l
 }
 
 #[test]
+fn pending_feedback_is_the_unlearned_open_windows_and_learning_early_retires_them() {
+    let (store, run) = store_with_run();
+    store
+        .record_audience(
+            run,
+            &[AudienceRow {
+                customer_id: "c0".to_owned(),
+                features: json!({"recency": 3.0}).to_string(),
+                time_zone: None,
+            }],
+        )
+        .unwrap();
+    let decisions: Vec<_> = (0..3)
+        .map(|i| decision(&format!("d{i}"), &format!("c{i}"), i))
+        .collect();
+    store.record_decisions(run, &decisions).unwrap();
+    store
+        .upsert_rewards(&[
+            reward("d0", 1.0, RewardStatus::Pending, 1),
+            reward("d1", 2.0, RewardStatus::Final, 1),
+            reward("d2", 0.0, RewardStatus::Pending, 0),
+        ])
+        .unwrap();
+    let rows: Vec<_> = store
+        .pending_feedback("winback")
+        .unwrap()
+        .into_iter()
+        .map(|row| (row.decision.id, row.reward, row.features))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("d0".to_owned(), 1.0, json!({"recency": 3.0}).to_string()),
+            ("d2".to_owned(), 0.0, "null".to_owned()),
+        ]
+    );
+    assert!(store.pending_feedback("onboarding").unwrap().is_empty());
+    // Learned early, d0 is never returned again, not even once its window has closed.
+    store.mark_learned(&["d0".to_owned()]).unwrap();
+    store
+        .upsert_rewards(&[reward("d0", 1.0, RewardStatus::Final, 1)])
+        .unwrap();
+    let pending: Vec<_> = store
+        .pending_feedback("winback")
+        .unwrap()
+        .into_iter()
+        .map(|row| row.decision.id)
+        .collect();
+    assert_eq!(pending, ["d2"]);
+    let matured: Vec<_> = store
+        .matured_feedback("winback")
+        .unwrap()
+        .into_iter()
+        .map(|row| row.decision.id)
+        .collect();
+    assert_eq!(matured, ["d1"]);
+}
+
+#[test]
 fn the_latest_model_is_the_last_saved() {
     let store = SqliteStore::in_memory().unwrap();
     assert_eq!(store.latest_model("winback").unwrap(), None);
