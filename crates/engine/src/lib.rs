@@ -16,6 +16,7 @@ mod attribution;
 mod audience;
 mod clock;
 mod decide;
+pub mod delivery;
 mod error;
 mod guardrails;
 mod outcomes;
@@ -36,7 +37,10 @@ pub use decide::{
 };
 pub use error::{Error, Result};
 pub use guardrails::{Blocked, Budget, GuardrailCounts, MessageHistory, in_quiet_hours};
-pub use outcomes::{CurrentsDirectory, OutcomeSource, currents_outcome};
+pub use delivery::DeliveryCounts;
+pub use outcomes::{
+    CurrentsDirectory, MessageEvent, MessageEventKind, OutcomeSource, currents_message_event, currents_outcome,
+};
 pub use profile::{
     AudienceFeatures, Counter, ExportedCustomer, ProfileCounters, counters_of, customer_from_export,
     profile_delta_outcomes,

@@ -109,6 +109,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn matured_feedback(&self, use_case: &str) -> Result<Vec<FeedbackRow>>;
     /// Marks decisions as learned from (they are not returned by `matured_feedback` again).
     fn mark_learned(&self, decision_ids: &[String]) -> Result<()>;
+    /// Records what became of messages that did not simply reach their customer. A decision keeps
+    /// its first record (a later one is ignored), so the engine may report the same message from two
+    /// sources; a record of a decision that is not stored is refused ([`Error::Unstorable`]), and with
+    /// it the whole call. Returns how many were new.
+    fn record_deliveries(&self, records: &[DeliveryRecord]) -> Result<usize>;
+    /// The delivery records of `use_case`'s decisions decided in `[from, to)`.
+    fn deliveries_between(&self, use_case: &str, from: Timestamp, to: Timestamp) -> Result<Vec<DeliveryRecord>>;
 
     // ---------------------------------------------------------------- models and drift
 
