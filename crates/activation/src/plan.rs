@@ -1241,9 +1241,17 @@ pub(crate) mod tests {
             ]
         );
         // Without `not_before` nothing moves (the behaviour that let Braze skip the 07:30 sends).
-        let legacy: Vec<ActivationRequest> = requests.iter().cloned().map(|r| ActivationRequest { not_before: None, ..r }).collect();
+        let legacy: Vec<ActivationRequest> = requests
+            .iter()
+            .cloned()
+            .map(|r| ActivationRequest { not_before: None, ..r })
+            .collect();
         let batches = plan(&use_case, date("2026-01-05"), &legacy).unwrap();
-        assert!(batches.iter().any(|b| b.request_json().unwrap()["schedule"]["time"] == json!("2026-01-05T07:30:00")));
+        assert!(
+            batches
+                .iter()
+                .any(|b| b.request_json().unwrap()["schedule"]["time"] == json!("2026-01-05T07:30:00"))
+        );
     }
 
     #[test]
@@ -1255,13 +1263,23 @@ pub(crate) mod tests {
             r.options
         };
         let day = date("2026-01-05");
-        let slot = |not_before: &str| scheduler.slot(&breakfast, day, Some("Australia/Sydney"), Some(ts(not_before))).unwrap();
+        let slot = |not_before: &str| {
+            scheduler
+                .slot(&breakfast, day, Some("Australia/Sydney"), Some(ts(not_before)))
+                .unwrap()
+        };
         // 07:30 in Sydney on the 5th is 2026-01-04T20:30:00Z: exactly then is still on time.
         assert_eq!(slot("2026-01-04T20:30:00Z").at(), Some(ts("2026-01-04T20:30:00Z")));
         assert_eq!(slot("2026-01-04T20:30:01Z").at(), Some(ts("2026-01-05T20:30:00Z")));
         // A run replayed days late still lands on the first occurrence ahead, not a past one.
         assert_eq!(slot("2026-01-09T21:00:00Z").at(), Some(ts("2026-01-10T20:30:00Z")));
-        assert_eq!(scheduler.slot(&breakfast, day, Some("Australia/Sydney"), None).unwrap().at(), Some(ts("2026-01-04T20:30:00Z")));
+        assert_eq!(
+            scheduler
+                .slot(&breakfast, day, Some("Australia/Sydney"), None)
+                .unwrap()
+                .at(),
+            Some(ts("2026-01-04T20:30:00Z"))
+        );
 
         // repeat-purchase: weekday options without a send time (09:00, the end of its quiet hours,
         // America/Chicago). 2026-01-05 is a Monday.
@@ -1270,11 +1288,15 @@ pub(crate) mod tests {
         let thursday = request(&use_case, "d", "c", &[("channel", "email"), ("day", "thursday")]).options;
         let monday = request(&use_case, "d", "c", &[("channel", "email"), ("day", "monday")]).options;
         // Thursday 09:00 in Chicago is 15:00Z; asked for after it, the send goes a week later.
-        let on = |options: &[u32], not_before: &str| {
-            scheduler.slot(options, day, None, Some(ts(not_before))).unwrap()
-        };
-        assert_eq!(on(&thursday, "2026-01-05T12:00:00Z").at(), Some(ts("2026-01-08T15:00:00Z")));
-        assert_eq!(on(&thursday, "2026-01-08T15:10:00Z").at(), Some(ts("2026-01-15T15:00:00Z")));
+        let on = |options: &[u32], not_before: &str| scheduler.slot(options, day, None, Some(ts(not_before))).unwrap();
+        assert_eq!(
+            on(&thursday, "2026-01-05T12:00:00Z").at(),
+            Some(ts("2026-01-08T15:00:00Z"))
+        );
+        assert_eq!(
+            on(&thursday, "2026-01-08T15:10:00Z").at(),
+            Some(ts("2026-01-15T15:00:00Z"))
+        );
         // The run date's own weekday without a send time goes at once.
         assert_eq!(on(&monday, "2026-01-05T23:00:00Z"), SendSlot::Now);
     }

@@ -320,9 +320,7 @@ fn decide_slice(
                 continue;
             }
             let zone = zones.get(decision.customer_id.as_str()).copied().flatten();
-            decision.planned_send_at = scheduler
-                .slot(&action.0, ctx.date, zone, Some(ctx.not_before))?
-                .at();
+            decision.planned_send_at = scheduler.slot(&action.0, ctx.date, zone, Some(ctx.not_before))?.at();
         }
         decisions.push(decision);
     }

@@ -93,7 +93,9 @@ pub fn message_target(use_case: &UseCase, decision: &Decision) -> Option<Message
 /// When a message's fate can be judged from the feed: `grace` after its send time (its planned send
 /// instant, or the decision for an immediate send).
 pub fn deadline(decision: &Decision, grace: SignedDuration) -> Timestamp {
-    let sent = decision.planned_send_at.map_or(decision.decided_at, |p| p.max(decision.decided_at));
+    let sent = decision
+        .planned_send_at
+        .map_or(decision.decided_at, |p| p.max(decision.decided_at));
     sent.saturating_add(grace).unwrap_or(Timestamp::MAX)
 }
 
@@ -206,7 +208,12 @@ mod tests {
             event("c1", MessageEventKind::Delivered, "2026-01-05T08:30:05Z", ours),
             event("c3", MessageEventKind::Sent, "2026-01-05T08:30:00Z", ours),
             event("c3", MessageEventKind::Failed, "2026-01-05T08:30:01Z", ours),
-            event("c4", MessageEventKind::Delivered, "2026-01-05T09:00:00Z", "someone-elses"),
+            event(
+                "c4",
+                MessageEventKind::Delivered,
+                "2026-01-05T09:00:00Z",
+                "someone-elses",
+            ),
             // 13 hours after an immediate send: past the grace.
             event("c5", MessageEventKind::Sent, "2026-01-05T13:00:00Z", ours),
         ];

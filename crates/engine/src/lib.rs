@@ -35,9 +35,9 @@ pub use decide::{
     BUSINESS_AS_USUAL_VERSION, GroupCounts, MIN_MESSAGES_FOR_UNSUBSCRIBE_GUARDRAIL, NO_MESSAGE_VERSION, PAUSED_VERSION,
     RANDOM_CONTROL_VERSION, decision_id, is_message,
 };
+pub use delivery::DeliveryCounts;
 pub use error::{Error, Result};
 pub use guardrails::{Blocked, Budget, GuardrailCounts, MessageHistory, in_quiet_hours};
-pub use delivery::DeliveryCounts;
 pub use outcomes::{
     CurrentsDirectory, MessageEvent, MessageEventKind, OutcomeSource, currents_message_event, currents_outcome,
 };

@@ -197,9 +197,13 @@ fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn scan(dir: &Path, from: Timestamp, to: Timestamp, value_property: Option<&str>) -> Result<Vec<Outcome>> {
-    scan_with(dir, from, to, |_| true, |record| {
-        currents_outcome(record, value_property).map(|o| (o.occurred_at, o))
-    })
+    scan_with(
+        dir,
+        from,
+        to,
+        |_| true,
+        |record| currents_outcome(record, value_property).map(|o| (o.occurred_at, o)),
+    )
 }
 
 /// The message events of the feed in `[from, to)`.
@@ -332,9 +336,15 @@ mod tests {
         let kind = |event_type: &str| currents_message_event(&record(event_type)).map(|e| e.kind);
         assert_eq!(kind("users.messages.email.Send"), Some(MessageEventKind::Sent));
         assert_eq!(kind("users.messages.email.Delivery"), Some(MessageEventKind::Delivered));
-        assert_eq!(kind("users.messages.pushnotification.Open"), Some(MessageEventKind::Delivered));
+        assert_eq!(
+            kind("users.messages.pushnotification.Open"),
+            Some(MessageEventKind::Delivered)
+        );
         assert_eq!(kind("users.messages.email.Bounce"), Some(MessageEventKind::Failed));
-        assert_eq!(kind("users.messages.sms.DeliveryFailure"), Some(MessageEventKind::Failed));
+        assert_eq!(
+            kind("users.messages.sms.DeliveryFailure"),
+            Some(MessageEventKind::Failed)
+        );
         assert_eq!(kind("users.messages.email.SoftBounce"), None);
         assert_eq!(kind("users.behaviors.Purchase"), None);
         let event = currents_message_event(&record("users.messages.email.Send")).unwrap();
@@ -376,6 +386,10 @@ mod tests {
         let sends = scan_messages(dir.path(), from, to).unwrap();
         assert_eq!(sends.len(), 1);
         assert_eq!(sends[0].kind, MessageEventKind::Sent);
-        assert_eq!(scan(dir.path(), from, to, None).unwrap().len(), 1, "a send is not an outcome");
+        assert_eq!(
+            scan(dir.path(), from, to, None).unwrap().len(),
+            1,
+            "a send is not an outcome"
+        );
     }
 }

@@ -591,7 +591,12 @@ impl DailyRun {
             if status.never_sent() {
                 self.store.mark_learned(&ids)?;
             }
-            tracing::info!(status = status.as_str(), messages = ids.len(), new, "messages not delivered as decided");
+            tracing::info!(
+                status = status.as_str(),
+                messages = ids.len(),
+                new,
+                "messages not delivered as decided"
+            );
         }
         Ok(())
     }
@@ -1031,7 +1036,8 @@ impl DailyRun {
                         (None, None) => None,
                     };
                     let now = self.clock.now();
-                    self.store.mark_batch(&batch.id, BatchState::Sent, detail.as_deref(), now)?;
+                    self.store
+                        .mark_batch(&batch.id, BatchState::Sent, detail.as_deref(), now)?;
                     let late = batch
                         .decision_ids
                         .iter()

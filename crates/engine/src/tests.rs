@@ -851,7 +851,11 @@ async fn a_send_time_that_has_passed_is_planned_and_scheduled_for_the_next_day()
     let mut moved = 0;
     for d in decisions.iter().filter(|d| crate::is_message(&uc, d)) {
         let planned = d.planned_send_at.unwrap();
-        assert!(planned >= crate::Clock::now(w.clock.as_ref()), "{} planned in the past: {planned}", d.id);
+        assert!(
+            planned >= crate::Clock::now(w.clock.as_ref()),
+            "{} planned in the past: {planned}",
+            d.id
+        );
         let local = new_york.to_datetime(planned);
         if uc.actions.option_of(d.action, send_time) == morning {
             assert_eq!((local.date(), local.hour()), (DAY.tomorrow().unwrap(), 9), "{local}");
@@ -881,7 +885,9 @@ async fn a_send_time_that_has_passed_is_planned_and_scheduled_for_the_next_day()
         .await
         .unwrap();
     let strip = |ds: Vec<offerloop_domain::Decision>| -> Vec<_> {
-        ds.into_iter().map(|d| (d.id, d.action, d.propensity, d.group)).collect()
+        ds.into_iter()
+            .map(|d| (d.id, d.action, d.propensity, d.group))
+            .collect()
     };
     assert_eq!(
         strip(early.store.decisions(again.run_id).unwrap()),
@@ -1050,10 +1056,19 @@ async fn the_feed_finds_messages_never_sent_and_bounces() {
     assert_eq!(second.deliveries.not_sent, never.len() as u64);
     assert_eq!(second.deliveries.bounced, bounced.len() as u64);
     let learned = w.store.learned();
-    assert!(never.iter().all(|id| learned.contains(id)), "never sent: consumed without learning");
-    assert!(bounced.iter().all(|id| !learned.contains(id)), "bounced: learned when final");
+    assert!(
+        never.iter().all(|id| learned.contains(id)),
+        "never sent: consumed without learning"
+    );
+    assert!(
+        bounced.iter().all(|id| !learned.contains(id)),
+        "bounced: learned when final"
+    );
     // The findings are made once: a third day finds nothing new about day 1.
     w.clock.set("2026-01-07T13:00:00Z".parse().unwrap());
-    let third = run_on(DAY.tomorrow().unwrap().tomorrow().unwrap()).execute().await.unwrap();
+    let third = run_on(DAY.tomorrow().unwrap().tomorrow().unwrap())
+        .execute()
+        .await
+        .unwrap();
     assert_eq!(third.deliveries.not_sent + third.deliveries.bounced, 0);
 }

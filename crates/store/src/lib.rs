@@ -3,8 +3,9 @@
 //! A run's every step reads what the previous step stored, so a crash resumes at the first
 //! unfinished step and nothing is decided or sent twice. The store keeps: runs and their phase,
 //! audience snapshots (each customer's features as used for the decision), decisions, send batches
-//! and their fate (the send ledger), outcomes (deduplicated), rewards, model snapshots (opaque blobs
-//! with a version) and drift alerts. Every write is one transaction: a crash at any point leaves a
+//! and their fate (the send ledger), outcomes (deduplicated), rewards, delivery records (messages that
+//! were rejected, late, never sent or bounced), model snapshots (opaque blobs with a version) and
+//! drift alerts. Every write is one transaction: a crash at any point leaves a
 //! consistent state.
 //!
 //! [`SqliteStore`] is the embedded implementation (default file `.offerloop/state.db`, WAL,

@@ -158,7 +158,11 @@ fn a_version_1_file_gains_the_deliveries_table_keeping_its_decisions() {
     assert_eq!(store.schema_version().unwrap(), SqliteStore::SCHEMA_VERSION);
     let tables: i64 = store
         .conn()
-        .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'deliveries'", [], |row| row.get(0))
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'deliveries'",
+            [],
+            |row| row.get(0),
+        )
         .unwrap();
     assert_eq!(tables, 1);
 }

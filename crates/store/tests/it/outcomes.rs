@@ -299,7 +299,14 @@ fn a_decision_keeps_its_first_delivery_record_and_unknown_decisions_are_refused(
     use offerloop_store::{DeliveryRecord, DeliveryStatus};
     let (store, run) = store_with_run();
     store
-        .record_decisions(run, &[decision("d1", "c1", 0), decision("d2", "c2", 1), decision("d3", "c3", 2)])
+        .record_decisions(
+            run,
+            &[
+                decision("d1", "c1", 0),
+                decision("d2", "c2", 1),
+                decision("d3", "c3", 2),
+            ],
+        )
         .unwrap();
     let record = |id: &str, status, when: &str| DeliveryRecord {
         decision_id: id.to_owned(),
@@ -332,7 +339,12 @@ fn a_decision_keeps_its_first_delivery_record_and_unknown_decisions_are_refused(
         store.record_deliveries(&[record("nope", DeliveryStatus::Rejected, "2026-11-30T09:00:00Z")]),
         Err(Error::Unstorable { .. })
     ));
-    for status in [DeliveryStatus::Rejected, DeliveryStatus::Late, DeliveryStatus::NotSent, DeliveryStatus::Bounced] {
+    for status in [
+        DeliveryStatus::Rejected,
+        DeliveryStatus::Late,
+        DeliveryStatus::NotSent,
+        DeliveryStatus::Bounced,
+    ] {
         assert_eq!(DeliveryStatus::from_name(status.as_str()), Some(status));
     }
 }
