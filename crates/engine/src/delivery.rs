@@ -121,9 +121,14 @@ pub fn classify_by_events(
     for event in events {
         by_customer.entry(event.customer_id.as_str()).or_default().push(event);
     }
-    let any_of_ours = events
-        .iter()
-        .any(|e| targets.iter().flatten().any(|target| matches(target, e)));
+    // The use case has a handful of campaigns and canvases: compare against the distinct ones.
+    let mut distinct: Vec<&MessageTarget> = Vec::new();
+    for target in targets.iter().flatten() {
+        if !distinct.contains(&target) {
+            distinct.push(target);
+        }
+    }
+    let any_of_ours = events.iter().any(|e| distinct.iter().any(|target| matches(target, e)));
     if !any_of_ours {
         return None;
     }
