@@ -8,6 +8,11 @@
 //! send ledger of the [`offerloop_store::Store`]. Each phase is recorded when complete, so a re-run
 //! of the same date resumes at the first unfinished one and nobody is decided or sent twice.
 //!
+//! What is learned is what was delivered: no send is planned for a local time Braze would skip
+//! (activation's [`offerloop_activation::Scheduler`], placed at decision time), and a message that
+//! still never goes out is found ([`delivery`]), counted in [`RunSummary::deliveries`] and not
+//! learned from.
+//!
 //! The key design decision: the engine reads time only from the injected [`Clock`] and keeps every
 //! decision a pure function of stored inputs (audience, model, round, earlier messages), so a resumed
 //! run recomputes exactly what an interrupted one would have.
