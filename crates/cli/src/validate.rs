@@ -134,8 +134,14 @@ mod tests {
             panic!("invalid")
         };
         let line = summary("winback.toml", &use_case);
-        assert!(line.contains("exploration floor 12.8 % of the AI group's decisions"), "{line}");
-        assert!(line.contains("\nnote: policy.exploration_floor 0.002 × 64 joint actions keeps 12.8 %"), "{line}");
+        assert!(
+            line.contains("exploration floor 12.8 % of the AI group's decisions"),
+            "{line}"
+        );
+        assert!(
+            line.contains("\nnote: policy.exploration_floor 0.002 × 64 joint actions keeps 12.8 %"),
+            "{line}"
+        );
         let light = heavy.replace("exploration_floor = 0.002", "exploration_floor = 0.00015");
         let Verdict::Valid(use_case) = check_source(&light, "winback.toml") else {
             panic!("invalid")
