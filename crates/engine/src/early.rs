@@ -11,6 +11,9 @@
 //! [learns partial rewards](offerloop_policy::Policy::learns_partial). Either way it is marked learned
 //! and never learned again at maturity.
 //!
+//! Nothing is learned before its delivery has been judged ([`crate::delivery`]: a message that never
+//! went out is consumed, not learned, `delivery_grace` after its send).
+//!
 //! Elapsed time counts from the decision's planned send time (its decision time when not scheduled):
 //! a message sent in the evening has had less time to convert by the next run than one sent in the
 //! morning. The delay model is estimated here, from the closed decisions of the reward lookback, per
@@ -25,12 +28,16 @@ use offerloop_policy::delay::{DelayConfig, DelayModel, DelayRecord};
 use serde::{Deserialize, Serialize};
 
 use crate::decide::is_message;
+use crate::delivery::deadline;
 
 /// One pending decision as of the run: whether it has closed, and what has accrued.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Assessment {
     /// Closed: its reward can no longer change.
     pub closed: bool,
+    /// Whether its delivery has been judged ([`crate::delivery::deadline`] has passed): a message that
+    /// never went out is consumed by then, and no other is learned before.
+    pub judged: bool,
     /// Its delay-model group (the channel option).
     pub group: Option<String>,
     /// Hours since its origin (planned send, or decision).
@@ -47,6 +54,9 @@ impl Assessment {
     /// The reward to learn and its observed share, when it may be learned now: closed (share 1), or
     /// open with `F(e) ≥ needed` and `partial` allowed.
     pub fn learnable(&self, model: &DelayModel, needed: f64, partial: bool) -> Option<(f64, f64)> {
+        if !self.judged {
+            return None;
+        }
         if self.closed {
             return Some((self.offset + self.sign * self.accrual, 1.0));
         }
@@ -116,15 +126,17 @@ fn group_of(use_case: &UseCase, channel: Option<usize>, d: &Decision) -> Option<
     Some(dim.options.get(option as usize)?.id.to_string())
 }
 
-/// Estimates the delay model from the closed decisions among `decisions` and assesses the ones whose
-/// ids are in `wanted`, as of `as_of`. `decisions` must hold every decision that may take outcomes
-/// from another (all of the use case's decisions of the reward lookback), `outcomes` the outcomes
-/// since the earliest of them, up to `as_of`.
+/// Estimates the delay model from the decisions among `decisions` and assesses the ones whose ids are
+/// in `wanted`, as of `as_of`. `decisions` must hold every decision that may take outcomes from
+/// another (all of the use case's decisions of the reward lookback), `outcomes` the outcomes since the
+/// earliest of them, up to `as_of`; a message's delivery is judged `grace` after its send
+/// ([`crate::RunOptions::delivery_grace`]).
 pub(crate) fn assess(
     use_case: &UseCase,
     decisions: &[Decision],
     outcomes: &[Outcome],
     as_of: Timestamp,
+    grace: SignedDuration,
     wanted: &HashSet<&str>,
 ) -> (DelayModel, HashMap<String, Assessment>) {
     let metric = &use_case.metric;
@@ -177,6 +189,7 @@ pub(crate) fn assess(
                 d.id.clone(),
                 Assessment {
                     closed,
+                    judged: deadline(d, grace) < as_of,
                     group: group.clone(),
                     elapsed_hours: hours(as_of.duration_since(origin)),
                     offset,
@@ -262,7 +275,8 @@ mod tests {
         ];
         let as_of = ts("2026-01-05T06:00:00Z");
         let wanted: HashSet<&str> = ["a", "b", "c"].into_iter().collect();
-        let (model, assessed) = assess(&uc, &decisions, &outcomes, as_of, &wanted);
+        let grace = SignedDuration::from_hours(12);
+        let (model, assessed) = assess(&uc, &decisions, &outcomes, as_of, grace, &wanted);
         let a = &assessed["a"];
         assert!(a.closed, "b took over c1's later outcomes");
         assert_eq!((a.offset, a.sign, a.accrual), (-3.5, 1.0, 50.0));
@@ -278,6 +292,7 @@ mod tests {
         assert_eq!(model.records(None), 1);
         let f = model.share(Some("email"), 16.0);
         assert!(f > 0.0 && f < 1.0);
+        assert!(c.judged, "sent 16 hours ago, its delivery is judged");
         assert_eq!(c.learnable(&model, f + 0.01, true), None, "not enough observed yet");
         assert_eq!(
             c.learnable(&model, f, false),
@@ -287,5 +302,16 @@ mod tests {
         let (reward, share) = c.learnable(&model, f, true).unwrap();
         assert_eq!(share, f);
         assert!((reward - (-3.5 + 30.0 / f)).abs() < 1e-9);
+        // With a day of grace, c's delivery is not judged yet: nothing is learned.
+        let (_, late) = assess(
+            &uc,
+            &decisions,
+            &outcomes,
+            as_of,
+            SignedDuration::from_hours(24),
+            &wanted,
+        );
+        assert_eq!(late["c"].learnable(&model, 0.0, true), None);
+        assert!(late["a"].learnable(&model, 0.0, true).is_some());
     }
 }
