@@ -15,7 +15,13 @@
 //! world, default 15,000), `LOOP_DAYS` (30), `LOOP_SEEDS` (3), `LOOP_CURVE_SAMPLE` (AI decisions
 //! valued per day, 300), `LOOP_SCENARIOS` (comma-separated names, default all).
 
-#![allow(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;

@@ -270,14 +270,17 @@ pub struct Oracle<'a> {
     setup: offerloop_policy::Setup,
     world: Arc<World>,
     valuation: Valuation,
-    /// Per target key, per customer index of the sample: the channels the target sends on, with ids.
-    channels: HashMap<String, Vec<(Channel, Option<String>, Option<String>)>>,
+    /// Per target key: the messages the target sends, one per channel.
+    channels: HashMap<String, Vec<Message>>,
     /// `<date>:<customer>` → features and time zone at decision time.
     audience: &'a HashMap<String, (Vec<FeatureValue>, Option<String>)>,
     /// Local time of a day-of-week option without a send-time dimension.
     day_time: (i8, i8),
     horizon_days: u32,
 }
+
+/// One message of a campaign or canvas: its channel, campaign id and canvas id.
+type Message = (Channel, Option<String>, Option<String>);
 
 /// The key of a campaign or canvas.
 fn target_key(target: &MessageTarget) -> String {

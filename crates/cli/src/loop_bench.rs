@@ -159,7 +159,7 @@ pub fn render_summary(runs: &[LoopRun]) -> String {
         let gap = worst
             .unavailable
             .is_none()
-            .then(|| worst.last_week.ai.mean - worst.last_week.single_best);
+            .then_some(worst.last_week.ai.mean - worst.last_week.single_best);
         let _ = writeln!(
             out,
             "{:<16} {:>11} {:>8} {:>12} {:>14} {:>10}/{} {:>11}/{}",
