@@ -7,4 +7,5 @@ mod braze_contract;
 mod check;
 mod config;
 mod daily_run;
+mod delivered;
 mod templates;

@@ -8,8 +8,9 @@
 //! in the customer's local time, or an immediate send; a frequency "skip" option sends nothing.
 //! Recipients sharing a target and a schedule are batched 50 to a request, profile attributes 75 to a
 //! `/users/track` request (planned first). The planning rules in detail (which keys a recipient gets,
-//! how day-of-week and send-time options become schedules, what happens when a local time has
-//! already passed) are in [`plan`]'s documentation.
+//! how day-of-week and send-time options become schedules, and the one rule for a local time that
+//! has already passed: the send moves to the next occurrence of that local time, never to a time
+//! Braze would skip) are in [`plan`]'s documentation.
 //!
 //! The send ledger is the engine's job (it records each [`PlannedBatch`] before calling
 //! [`Activator::execute`] and its [`BatchOutcome`] after); this crate guarantees that a batch is a
@@ -35,7 +36,7 @@ use serde::{Deserialize, Serialize};
 pub use braze::BrazeActivator;
 pub use dry_run::{DRY_RUN_NOTICE, DryRunActivator};
 pub use error::{Error, Result};
-pub use plan::{DEFAULT_DAY_SEND_TIME, MAX_PROPERTIES_BYTES, MAX_TRACK_OBJECTS};
+pub use plan::{DEFAULT_DAY_SEND_TIME, MAX_PROPERTIES_BYTES, MAX_TRACK_OBJECTS, Scheduler, SendSlot};
 
 /// One treated or control decision to activate.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -56,6 +57,14 @@ pub struct ActivationRequest {
     /// landed leaves a stale attribute on the profile, so when in doubt, leave it `None`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous: Option<Vec<u32>>,
+    /// The earliest instant the message may be scheduled at: a send-time or day-of-week schedule
+    /// whose local time falls before it moves to the next occurrence of that local time (the next
+    /// day, or the next week for a weekday option), since Braze silently skips recipients whose local
+    /// time has passed ([`plan::Scheduler::slot`], the [`plan`] module's docs). The engine passes the
+    /// decision's `planned_send_at`, which the same rule computed from the decision time plus a
+    /// safety margin. `None` places the schedule on the run date whatever the time (Braze decides).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<jiff::Timestamp>,
 }
 
 /// What kind of Braze request a batch is.

@@ -19,10 +19,26 @@
 //!   `in_local_time: true`: Braze converts it per recipient, so one request serves every time zone.
 //!   Otherwise the local time is converted to UTC in the customer's time zone (the use case's when the
 //!   customer has none, or an unknown one), which splits the recipients by instant.
-//! - A local time that has already passed on the run date is not moved: Braze decides. With
-//!   `in_local_time`, Braze skips the recipients whose local time has passed and refuses the request
-//!   (400, a certainly-rejected batch) only when it has passed in every time zone; a UTC time in the
-//!   past is refused. Run the engine early enough in the day for its earliest send time.
+//!
+//! # A local time that has passed moves to its next occurrence
+//! Braze loses a schedule whose local time has already passed for a recipient: with `in_local_time`
+//! the request is refused (400) only when the time has passed in *every* time zone (schedule object
+//! docs), and recipients who missed the send time by more than an hour are not sent to (campaign FAQ,
+//! "How do I schedule a local time zone campaign?"; those within the hour get it at once, late); a UTC
+//! time in the past is refused. The request still succeeds, so the ledger would say `sent` for
+//! messages nobody receives. So every schedule is placed with [`ActivationRequest::not_before`], the
+//! earliest instant it may fall on (the engine's decision time plus a safety margin, so that the
+//! request reaches Braze before the time):
+//!
+//! **the send goes out at the first occurrence of its local time, in the customer's time zone, that
+//! is not before `not_before`**: the run date (or the weekday option's day) when that is still ahead,
+//! else the same local time on the next day; a day-of-week option moves by whole weeks to its next
+//! occurrence. [`Scheduler::slot`] is that rule; the engine uses it to record each decision's
+//! `planned_send_at` and passes that instant back as `not_before`, so activation schedules exactly
+//! what was decided (and a resumed run plans the same bytes). The local time of day never changes, so
+//! the quiet-hours guardrail (checked on the option's local time) holds for a moved send. The
+//! customer's zone is the request's `time_zone`, else the use case's (Braze uses the company's zone
+//! for a profile without one: keep the two equal). Without `not_before` nothing moves (Braze decides).
 //!
 //! # Batches
 //! Recipients are grouped by (kind, target, schedule) and cut into requests of at most
@@ -136,24 +152,51 @@ impl Target {
     }
 }
 
-/// Where the dimensions that steer activation are.
-#[derive(Debug)]
-struct Layout<'a> {
+/// When a decision's message goes out, by the rule of the [module docs](self).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SendSlot {
+    /// At once (`.../trigger/send`).
+    Now,
+    /// Scheduled.
+    Scheduled {
+        /// The wall-clock time in the customer's zone (the `schedule.time` of an `in_local_time`
+        /// request).
+        local: DateTime,
+        /// The instant it falls on in that zone (the `schedule.time` of a UTC schedule).
+        at: Timestamp,
+    },
+}
+
+impl SendSlot {
+    /// The instant of a scheduled send, `None` for an immediate one.
+    pub fn at(self) -> Option<Timestamp> {
+        match self {
+            Self::Now => None,
+            Self::Scheduled { at, .. } => Some(at),
+        }
+    }
+}
+
+/// Places sends in time: the one rule for send-time and day-of-week options (see the
+/// [module docs](self)), shared by planning and by the engine's decisions.
+#[derive(Clone, Debug)]
+pub struct Scheduler<'a> {
     use_case: &'a UseCase,
-    dimensions: &'a [Dimension],
-    channel: Option<usize>,
     send_time: Option<usize>,
     day: Option<usize>,
-    frequency: Option<usize>,
-    /// The use case's own time zone (UTC schedules of customers without a valid one).
+    /// The use case's own time zone (customers without a valid one).
     time_zone: Option<TimeZone>,
     /// The local time of a day-of-week option without a send-time dimension.
     day_time: LocalTime,
 }
 
-impl<'a> Layout<'a> {
-    fn new(use_case: &'a UseCase) -> Result<Self> {
-        let dimensions = use_case.actions.dimensions();
+impl<'a> Scheduler<'a> {
+    /// The scheduler of `use_case`.
+    ///
+    /// # Errors
+    /// [`Error::UseCase`] when the end of its quiet hours is not a valid time (never for a parsed use
+    /// case).
+    pub fn new(use_case: &'a UseCase) -> Result<Self> {
         let day_time = match use_case.guardrails.quiet_hours {
             Some((_, end)) => end,
             None => LocalTime::new(DEFAULT_DAY_SEND_TIME.0, DEFAULT_DAY_SEND_TIME.1).map_err(|e| Error::UseCase {
@@ -161,15 +204,156 @@ impl<'a> Layout<'a> {
                 message: e.to_string(),
             })?,
         };
+        Ok(Self {
+            use_case,
+            send_time: use_case.dimension_of_kind(DimensionKind::SendTime),
+            day: use_case.dimension_of_kind(DimensionKind::DayOfWeek),
+            time_zone: TimeZone::get(&use_case.time_zone).ok(),
+            day_time,
+        })
+    }
+
+    /// When the joint action `options` (one option index per dimension) decided on the run `date`
+    /// goes out for a customer in `time_zone` (the use case's zone when `None` or unknown): the first
+    /// occurrence of its local time that is not before `not_before` (see the [module docs](self)).
+    ///
+    /// # Errors
+    /// [`Error::UseCase`] for options that do not fit the use case or a time zone that cannot be
+    /// resolved.
+    pub fn slot(
+        &self,
+        options: &[u32],
+        date: Date,
+        time_zone: Option<&str>,
+        not_before: Option<Timestamp>,
+    ) -> Result<SendSlot> {
+        let dimensions = self.use_case.actions.dimensions();
+        let payload = |d: Option<usize>| -> Result<Option<&OptionPayload>> {
+            let Some(d) = d else { return Ok(None) };
+            options
+                .get(d)
+                .and_then(|&o| dimensions.get(d)?.options.get(o as usize))
+                .map(|o| Some(&o.payload))
+                .ok_or_else(|| self.error(format!("no option {:?} for dimension {d}", options.get(d))))
+        };
+        let (send_time, day) = (payload(self.send_time)?, payload(self.day)?);
+        self.place(send_time, day, date, time_zone, not_before)
+            .map_err(|message| self.error(message))
+    }
+
+    fn error(&self, message: impl Into<String>) -> Error {
+        Error::UseCase {
+            use_case: self.use_case.name.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// The rule itself, on the payloads of the send-time and day-of-week options.
+    fn place(
+        &self,
+        send_time: Option<&OptionPayload>,
+        day: Option<&OptionPayload>,
+        date: Date,
+        time_zone: Option<&str>,
+        not_before: Option<Timestamp>,
+    ) -> std::result::Result<SendSlot, String> {
+        let local_time = match send_time {
+            None => None,
+            Some(OptionPayload::SendTime { local_time }) => Some(*local_time),
+            Some(_) => return Err("a send-time option without a local time".into()),
+        };
+        let weekday = match day {
+            None => None,
+            Some(OptionPayload::DayOfWeek { weekday }) => Some(*weekday),
+            Some(_) => return Err("a day-of-week option without a weekday".into()),
+        };
+        let first = match weekday {
+            None => date,
+            Some(weekday) => {
+                let ahead =
+                    (weekday.to_jiff().to_monday_zero_offset() - date.weekday().to_monday_zero_offset()).rem_euclid(7);
+                add_days(date, i64::from(ahead))?
+            }
+        };
+        let local_time = match (local_time, weekday) {
+            (Some(time), _) => time,
+            (None, None) => return Ok(SendSlot::Now),
+            (None, Some(_)) if first == date => return Ok(SendSlot::Now),
+            (None, Some(_)) => self.day_time,
+        };
+        let zone = time_zone
+            .and_then(|name| TimeZone::get(name).ok())
+            .or_else(|| self.time_zone.clone())
+            .ok_or_else(|| {
+                format!(
+                    "unknown time zone `{}`: cannot place local send times",
+                    self.use_case.time_zone
+                )
+            })?;
+        // `LocalTime` guarantees hour 0–23 and minute 0–59, so both conversions succeed.
+        let (hour, minute) = (
+            i8::try_from(local_time.hour()).unwrap_or(0),
+            i8::try_from(local_time.minute()).unwrap_or(0),
+        );
+        let place = |day: Date| -> std::result::Result<SendSlot, String> {
+            let local = day.at(hour, minute, 0, 0);
+            let at = local
+                .to_zoned_datetime(zone.clone())
+                .map_err(|e| format!("cannot place {local} in its time zone: {e}"))?
+                .timestamp();
+            Ok(SendSlot::Scheduled { local, at })
+        };
+        let slot = place(first)?;
+        let Some(not_before) = not_before else {
+            return Ok(slot);
+        };
+        if slot.at().is_some_and(|at| at >= not_before) {
+            return Ok(slot);
+        }
+        // Whole steps (a day, or a week for a weekday option) to the first occurrence at or after
+        // `not_before`: jump to one step before the local date of `not_before`, then walk (a DST
+        // change moves an occurrence by an hour at most, so a few steps always suffice).
+        let step: i64 = if weekday.is_some() { 7 } else { 1 };
+        let target = zone.to_datetime(not_before).date();
+        let behind = (target - first).get_days().max(0);
+        let mut k = (i64::from(behind) / step - 1).max(1) * step;
+        for _ in 0..8 {
+            let slot = place(add_days(first, k)?)?;
+            if slot.at().is_some_and(|at| at >= not_before) {
+                return Ok(slot);
+            }
+            k += step;
+        }
+        Err(format!("no occurrence of {local_time} after {not_before}"))
+    }
+}
+
+/// `date` plus `days`.
+fn add_days(date: Date, days: i64) -> std::result::Result<Date, String> {
+    date.checked_add(jiff::Span::new().days(days))
+        .map_err(|e| format!("no date {days} day(s) after {date}: {e}"))
+}
+
+/// Where the dimensions that steer activation are.
+#[derive(Debug)]
+struct Layout<'a> {
+    use_case: &'a UseCase,
+    dimensions: &'a [Dimension],
+    channel: Option<usize>,
+    frequency: Option<usize>,
+    /// When sends go out.
+    scheduler: Scheduler<'a>,
+}
+
+impl<'a> Layout<'a> {
+    fn new(use_case: &'a UseCase) -> Result<Self> {
+        let dimensions = use_case.actions.dimensions();
         let layout = Self {
             use_case,
             dimensions,
             channel: use_case.dimension_of_kind(DimensionKind::Channel),
-            send_time: use_case.dimension_of_kind(DimensionKind::SendTime),
-            day: use_case.dimension_of_kind(DimensionKind::DayOfWeek),
             frequency: use_case.dimension_of_kind(DimensionKind::Frequency),
-            time_zone: TimeZone::get(&use_case.time_zone).ok(),
-            day_time,
+            scheduler: Scheduler::new(use_case)?,
         };
         if layout.channel.is_none() && use_case.activation.default_target.is_none() {
             return Err(layout.use_case_error(
@@ -236,59 +420,30 @@ impl<'a> Layout<'a> {
         }
     }
 
-    /// When a decision is sent.
+    /// When a decision is sent ([`Scheduler::slot`]'s rule).
     fn when(&self, request: &ActivationRequest, options: &[&OptionSpec], date: Date) -> Result<When> {
-        let local_time = match self.send_time.map(|d| &options[d].payload) {
-            None => None,
-            Some(OptionPayload::SendTime { local_time }) => Some(*local_time),
-            Some(_) => return Err(bad(request, "a send-time option without a local time")),
-        };
-        let weekday = match self.day.map(|d| &options[d].payload) {
-            None => None,
-            Some(OptionPayload::DayOfWeek { weekday }) => Some(*weekday),
-            Some(_) => return Err(bad(request, "a day-of-week option without a weekday")),
-        };
-        let day = match weekday {
-            None => date,
-            Some(weekday) => {
-                let ahead =
-                    (weekday.to_jiff().to_monday_zero_offset() - date.weekday().to_monday_zero_offset()).rem_euclid(7);
-                date.checked_add(jiff::Span::new().days(i64::from(ahead)))
-                    .map_err(|e| bad(request, format!("no {} after {date}: {e}", weekday.as_str())))?
-            }
-        };
-        let local_time = match (local_time, weekday) {
-            (Some(time), _) => time,
-            (None, None) => return Ok(When::Now),
-            (None, Some(_)) if day == date => return Ok(When::Now),
-            (None, Some(_)) => self.day_time,
-        };
-        // `LocalTime` guarantees hour 0–23 and minute 0–59, so both conversions succeed.
-        let civil = day.at(
-            i8::try_from(local_time.hour()).unwrap_or(0),
-            i8::try_from(local_time.minute()).unwrap_or(0),
-            0,
-            0,
-        );
-        if self.use_case.activation.in_local_time {
-            return Ok(When::Local(civil));
-        }
-        let zone = request
-            .time_zone
-            .as_deref()
-            .and_then(|name| TimeZone::get(name).ok())
-            .or_else(|| self.time_zone.clone())
-            .ok_or_else(|| {
-                self.use_case_error(format!(
-                    "unknown time zone `{}`: cannot convert local send times to UTC",
-                    self.use_case.time_zone
-                ))
+        let payload = |d: Option<usize>| d.map(|d| &options[d].payload);
+        let scheduler = &self.scheduler;
+        let slot = scheduler
+            .place(
+                payload(scheduler.send_time),
+                payload(scheduler.day),
+                date,
+                request.time_zone.as_deref(),
+                request.not_before,
+            )
+            .map_err(|message| {
+                if message.starts_with("unknown time zone") {
+                    self.use_case_error(message)
+                } else {
+                    bad(request, message)
+                }
             })?;
-        let at = civil
-            .to_zoned_datetime(zone)
-            .map_err(|e| bad(request, format!("cannot place {civil} in its time zone: {e}")))?
-            .timestamp();
-        Ok(When::At(at))
+        Ok(match slot {
+            SendSlot::Now => When::Now,
+            SendSlot::Scheduled { local, .. } if self.use_case.activation.in_local_time => When::Local(local),
+            SendSlot::Scheduled { at, .. } => When::At(at),
+        })
     }
 
     /// The per-recipient personalisation of a decision.
@@ -633,6 +788,7 @@ pub(crate) mod tests {
             options,
             time_zone: None,
             previous: None,
+            not_before: None,
         }
     }
 
@@ -660,6 +816,7 @@ pub(crate) mod tests {
                     options,
                     time_zone: None,
                     previous: None,
+                    not_before: None,
                 }
             })
             .collect()
@@ -1029,6 +1186,121 @@ pub(crate) mod tests {
         );
     }
 
+    fn ts(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    /// The referral example's run at 00:00 UTC (11:00 in Sydney, 08:00 in Perth), with the engine's
+    /// default 15-minute margin: a 07:30 send has passed there, so it moves to 07:30 the next day;
+    /// 19:30 is still ahead and stays on the run date.
+    #[test]
+    fn a_passed_local_send_time_moves_to_the_next_day() {
+        let mut use_case = example("referral");
+        use_case.activation.write_profile_attributes = false;
+        let not_before = Some(ts("2026-01-05T00:15:00Z"));
+        let at = |id: &str, customer: &str, zone: &str, time: &str| {
+            let mut r = request(&use_case, id, customer, &[("send_time", time)]);
+            r.time_zone = Some(zone.into());
+            r.not_before = not_before;
+            r
+        };
+        let requests = [
+            at("d-1", "rf-1", "Australia/Sydney", "breakfast"),
+            at("d-2", "rf-2", "Australia/Sydney", "after_dinner"),
+            at("d-3", "rf-3", "Australia/Perth", "breakfast"),
+        ];
+        let schedules = |use_case: &UseCase| -> Vec<(Value, Vec<String>)> {
+            plan(use_case, date("2026-01-05"), &requests)
+                .unwrap()
+                .iter()
+                .map(|b| (b.request_json().unwrap()["schedule"].clone(), b.decision_ids.clone()))
+                .collect()
+        };
+        assert_eq!(
+            schedules(&use_case),
+            [
+                (
+                    json!({"time": "2026-01-05T19:30:00", "in_local_time": true}),
+                    vec!["d-2".to_owned()]
+                ),
+                (
+                    json!({"time": "2026-01-06T07:30:00", "in_local_time": true}),
+                    vec!["d-1".to_owned(), "d-3".to_owned()]
+                ),
+            ]
+        );
+        // Converted to UTC the same rule holds: 07:30 on the 6th in Sydney (UTC+11) and Perth (UTC+8).
+        let mut utc = use_case.clone();
+        utc.activation.in_local_time = false;
+        assert_eq!(
+            schedules(&utc),
+            [
+                (json!({"time": "2026-01-05T08:30:00Z"}), vec!["d-2".to_owned()]),
+                (json!({"time": "2026-01-05T20:30:00Z"}), vec!["d-1".to_owned()]),
+                (json!({"time": "2026-01-05T23:30:00Z"}), vec!["d-3".to_owned()]),
+            ]
+        );
+        // Without `not_before` nothing moves (the behaviour that let Braze skip the 07:30 sends).
+        let legacy: Vec<ActivationRequest> = requests
+            .iter()
+            .cloned()
+            .map(|r| ActivationRequest { not_before: None, ..r })
+            .collect();
+        let batches = plan(&use_case, date("2026-01-05"), &legacy).unwrap();
+        assert!(
+            batches
+                .iter()
+                .any(|b| b.request_json().unwrap()["schedule"]["time"] == json!("2026-01-05T07:30:00"))
+        );
+    }
+
+    #[test]
+    fn the_margin_boundary_and_weekdays_move_by_whole_occurrences() {
+        let use_case = example("referral");
+        let scheduler = Scheduler::new(&use_case).unwrap();
+        let breakfast = {
+            let r = request(&use_case, "d", "c", &[("send_time", "breakfast")]);
+            r.options
+        };
+        let day = date("2026-01-05");
+        let slot = |not_before: &str| {
+            scheduler
+                .slot(&breakfast, day, Some("Australia/Sydney"), Some(ts(not_before)))
+                .unwrap()
+        };
+        // 07:30 in Sydney on the 5th is 2026-01-04T20:30:00Z: exactly then is still on time.
+        assert_eq!(slot("2026-01-04T20:30:00Z").at(), Some(ts("2026-01-04T20:30:00Z")));
+        assert_eq!(slot("2026-01-04T20:30:01Z").at(), Some(ts("2026-01-05T20:30:00Z")));
+        // A run replayed days late still lands on the first occurrence ahead, not a past one.
+        assert_eq!(slot("2026-01-09T21:00:00Z").at(), Some(ts("2026-01-10T20:30:00Z")));
+        assert_eq!(
+            scheduler
+                .slot(&breakfast, day, Some("Australia/Sydney"), None)
+                .unwrap()
+                .at(),
+            Some(ts("2026-01-04T20:30:00Z"))
+        );
+
+        // repeat-purchase: weekday options without a send time (09:00, the end of its quiet hours,
+        // America/Chicago). 2026-01-05 is a Monday.
+        let use_case = example("repeat-purchase");
+        let scheduler = Scheduler::new(&use_case).unwrap();
+        let thursday = request(&use_case, "d", "c", &[("channel", "email"), ("day", "thursday")]).options;
+        let monday = request(&use_case, "d", "c", &[("channel", "email"), ("day", "monday")]).options;
+        // Thursday 09:00 in Chicago is 15:00Z; asked for after it, the send goes a week later.
+        let on = |options: &[u32], not_before: &str| scheduler.slot(options, day, None, Some(ts(not_before))).unwrap();
+        assert_eq!(
+            on(&thursday, "2026-01-05T12:00:00Z").at(),
+            Some(ts("2026-01-08T15:00:00Z"))
+        );
+        assert_eq!(
+            on(&thursday, "2026-01-08T15:10:00Z").at(),
+            Some(ts("2026-01-15T15:00:00Z"))
+        );
+        // The run date's own weekday without a send time goes at once.
+        assert_eq!(on(&monday, "2026-01-05T23:00:00Z"), SendSlot::Now);
+    }
+
     #[test]
     fn without_local_time_the_send_time_is_converted_to_utc_per_customer() {
         let mut use_case = example("winback");
@@ -1175,6 +1447,7 @@ pub(crate) mod tests {
                         .collect(),
                     time_zone: None,
                     previous: None,
+                    not_before: None,
                 })
                 .collect();
             let batches = plan(&use_case, date(day), &requests).unwrap();
@@ -1224,8 +1497,82 @@ pub(crate) mod tests {
         assert!(fewer.iter().any(|id| !monday.contains(id)));
     }
 
+    /// Time zones from UTC−10 to UTC+14, with and without daylight saving time.
+    const ZONES: [&str; 9] = [
+        "Pacific/Honolulu",
+        "America/Los_Angeles",
+        "America/New_York",
+        "Europe/London",
+        "Europe/Berlin",
+        "Asia/Kolkata",
+        "Australia/Perth",
+        "Australia/Sydney",
+        "Pacific/Kiritimati",
+    ];
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// No planned schedule falls before `not_before` (the run time plus the margin) for any
+        /// recipient, whatever the run time, the zones and the options; and a send-time schedule is
+        /// the first occurrence after it (at most a day and a DST hour later).
+        #[test]
+        fn no_planned_schedule_is_before_the_run_time_plus_margin(
+            n in 1usize..120,
+            minutes in 0i64..(3 * 24 * 60),
+            margin in 0i64..120,
+            zones in proptest::collection::vec(0usize..ZONES.len(), 1..120),
+            local in any::<bool>(),
+            weekdays in any::<bool>(),
+        ) {
+            let (mut use_case, date) = if weekdays {
+                (example("repeat-purchase"), date("2026-03-27"))
+            } else {
+                (example("winback"), date("2026-03-27"))
+            };
+            use_case.activation.in_local_time = local;
+            use_case.activation.write_profile_attributes = false;
+            // From a day before the run date's midnight UTC to two days after, across the 2026-03-29
+            // European and the 2026-03-08 American DST changes' neighbourhood.
+            let now = ts("2026-03-26T00:00:00Z") + jiff::SignedDuration::from_mins(minutes);
+            let not_before = now + jiff::SignedDuration::from_mins(margin);
+            let sizes: Vec<usize> = use_case.actions.dimensions().iter().map(Dimension::len).collect();
+            let requests: Vec<ActivationRequest> = (0..n)
+                .map(|i| ActivationRequest {
+                    decision_id: format!("d-{i:05}"),
+                    customer_id: CustomerId::new(format!("c-{i}")).unwrap(),
+                    options: sizes.iter().enumerate().map(|(d, &k)| u32::try_from((i * (d + 5) + i / 3) % k).unwrap()).collect(),
+                    time_zone: Some(ZONES[zones[i % zones.len()]].to_owned()),
+                    previous: None,
+                    not_before: Some(not_before),
+                })
+                .collect();
+            let scheduler = Scheduler::new(&use_case).unwrap();
+            let by_id: BTreeMap<&str, &ActivationRequest> = requests.iter().map(|r| (r.decision_id.as_str(), r)).collect();
+            let step = jiff::SignedDuration::from_hours(if weekdays { 7 * 24 } else { 24 } + 1);
+            for batch in plan(&use_case, date, &requests).unwrap() {
+                let body = batch.request_json().unwrap();
+                let Some(time) = body["schedule"]["time"].as_str() else { continue };
+                for id in &batch.decision_ids {
+                    let request = by_id[id.as_str()];
+                    let zone = request.time_zone.as_deref().unwrap();
+                    let at = if local {
+                        let civil: DateTime = time.parse().unwrap();
+                        civil.to_zoned_datetime(TimeZone::get(zone).unwrap()).unwrap().timestamp()
+                    } else {
+                        time.parse::<Timestamp>().unwrap()
+                    };
+                    prop_assert!(at >= not_before, "{id} in {zone}: {time} before {not_before}");
+                    // Unmoved when the run date's occurrence is ahead; else the first one after.
+                    let on_date = scheduler.slot(&request.options, date, Some(zone), None).unwrap().at().unwrap();
+                    if on_date >= not_before {
+                        prop_assert_eq!(at, on_date);
+                    } else {
+                        prop_assert!(at < not_before + step, "{time} is not the first occurrence after {not_before}");
+                    }
+                }
+            }
+        }
 
         #[test]
         fn any_permutation_gives_the_same_batches(

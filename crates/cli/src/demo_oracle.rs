@@ -11,11 +11,11 @@
 //!   produce) is refused with the reason, never approximated by another.
 //! - **A joint action is valued as the activator sends it** ([`Oracle::score`]): the channel's campaign
 //!   or canvas (or the use case's default target) on every channel the simulator's catalog gives it, the
-//!   other dimensions as properties, at the send-time option's local time on the run date (a
-//!   day-of-week option moves it, as `offerloop-activation` plans it; without either the message goes
-//!   out at the run's instant). A send whose local time has already passed when the run happens is
-//!   skipped by Braze (and the simulator), and a frequency "skip" sends nothing: both are valued as no
-//!   message (the organic conversions only), while the metric still charges the options' cost.
+//!   other dimensions as properties, at the instant activation's own rule places it
+//!   ([`offerloop_activation::Scheduler::slot`], with the engine's default scheduling margin: a local
+//!   send time that has passed moves to its next occurrence; without a send time or weekday the message
+//!   goes out at the run's instant). A frequency "skip" sends nothing: it is valued as no message (the
+//!   organic conversions only), while the metric still charges the options' cost.
 //!
 //! Several deliveries of one action (a canvas step on two channels) combine exactly: the world's
 //! caused conversions are independent per delivery ([`World::expected_caused`]) and the organic days
@@ -274,8 +274,10 @@ pub struct Oracle<'a> {
     channels: HashMap<String, Vec<Message>>,
     /// `<date>:<customer>` → features and time zone at decision time.
     audience: &'a HashMap<String, (Vec<FeatureValue>, Option<String>)>,
-    /// Local time of a day-of-week option without a send-time dimension.
-    day_time: (i8, i8),
+    /// Activation's rule for when a send goes out.
+    scheduler: offerloop_activation::Scheduler<'a>,
+    /// How far ahead of the decision a scheduled send must be (the engine's default margin).
+    margin: jiff::SignedDuration,
     horizon_days: u32,
 }
 
@@ -333,12 +335,7 @@ impl<'a> Oracle<'a> {
                 (target_key(&target), refs)
             })
             .collect();
-        let day_time = use_case.guardrails.quiet_hours.map_or((9, 0), |(_, end)| {
-            (
-                i8::try_from(end.hour()).unwrap_or(9),
-                i8::try_from(end.minute()).unwrap_or(0),
-            )
-        });
+        let margin = jiff::SignedDuration::try_from(offerloop_engine::RunOptions::default().schedule_margin)?;
         Ok(Self {
             use_case,
             setup,
@@ -346,7 +343,8 @@ impl<'a> Oracle<'a> {
             valuation,
             channels,
             audience,
-            day_time,
+            scheduler: offerloop_activation::Scheduler::new(use_case)?,
+            margin,
             horizon_days: workspace.world.scenario().horizon_days,
         })
     }
@@ -364,17 +362,14 @@ impl<'a> Oracle<'a> {
         let date = crate::run_cmd::today(use_case, d.decided_at).ok()?;
         let (features, zone) = self.audience.get(&format!("{date}:{}", d.customer_id))?;
         let index = self.world.index_of(d.customer_id.as_str())?;
-        let zone = zone
-            .as_deref()
-            .and_then(|z| TimeZone::get(z).ok())
-            .or_else(|| TimeZone::get(&use_case.time_zone).ok())?;
+        let zone = zone.as_deref();
         let mut organic: Vec<(Date, Organic)> = Vec::new();
         let mask = space.eligibility_mask(features);
         let mut actions = Vec::new();
         let mut bau = None;
         let bau_action = self.setup.business_as_usual();
         for (id, action) in space.iter_for(mask) {
-            let (value, conversion) = self.value(index, &action, d.decided_at, date, &zone, &mut organic);
+            let (value, conversion) = self.value(index, &action, d.decided_at, date, zone, &mut organic);
             if bau_action == Some(&action) {
                 bau = Some(value);
             }
@@ -389,7 +384,7 @@ impl<'a> Oracle<'a> {
                     &space.decode(d.action).ok()?,
                     d.decided_at,
                     date,
-                    &zone,
+                    zone,
                     &mut organic,
                 )
                 .0
@@ -457,7 +452,7 @@ impl<'a> Oracle<'a> {
         action: &JointAction,
         decided_at: Timestamp,
         date: Date,
-        zone: &TimeZone,
+        zone: Option<&str>,
         cache: &mut Vec<(Date, Organic)>,
     ) -> (f64, f64) {
         let cost = self.setup.cost(action);
@@ -497,18 +492,16 @@ impl<'a> Oracle<'a> {
     }
 
     /// When and through what `action` is delivered, as the activator plans it, with its properties;
-    /// `None` when it sends nothing (a frequency "skip", or a local time already passed at the run).
+    /// `None` when it sends nothing (a frequency "skip").
     fn delivery_plan(
         &self,
         action: &JointAction,
         decided_at: Timestamp,
         date: Date,
-        zone: &TimeZone,
+        zone: Option<&str>,
     ) -> Option<(Timestamp, String, serde_json::Map<String, serde_json::Value>)> {
         let mut properties = serde_json::Map::new();
         let mut target = self.use_case.activation.default_target.as_ref().map(target_key);
-        let mut time = None;
-        let mut weekday = None;
         for (dim, &o) in self.use_case.actions.dimensions().iter().zip(&action.0) {
             let option = dim.options.get(o as usize)?;
             match &option.payload {
@@ -517,13 +510,6 @@ impl<'a> Oracle<'a> {
                     continue;
                 }
                 OptionPayload::Frequency { skip: true, .. } => return None,
-                OptionPayload::SendTime { local_time } => {
-                    time = Some((
-                        i8::try_from(local_time.hour()).ok()?,
-                        i8::try_from(local_time.minute()).ok()?,
-                    ));
-                }
-                OptionPayload::DayOfWeek { weekday: w } => weekday = Some(w.to_jiff()),
                 _ => {}
             }
             for (k, v) in &option.properties {
@@ -531,30 +517,18 @@ impl<'a> Oracle<'a> {
             }
             properties.insert(dim.name.to_string(), serde_json::Value::String(option.id.to_string()));
         }
-        // The activator's rule (crates/activation/src/plan.rs): a weekday option moves the send to the
-        // first such day on or after the run date; without a send time it goes out at once on the run
-        // date, else at the end of the quiet hours (09:00 without them); without either, at once.
-        let day = match weekday {
-            None => date,
-            Some(w) => {
-                let ahead = (w.to_monday_zero_offset() - date.weekday().to_monday_zero_offset()).rem_euclid(7);
-                date.checked_add(jiff::Span::new().days(i64::from(ahead))).ok()?
-            }
-        };
-        let local = match (time, weekday) {
-            (Some(t), _) => Some(t),
-            (None, Some(_)) if day != date => Some(self.day_time),
-            _ => None,
-        };
-        let at = match local {
-            None => decided_at,
-            Some((h, m)) => zone.to_timestamp(day.at(h, m, 0, 0)).ok()?,
-        };
-        // Braze (and the simulator) skip a local send time that has passed when the request arrives.
-        if at < decided_at {
-            return None;
-        }
-        Some((at, target?, properties))
+        // Activation's rule, with the engine's margin: the first occurrence of the send time (on the
+        // weekday, if any) at least the margin after the decision; without either, at once.
+        let slot = self
+            .scheduler
+            .slot(
+                &action.0,
+                date,
+                zone,
+                Some(decided_at.saturating_add(self.margin).ok()?),
+            )
+            .ok()?;
+        Some((slot.at().unwrap_or(decided_at), target?, properties))
     }
 
     /// Summarises scored decisions: means of the AI, business as usual, uniform random and the

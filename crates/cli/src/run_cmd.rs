@@ -173,6 +173,18 @@ pub fn render_summary(s: &RunSummary) -> String {
             b.unknown
         );
     }
+    let d = &s.deliveries;
+    if d.not_delivered() + d.bounced > 0 {
+        let _ = writeln!(
+            out,
+            "  not delivered   {} (rejected {}, late {}, never sent {}: not learned from); {} bounced",
+            d.not_delivered(),
+            d.rejected,
+            d.late,
+            d.not_sent,
+            d.bounced
+        );
+    }
     for alert in &s.drift_alerts {
         let _ = writeln!(out, "  drift           {alert}");
     }
@@ -206,6 +218,21 @@ mod tests {
         assert!(text.starts_with("run 3 of `uc` on 2026-01-05\n"), "{text}");
         assert!(text.contains("2 sent, 0 failed, 1 unknown"), "{text}");
         assert!(text.contains("never resent"), "{text}");
+        assert!(!text.contains("not delivered"), "nothing to say: {text}");
+        let lost = RunSummary {
+            deliveries: offerloop_engine::DeliveryCounts {
+                late: 3,
+                not_sent: 2,
+                bounced: 1,
+                ..Default::default()
+            },
+            ..s
+        };
+        let text = render_summary(&lost);
+        assert!(
+            text.contains("not delivered   5 (rejected 0, late 3, never sent 2: not learned from); 1 bounced"),
+            "{text}"
+        );
     }
 
     #[test]

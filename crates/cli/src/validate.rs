@@ -67,8 +67,31 @@ pub fn summary(name: &str, use_case: &UseCase) -> String {
         use_case.holdout.random_control_fraction().get() * 100.0,
         use_case.policy.algorithm.as_str(),
     );
+    let explored = use_case.policy.exploration_floor * space.count() as f64;
+    if explored > 0.0 {
+        let _ = write!(
+            out,
+            "; exploration floor {:.1} % of the AI group's decisions",
+            explored * 100.0
+        );
+    }
+    if explored > MAX_QUIET_EXPLORATION {
+        let _ = write!(
+            out,
+            "\nnote: policy.exploration_floor {} × {} joint actions keeps {:.1} % of the AI group's decisions uniformly random, \
+             and each costs what a random action loses against the model's choice; the random control group already explores, \
+             so a floor near {:.1e} (1 %) is enough (docs/configuration.md)",
+            use_case.policy.exploration_floor,
+            space.count(),
+            explored * 100.0,
+            0.01 / space.count() as f64,
+        );
+    }
     out
 }
+
+/// Above this share of uniformly random decisions, `validate` notes what the floor costs.
+const MAX_QUIET_EXPLORATION: f64 = 0.05;
 
 /// The text of a failed verdict: every diagnostic with its source line, then a count.
 pub fn render_problems(name: &str, source: &str, diagnostics: &[Diagnostic]) -> String {
@@ -94,6 +117,38 @@ mod tests {
         };
         let line = summary("winback.toml", &use_case);
         assert!(line.contains("64 of 72 joint actions"), "{line}");
+    }
+
+    #[test]
+    fn a_floor_that_explores_more_than_five_percent_is_noted_with_its_cost() {
+        let source = include_str!("../../../examples/winback.toml");
+        let heavy = source.replace(
+            &source[source.find("exploration_floor = ").unwrap_or(0)..]
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+            "exploration_floor = 0.002",
+        );
+        let Verdict::Valid(use_case) = check_source(&heavy, "winback.toml") else {
+            panic!("invalid")
+        };
+        let line = summary("winback.toml", &use_case);
+        assert!(
+            line.contains("exploration floor 12.8 % of the AI group's decisions"),
+            "{line}"
+        );
+        assert!(
+            line.contains("\nnote: policy.exploration_floor 0.002 × 64 joint actions keeps 12.8 %"),
+            "{line}"
+        );
+        let light = heavy.replace("exploration_floor = 0.002", "exploration_floor = 0.00015");
+        let Verdict::Valid(use_case) = check_source(&light, "winback.toml") else {
+            panic!("invalid")
+        };
+        let line = summary("winback.toml", &use_case);
+        assert!(line.contains("exploration floor 1.0 %"), "{line}");
+        assert!(!line.contains("note:"), "{line}");
     }
 
     #[test]

@@ -11,14 +11,30 @@
 //!   ([`PAUSED_VERSION`]).
 //!
 //! Guardrails are checked first (frequency, spacing, eligibility); then a message whose send time
-//! falls in the quiet hours is dropped, and the run's budgets are spent in audience order. A
-//! message's `planned_send_at` is its send-time option on the run date in the customer's zone. Everything is a pure function of the audience, the model, the round and the
-//! earlier messages, so a resumed run decides exactly the same.
+//! falls in the quiet hours is dropped, and the run's budgets are spent in audience order.
+//!
+//! # When a message goes out
+//! A message's `planned_send_at` is placed by activation's one rule
+//! ([`offerloop_activation::Scheduler::slot`]): the first occurrence of its send-time (and
+//! day-of-week) option's local time, in the customer's zone, that is not before
+//! [`DecideContext::not_before`] — the time of the decide phase plus
+//! [`crate::RunOptions::schedule_margin`]. A 07:30 send decided at 11:00 local goes out at 07:30 the
+//! next day instead of being skipped by Braze (which does not send to recipients whose local time has
+//! passed); activation schedules exactly that instant. The action and its logged propensity do not
+//! change (the option means "the next 07:30"), the attribution window still starts at the decision,
+//! and the local time of day is the option's, so the quiet-hours check holds for a moved send. The
+//! frequency guardrails count decisions (`decided_at`), as before: every send goes out within a day
+//! (plus the margin) of its decision, moved or not — a 19:00 send decided at 01:00 already did — so
+//! `min_days_between_messages` keeps its meaning of days between decisions.
+//!
+//! Everything is a pure function of the audience, the model, the round, the earlier messages and
+//! `not_before`, so a resumed run decides exactly the same actions (a decide phase resumed after a
+//! send time has passed places the rest of its messages later, which is what Braze needs).
 
 use indicatif::ProgressBar;
 use jiff::Timestamp;
-use jiff::civil::{Date, Time};
-use jiff::tz::TimeZone;
+use jiff::civil::Date;
+use offerloop_activation::Scheduler;
 use offerloop_domain::dimension::OptionPayload;
 use offerloop_domain::{ActionId, Customer, Decision, Group, JointAction, LocalTime, Probability, UseCase};
 use offerloop_policy::sampling::{Eligible, customer_rng};
@@ -78,16 +94,6 @@ fn send_time(use_case: &UseCase, action: &JointAction) -> Option<LocalTime> {
         })
 }
 
-/// When a message at local `time` on `date` goes out for a customer in `zone` (the use case's zone
-/// when the customer has none or an unknown one).
-fn planned_at(use_case: &UseCase, zone: Option<&str>, date: Date, time: LocalTime) -> Option<Timestamp> {
-    let tz = zone
-        .and_then(|z| TimeZone::get(z).ok())
-        .or_else(|| TimeZone::get(&use_case.time_zone).ok())?;
-    let local = Time::new(i8::try_from(time.hour()).ok()?, i8::try_from(time.minute()).ok()?, 0, 0).ok()?;
-    tz.to_timestamp(date.to_datetime(local)).ok()
-}
-
 /// Customers per group among a run's decisions.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupCounts {
@@ -138,6 +144,9 @@ pub struct DecideContext<'a> {
     pub chunk: usize,
     /// Treatment is paused (unsubscribe guardrail): treated customers get business as usual.
     pub paused: bool,
+    /// The earliest instant a message may be scheduled at (the decide phase's time plus the run's
+    /// schedule margin): a local send time before it moves to its next occurrence.
+    pub not_before: Timestamp,
 }
 
 impl std::fmt::Debug for DecideContext<'_> {
@@ -146,6 +155,7 @@ impl std::fmt::Debug for DecideContext<'_> {
             .field("use_case", &self.use_case.name)
             .field("round", &self.round)
             .field("date", &self.date)
+            .field("not_before", &self.not_before)
             .finish_non_exhaustive()
     }
 }
@@ -198,6 +208,7 @@ fn decide_slice(
     counts: &mut GuardrailCounts,
 ) -> Result<Vec<Decision>> {
     let use_case = ctx.use_case;
+    let scheduler = Scheduler::new(use_case)?;
     let name = use_case.name.as_str();
     let at = ctx.round.decided_at;
     let space = ctx.setup.space();
@@ -297,8 +308,8 @@ fn decide_slice(
         };
         let mut decision = decision;
         if is_message(use_case, &decision) {
-            let time = space.decode(decision.action).ok().and_then(|a| send_time(use_case, &a));
-            if let (Some(quiet), Some(t)) = (use_case.guardrails.quiet_hours, time)
+            let action = space.decode(decision.action)?;
+            if let (Some(quiet), Some(t)) = (use_case.guardrails.quiet_hours, send_time(use_case, &action))
                 && in_quiet_hours(quiet, t)
             {
                 counts.count(Blocked::QuietHours);
@@ -308,10 +319,8 @@ fn decide_slice(
                 counts.count(why);
                 continue;
             }
-            decision.planned_send_at = time.and_then(|t| {
-                let zone = zones.get(decision.customer_id.as_str()).copied().flatten();
-                planned_at(use_case, zone, ctx.date, t)
-            });
+            let zone = zones.get(decision.customer_id.as_str()).copied().flatten();
+            decision.planned_send_at = scheduler.slot(&action.0, ctx.date, zone, Some(ctx.not_before))?.at();
         }
         decisions.push(decision);
     }

@@ -8,6 +8,11 @@
 //! send ledger of the [`offerloop_store::Store`]. Each phase is recorded when complete, so a re-run
 //! of the same date resumes at the first unfinished one and nobody is decided or sent twice.
 //!
+//! What is learned is what was delivered: no send is planned for a local time Braze would skip
+//! (activation's [`offerloop_activation::Scheduler`], placed at decision time), and a message that
+//! still never goes out is found ([`delivery`]), counted in [`RunSummary::deliveries`] and not
+//! learned from.
+//!
 //! The key design decision: the engine reads time only from the injected [`Clock`] and keeps every
 //! decision a pure function of stored inputs (audience, model, round, earlier messages), so a resumed
 //! run recomputes exactly what an interrupted one would have.
@@ -16,6 +21,7 @@ mod attribution;
 mod audience;
 mod clock;
 mod decide;
+pub mod delivery;
 mod error;
 mod guardrails;
 mod outcomes;
@@ -34,9 +40,12 @@ pub use decide::{
     BUSINESS_AS_USUAL_VERSION, GroupCounts, MIN_MESSAGES_FOR_UNSUBSCRIBE_GUARDRAIL, NO_MESSAGE_VERSION, PAUSED_VERSION,
     RANDOM_CONTROL_VERSION, decision_id, is_message,
 };
+pub use delivery::DeliveryCounts;
 pub use error::{Error, Result};
 pub use guardrails::{Blocked, Budget, GuardrailCounts, MessageHistory, in_quiet_hours};
-pub use outcomes::{CurrentsDirectory, OutcomeSource, currents_outcome};
+pub use outcomes::{
+    CurrentsDirectory, MessageEvent, MessageEventKind, OutcomeSource, currents_message_event, currents_outcome,
+};
 pub use profile::{
     AudienceFeatures, Counter, ExportedCustomer, ProfileCounters, counters_of, customer_from_export,
     profile_delta_outcomes,

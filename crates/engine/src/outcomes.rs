@@ -6,6 +6,12 @@
 //! worth the metric's value property when it has one) and unsubscribes
 //! (`users.messages.<channel>.Unsubscribe`). Every event has exact times and a unique `id`, so it is
 //! preferred to profile deltas when configured.
+//!
+//! The same feed carries **message events** ([`OutcomeSource::message_events`]): sends, deliveries
+//! and engagement, bounces and aborts of each campaign or canvas, from which the engine finds the
+//! messages Braze never sent (see [`crate::delivery`]). Profile deltas carry none: there, only the
+//! send ledger (a rejected batch, a schedule that reached Braze after its time) and the rule that
+//! never plans a send whose local time has passed protect learning.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -23,6 +29,71 @@ pub trait OutcomeSource: Send + Sync + fmt::Debug {
     /// Every outcome of `use_case`'s customers that occurred in `[from, to)` (a superset is fine:
     /// attribution ignores what does not match; each outcome carries a stable `dedupe_key`).
     async fn outcomes(&self, use_case: &UseCase, from: Timestamp, to: Timestamp) -> Result<Vec<Outcome>>;
+
+    /// Every message event (send, delivery or engagement, bounce or abort) of `use_case`'s customers
+    /// in `[from, to)`, of any campaign or canvas (a superset is fine), or `None` when the source
+    /// carries no message events (the default). With events, a message of which none arrives is
+    /// found not delivered ([`crate::delivery`]).
+    async fn message_events(
+        &self,
+        use_case: &UseCase,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Option<Vec<MessageEvent>>> {
+        let _ = (use_case, from, to);
+        Ok(None)
+    }
+}
+
+/// What a message event says about its message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MessageEventKind {
+    /// Braze sent it (`Send`, SMS `CarrierSend`).
+    Sent,
+    /// It arrived: a delivery, or engagement that proves one (`Delivery`, `Open`, `Click`, `Read`,
+    /// `Impression`, `ShortLinkClick`, `Dismiss`, `IosForeground`).
+    Delivered,
+    /// It did not reach the customer (`Bounce`, `DeliveryFailure`, `Rejection`, `Failure`, `Abort`).
+    /// A `SoftBounce` is not one: Braze retries it.
+    Failed,
+}
+
+/// One message event of a customer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageEvent {
+    /// The customer (`external_user_id`).
+    pub customer_id: CustomerId,
+    /// What it says.
+    pub kind: MessageEventKind,
+    /// When.
+    pub occurred_at: Timestamp,
+    /// The campaign it belongs to, if any.
+    pub campaign_id: Option<String>,
+    /// The canvas it belongs to, if any.
+    pub canvas_id: Option<String>,
+}
+
+/// One Currents record as a message event, or `None` for a record that is not one (behaviours, a
+/// soft bounce, an inbound message) or lacks a field.
+pub fn currents_message_event(record: &serde_json::Value) -> Option<MessageEvent> {
+    let event_type = record.get("event_type")?.as_str()?;
+    let name = event_type.strip_prefix("users.messages.")?.rsplit('.').next()?;
+    let kind = match name {
+        "Send" | "CarrierSend" => MessageEventKind::Sent,
+        "Delivery" | "Open" | "Click" | "Read" | "Impression" | "ShortLinkClick" | "Dismiss" | "IosForeground" => {
+            MessageEventKind::Delivered
+        }
+        "Bounce" | "DeliveryFailure" | "Rejection" | "Failure" | "Abort" => MessageEventKind::Failed,
+        _ => return None,
+    };
+    let text = |key: &str| record.get(key).and_then(serde_json::Value::as_str).map(str::to_owned);
+    Some(MessageEvent {
+        customer_id: CustomerId::new(record.get("external_user_id")?.as_str()?).ok()?,
+        kind,
+        occurred_at: Timestamp::from_second(record.get("time")?.as_i64()?).ok()?,
+        campaign_id: text("campaign_id"),
+        canvas_id: text("canvas_id"),
+    })
 }
 
 /// A Currents-style directory of NDJSON event files.
@@ -126,6 +197,35 @@ fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn scan(dir: &Path, from: Timestamp, to: Timestamp, value_property: Option<&str>) -> Result<Vec<Outcome>> {
+    scan_with(
+        dir,
+        from,
+        to,
+        |_| true,
+        |record| currents_outcome(record, value_property).map(|o| (o.occurred_at, o)),
+    )
+}
+
+/// The message events of the feed in `[from, to)`.
+fn scan_messages(dir: &Path, from: Timestamp, to: Timestamp) -> Result<Vec<MessageEvent>> {
+    scan_with(
+        dir,
+        from,
+        to,
+        |line| line.contains("users.messages."),
+        |record| currents_message_event(record).map(|e| (e.occurred_at, e)),
+    )
+}
+
+/// Every record of the day directories covering `[from, to)` that `parse` turns into a value at a
+/// time in `[from, to)`; lines `keep` refuses are not parsed.
+fn scan_with<T>(
+    dir: &Path,
+    from: Timestamp,
+    to: Timestamp,
+    keep: impl Fn(&str) -> bool,
+    parse: impl Fn(&serde_json::Value) -> Option<(Timestamp, T)>,
+) -> Result<Vec<T>> {
     let first_day = jiff::tz::TimeZone::UTC.to_datetime(from).date();
     let last_day = jiff::tz::TimeZone::UTC.to_datetime(to).date();
     let mut out = Vec::new();
@@ -153,14 +253,14 @@ fn scan(dir: &Path, from: Timestamp, to: Timestamp, value_property: Option<&str>
                 path: file.clone(),
                 source,
             })?;
-            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            for line in text.lines().filter(|l| !l.trim().is_empty() && keep(l)) {
                 match serde_json::from_str::<serde_json::Value>(line) {
                     Ok(record) => {
-                        if let Some(o) = currents_outcome(&record, value_property)
-                            && o.occurred_at >= from
-                            && o.occurred_at < to
+                        if let Some((at, value)) = parse(&record)
+                            && at >= from
+                            && at < to
                         {
-                            out.push(o);
+                            out.push(value);
                         }
                     }
                     Err(_) => malformed += 1,
@@ -182,6 +282,19 @@ impl OutcomeSource for CurrentsDirectory {
         tokio::task::spawn_blocking(move || scan(&dir, from, to, property.as_deref()))
             .await
             .map_err(|e| Error::Task(e.to_string()))?
+    }
+
+    async fn message_events(
+        &self,
+        _use_case: &UseCase,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Option<Vec<MessageEvent>>> {
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || scan_messages(&dir, from, to))
+            .await
+            .map_err(|e| Error::Task(e.to_string()))?
+            .map(Some)
     }
 }
 
@@ -215,6 +328,32 @@ mod tests {
     }
 
     #[test]
+    fn message_records_become_message_events() {
+        let record = |event_type: &str| {
+            json!({"id": "m", "event_type": event_type, "external_user_id": "c1", "time": 1_767_607_200,
+                "campaign_id": "camp", "dispatch_id": "d"})
+        };
+        let kind = |event_type: &str| currents_message_event(&record(event_type)).map(|e| e.kind);
+        assert_eq!(kind("users.messages.email.Send"), Some(MessageEventKind::Sent));
+        assert_eq!(kind("users.messages.email.Delivery"), Some(MessageEventKind::Delivered));
+        assert_eq!(
+            kind("users.messages.pushnotification.Open"),
+            Some(MessageEventKind::Delivered)
+        );
+        assert_eq!(kind("users.messages.email.Bounce"), Some(MessageEventKind::Failed));
+        assert_eq!(
+            kind("users.messages.sms.DeliveryFailure"),
+            Some(MessageEventKind::Failed)
+        );
+        assert_eq!(kind("users.messages.email.SoftBounce"), None);
+        assert_eq!(kind("users.behaviors.Purchase"), None);
+        let event = currents_message_event(&record("users.messages.email.Send")).unwrap();
+        assert_eq!(event.campaign_id.as_deref(), Some("camp"));
+        assert_eq!(event.canvas_id, None);
+        assert_eq!(event.occurred_at.as_second(), 1_767_607_200);
+    }
+
+    #[test]
     fn a_directory_is_scanned_by_day_and_time() {
         let dir = tempfile::tempdir().unwrap();
         let day = dir.path().join("2026-01-05");
@@ -237,5 +376,20 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].dedupe_key, "currents:a");
         assert!(scan(&dir.path().join("absent"), from, to, None).unwrap().is_empty());
+        std::fs::write(
+            day.join("events-000003.json"),
+            json!({"id": "s", "event_type": "users.messages.email.Send", "external_user_id": "c1",
+                "time": 1_767_571_300, "campaign_id": "camp"})
+            .to_string(),
+        )
+        .unwrap();
+        let sends = scan_messages(dir.path(), from, to).unwrap();
+        assert_eq!(sends.len(), 1);
+        assert_eq!(sends[0].kind, MessageEventKind::Sent);
+        assert_eq!(
+            scan(dir.path(), from, to, None).unwrap().len(),
+            1,
+            "a send is not an outcome"
+        );
     }
 }

@@ -9,6 +9,12 @@
 //!
 //! Nothing is written before the audience export succeeds, so a bad key or a missing permission
 //! leaves the store untouched.
+//!
+//! Sends Braze would skip are never planned: each message's send instant is placed at the decide
+//! phase by activation's rule, at least [`RunOptions::schedule_margin`] ahead (see
+//! [`crate::decide`]). Messages that still never go out (a rejected batch, a schedule accepted after
+//! its time, no event in the feed) are found by [`crate::delivery`]: counted in the summary and not
+//! learned from.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -24,7 +30,8 @@ use offerloop_braze::export::ExportPoll;
 use offerloop_domain::{Customer, Decision, Outcome, RewardStatus, UseCase};
 use offerloop_policy::{DecisionRound, Feedback, Policy, Setup, Snapshot};
 use offerloop_store::{
-    AudienceRow, BatchRecord, BatchState, BatchStatus, DriftAlertRecord, RunPhase, RunRecord, Store,
+    AudienceRow, BatchRecord, BatchState, BatchStatus, DeliveryRecord, DeliveryStatus, DriftAlertRecord, RunPhase,
+    RunRecord, Store,
 };
 
 use crate::attribution::{attribute, unsubscribe_rates};
@@ -33,6 +40,7 @@ use crate::clock::Clock;
 use crate::decide::{
     DecideContext, Decider, GroupCounts, MIN_MESSAGES_FOR_UNSUBSCRIBE_GUARDRAIL, NO_MESSAGE_VERSION, is_message,
 };
+use crate::delivery::{DeliveryCounts, classify_by_events, deadline};
 use crate::guardrails::MessageHistory;
 use crate::outcomes::OutcomeSource;
 use crate::profile::{AudienceFeatures, profile_delta_outcomes};
@@ -74,6 +82,16 @@ pub struct RunOptions {
     /// simulator is reproducible; raise it for large audiences (each batch still follows the ledger
     /// protocol on its own).
     pub concurrency: usize,
+    /// How far after the decide phase a scheduled send must fall, so that its request reaches Braze
+    /// before the customer's local send time (default 15 minutes): a send-time (or day-of-week)
+    /// option whose local time is nearer than that moves to its next occurrence, the same local time
+    /// the next day (the next week for a weekday). Raise it when activation takes longer (it sends
+    /// the earliest schedules first, in plan order).
+    pub schedule_margin: Duration,
+    /// How long after a message's send time the outcome feed's message events are awaited before a
+    /// message without any is found not sent (default 12 hours; only with an [`OutcomeSource`] that
+    /// reports message events).
+    pub delivery_grace: Duration,
 }
 
 impl Default for RunOptions {
@@ -89,6 +107,8 @@ impl Default for RunOptions {
             attribute_lookback_days: 90,
             progress: true,
             concurrency: 1,
+            schedule_margin: Duration::from_secs(15 * 60),
+            delivery_grace: Duration::from_secs(12 * 3600),
         }
     }
 }
@@ -216,6 +236,11 @@ impl std::fmt::Debug for DailyRun {
 
 fn days(n: u32) -> SignedDuration {
     SignedDuration::from_hours(24 * i64::from(n))
+}
+
+/// A run option's duration as a signed one (saturating: no option is near 292 billion years).
+fn signed(duration: Duration) -> SignedDuration {
+    SignedDuration::try_from(duration).unwrap_or(SignedDuration::MAX)
 }
 
 impl DailyRun {
@@ -433,6 +458,7 @@ impl DailyRun {
             .and_then(|t| t.checked_sub(days(self.options.reward_lookback_days)))
             .unwrap_or(Timestamp::MIN);
         let previous = self.previous_run()?;
+        let previous_started = previous.as_ref().map(|r| r.started_at);
         let observed: Vec<Outcome> = match &self.outcomes {
             Some(source) => {
                 // Only what happened since the previous run (a day of slack for late files; the store
@@ -495,6 +521,83 @@ impl DailyRun {
             rewards = rewards.len(),
             "outcomes attributed"
         );
+        // Messages whose grace period ended since the previous run: judged from the feed's message
+        // events, when it has any.
+        if let Some(source) = &self.outcomes {
+            let grace = signed(self.options.delivery_grace);
+            let since = previous_started.unwrap_or(from);
+            let due: Vec<&Decision> = decisions
+                .iter()
+                .filter(|d| is_message(&self.use_case, d))
+                .filter(|d| (since..now).contains(&deadline(d, grace)))
+                .collect();
+            if let Some(start) = due.iter().map(|d| d.decided_at).min()
+                && let Some(events) = source.message_events(&self.use_case, start, now).await?
+            {
+                match classify_by_events(&self.use_case, &due, &events, grace) {
+                    None => tracing::warn!(
+                        messages = due.len(),
+                        "the outcome feed has no message event of this use case's campaigns or canvases: \
+                         undelivered messages are only found from the send ledger"
+                    ),
+                    Some(statuses) => {
+                        let found: Vec<(&str, DeliveryStatus)> = due
+                            .iter()
+                            .zip(statuses)
+                            .filter_map(|(d, s)| Some((d.id.as_str(), s?)))
+                            .collect();
+                        self.note_deliveries(&found, &mut summary.deliveries)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Records what became of messages that did not simply arrive, counts the new findings, and
+    /// consumes the decisions whose message never went out without learning from them
+    /// ([`crate::delivery`]).
+    fn note_deliveries(&self, found: &[(&str, DeliveryStatus)], counts: &mut DeliveryCounts) -> Result<()> {
+        if found.is_empty() {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        for status in [
+            DeliveryStatus::Rejected,
+            DeliveryStatus::Late,
+            DeliveryStatus::NotSent,
+            DeliveryStatus::Bounced,
+        ] {
+            let ids: Vec<String> = found
+                .iter()
+                .filter(|(_, s)| *s == status)
+                .map(|(id, _)| (*id).to_owned())
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let records: Vec<DeliveryRecord> = ids
+                .iter()
+                .map(|id| DeliveryRecord {
+                    decision_id: id.clone(),
+                    status,
+                    noted_at: now,
+                })
+                .collect();
+            let new = self.store.record_deliveries(&records)?;
+            for _ in 0..new {
+                counts.count(status);
+            }
+            if status.never_sent() {
+                self.store.mark_learned(&ids)?;
+            }
+            tracing::info!(
+                status = status.as_str(),
+                messages = ids.len(),
+                new,
+                "messages not delivered as decided"
+            );
+        }
         Ok(())
     }
 
@@ -647,6 +750,12 @@ impl DailyRun {
         };
         let paused = self.treatment_paused(at)?;
         summary.treatment_paused = paused;
+        let not_before = self
+            .clock
+            .now()
+            .max(at)
+            .saturating_add(signed(self.options.schedule_margin))
+            .unwrap_or(Timestamp::MAX);
         let bar = self.bar(rows.len() as u64, "deciding");
         let mut decider = Decider::new(DecideContext {
             use_case: &self.use_case,
@@ -657,6 +766,7 @@ impl DailyRun {
             history: &history,
             chunk: self.options.chunk,
             paused,
+            not_before,
         });
         // A slice at a time: the customers' feature values are read from the stored JSON, decided and
         // stored, and dropped before the next slice.
@@ -700,6 +810,8 @@ impl DailyRun {
                 options: self.use_case.actions.decode(d.action)?.0,
                 time_zone: zones.get(d.customer_id.as_str()).copied().flatten().cloned(),
                 previous: None,
+                // The instant the decision placed the send at: activation schedules exactly it.
+                not_before: d.planned_send_at,
             });
         }
         if self.use_case.activation.write_profile_attributes {
@@ -816,6 +928,10 @@ impl DailyRun {
         summary: &mut RunSummary,
     ) -> Result<()> {
         let planned = self.activator.plan(&self.use_case, self.date, requests)?;
+        let send_at: HashMap<&str, Timestamp> = requests
+            .iter()
+            .filter_map(|r| Some((r.decision_id.as_str(), r.not_before?)))
+            .collect();
         let existing: HashMap<String, BatchStatus> = self
             .store
             .batch_states(run.id)?
@@ -875,19 +991,36 @@ impl DailyRun {
         use futures::StreamExt as _;
         // The futures are built up front (they do nothing until polled) so the stream's item type
         // names one lifetime, as `tokio::spawn`'s `Send` bound needs.
-        let pending: Vec<_> = to_send.into_iter().map(|batch| self.send(batch)).collect();
+        let pending: Vec<_> = to_send.into_iter().map(|batch| self.send(batch, &send_at)).collect();
         let mut sends = futures::stream::iter(pending).buffered(self.options.concurrency.max(1));
         while let Some(result) = sends.next().await {
             bar.inc(1);
-            summary.batches.retries += result?;
+            let (retries, found) = result?;
+            summary.batches.retries += retries;
+            let found: Vec<(&str, DeliveryStatus)> = found.iter().map(|(id, s)| (id.as_str(), *s)).collect();
+            self.note_deliveries(&found, &mut summary.deliveries)?;
         }
         bar.finish_and_clear();
         Ok(())
     }
 
     /// Sends one batch following the ledger protocol; retries a certainly-rejected, retryable batch a
-    /// bounded number of times.
-    async fn send(&self, batch: &PlannedBatch) -> Result<u64> {
+    /// bounded number of times. Returns the retries and the batch's messages that will not go out: all
+    /// of a message batch that ends rejected, and those of a schedule accepted after their send
+    /// instant (`send_at`, Braze skips them).
+    async fn send(
+        &self,
+        batch: &PlannedBatch,
+        send_at: &HashMap<&str, Timestamp>,
+    ) -> Result<(u64, Vec<(String, DeliveryStatus)>)> {
+        let message = batch.kind != BatchKind::TrackAttributes;
+        let all = |status| -> Vec<(String, DeliveryStatus)> {
+            if message {
+                batch.decision_ids.iter().map(|id| (id.clone(), status)).collect()
+            } else {
+                Vec::new()
+            }
+        };
         let mut attempt = 1;
         let mut retries = 0;
         loop {
@@ -902,9 +1035,16 @@ impl DailyRun {
                         (None, Some(n)) => Some(n),
                         (None, None) => None,
                     };
+                    let now = self.clock.now();
                     self.store
-                        .mark_batch(&batch.id, BatchState::Sent, detail.as_deref(), self.clock.now())?;
-                    return Ok(retries);
+                        .mark_batch(&batch.id, BatchState::Sent, detail.as_deref(), now)?;
+                    let late = batch
+                        .decision_ids
+                        .iter()
+                        .filter(|id| message && send_at.get(id.as_str()).is_some_and(|at| *at < now))
+                        .map(|id| (id.clone(), DeliveryStatus::Late))
+                        .collect();
+                    return Ok((retries, late));
                 }
                 BatchOutcome::Rejected { error, retryable } => {
                     let detail = if retryable {
@@ -916,7 +1056,7 @@ impl DailyRun {
                         .mark_batch(&batch.id, BatchState::Failed, Some(&detail), self.clock.now())?;
                     if !retryable || attempt >= self.options.max_batch_attempts {
                         tracing::warn!(batch = %batch.id, %error, attempt, "batch rejected");
-                        return Ok(retries);
+                        return Ok((retries, all(DeliveryStatus::Rejected)));
                     }
                     retries += 1;
                     tokio::time::sleep(self.options.retry_delay * attempt).await;
@@ -926,7 +1066,7 @@ impl DailyRun {
                     tracing::warn!(batch = %batch.id, %error, "batch fate unknown: not resent");
                     self.store
                         .mark_batch(&batch.id, BatchState::Unknown, Some(&error), self.clock.now())?;
-                    return Ok(retries);
+                    return Ok((retries, Vec::new()));
                 }
             }
         }

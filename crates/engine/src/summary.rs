@@ -6,6 +6,7 @@ use offerloop_store::RunPhase;
 use serde::{Deserialize, Serialize};
 
 use crate::decide::GroupCounts;
+use crate::delivery::DeliveryCounts;
 use crate::guardrails::GuardrailCounts;
 
 /// Send batches by state.
@@ -66,6 +67,13 @@ pub struct RunSummary {
     pub cost: f64,
     /// Batches by state.
     pub batches: BatchCounts,
+    /// Messages this run found not delivered as decided ([`DeliveryCounts::not_delivered`]: rejected,
+    /// late or never sent, not learned from; their rewards still count in the report, by intention
+    /// to treat) or bounced (learned), by status ([`crate::delivery`]). A message is counted once, by
+    /// the run that finds it: the ledger's findings by the run that sent it, the feed's by the first
+    /// run after its grace period.
+    #[serde(default)]
+    pub deliveries: DeliveryCounts,
     /// Seconds per phase of this invocation.
     pub durations: BTreeMap<String, f64>,
     /// [`offerloop_domain::UseCase::fingerprint`] of the configuration the run used.

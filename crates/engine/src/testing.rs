@@ -11,8 +11,8 @@ use jiff::civil::Date;
 use offerloop_activation::{ActivationRequest, Activator, BatchKind, BatchOutcome, PlannedBatch};
 use offerloop_domain::{Decision, Outcome, Reward, RewardStatus, UseCase};
 use offerloop_store::{
-    AudienceRow, BatchRecord, BatchState, DriftAlertRecord, Error, FeedbackRow, ModelRecord, Result, RunPhase,
-    RunRecord, Store,
+    AudienceRow, BatchRecord, BatchState, DeliveryRecord, DriftAlertRecord, Error, FeedbackRow, ModelRecord, Result,
+    RunPhase, RunRecord, Store,
 };
 
 #[derive(Debug, Default)]
@@ -24,6 +24,7 @@ struct Inner {
     outcomes: Vec<Outcome>,
     rewards: HashMap<String, Reward>,
     learned: HashSet<String>,
+    deliveries: Vec<DeliveryRecord>,
     models: Vec<ModelRecord>,
     alerts: Vec<DriftAlertRecord>,
     writes: usize,
@@ -40,6 +41,11 @@ pub struct FakeStore {
 impl FakeStore {
     pub fn writes(&self) -> usize {
         self.inner.lock().unwrap().writes
+    }
+
+    /// The decisions marked learned.
+    pub fn learned(&self) -> HashSet<String> {
+        self.inner.lock().unwrap().learned.clone()
     }
 }
 
@@ -272,6 +278,36 @@ impl Store for FakeStore {
         s.writes += 1;
         s.learned.extend(decision_ids.iter().cloned());
         Ok(())
+    }
+    fn record_deliveries(&self, records: &[DeliveryRecord]) -> Result<usize> {
+        let mut s = self.inner.lock().unwrap();
+        s.writes += 1;
+        let mut new = 0;
+        for r in records {
+            if !s.decisions.iter().any(|(_, d)| d.id == r.decision_id) {
+                return Err(Error::Unstorable {
+                    what: "delivery record",
+                    message: r.decision_id.clone(),
+                });
+            }
+            if !s.deliveries.iter().any(|x| x.decision_id == r.decision_id) {
+                s.deliveries.push(r.clone());
+                new += 1;
+            }
+        }
+        Ok(new)
+    }
+    fn deliveries_between(&self, use_case: &str, from: Timestamp, to: Timestamp) -> Result<Vec<DeliveryRecord>> {
+        let s = self.inner.lock().unwrap();
+        Ok(s.deliveries
+            .iter()
+            .filter(|r| {
+                s.decisions.iter().any(|(_, d)| {
+                    d.id == r.decision_id && d.use_case == use_case && d.decided_at >= from && d.decided_at < to
+                })
+            })
+            .cloned()
+            .collect())
     }
     fn save_model(&self, use_case: &str, version: &str, snapshot: &serde_json::Value, now: Timestamp) -> Result<()> {
         let mut s = self.inner.lock().unwrap();

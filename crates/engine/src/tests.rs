@@ -503,6 +503,7 @@ fn a_paused_treatment_gets_business_as_usual() {
         history: &history,
         chunk: 16,
         paused,
+        not_before: at,
     };
     let bar = indicatif::ProgressBar::hidden();
     let bau = uc.actions.encode(setup.business_as_usual().unwrap()).unwrap();
@@ -554,6 +555,7 @@ proptest::proptest! {
             history: &history,
             chunk: 16,
             paused: false,
+            not_before: "2026-01-05T12:00:00Z".parse().unwrap(),
         };
         let bar = indicatif::ProgressBar::hidden();
         let mut whole = crate::decide::Decider::new(ctx);
@@ -827,4 +829,246 @@ async fn after_a_configuration_change_every_attribute_is_written_again() {
         day2.values()
             .all(|o| o.as_object().unwrap().len() == 2 + uc.actions.dimensions().len())
     );
+}
+
+/// A run at 15:00 UTC (10:00 in New York): the 09:00 sends have passed, so they are decided and
+/// scheduled for 09:00 the next day; 12:30 and 19:00 stay on the run date. Actions and propensities
+/// are those of the same run without the move.
+#[tokio::test]
+async fn a_send_time_that_has_passed_is_planned_and_scheduled_for_the_next_day() {
+    let w = world();
+    w.clock.set("2026-01-05T15:00:00Z".parse().unwrap());
+    let mut uc = use_case();
+    uc.activation.write_profile_attributes = false;
+    let summary = run_with(&w, uc.clone(), braze(), Arc::new(Planning::default()), DAY)
+        .execute()
+        .await
+        .unwrap();
+    let send_time = uc.actions.dimension_index("send_time").unwrap();
+    let morning = uc.actions.dimensions()[send_time].option_index("morning").unwrap();
+    let new_york = jiff::tz::TimeZone::get("America/New_York").unwrap();
+    let decisions = w.store.decisions(summary.run_id).unwrap();
+    let mut moved = 0;
+    for d in decisions.iter().filter(|d| crate::is_message(&uc, d)) {
+        let planned = d.planned_send_at.unwrap();
+        assert!(
+            planned >= crate::Clock::now(w.clock.as_ref()),
+            "{} planned in the past: {planned}",
+            d.id
+        );
+        let local = new_york.to_datetime(planned);
+        if uc.actions.option_of(d.action, send_time) == morning {
+            assert_eq!((local.date(), local.hour()), (DAY.tomorrow().unwrap(), 9), "{local}");
+            moved += 1;
+        } else {
+            assert_eq!(local.date(), DAY, "{local}");
+        }
+    }
+    assert!(moved > 0, "some customers chose the morning");
+    // Activation schedules exactly the decided instants.
+    for batch in w.store.batches(summary.run_id).unwrap() {
+        let request: serde_json::Value = serde_json::from_str(&batch.request).unwrap();
+        let time = request["schedule"]["time"].as_str().unwrap();
+        for id in &batch.decision_ids {
+            let d = decisions.iter().find(|d| &d.id == id).unwrap();
+            let local = new_york.to_datetime(d.planned_send_at.unwrap());
+            assert_eq!(time, local.strftime("%Y-%m-%dT%H:%M:%S").to_string());
+        }
+    }
+    assert_eq!(summary.deliveries, crate::DeliveryCounts::default(), "nothing late");
+
+    // The same audience decided at 12:00 UTC (07:00 local, nothing passed): the same actions and
+    // propensities, only the morning sends' dates differ.
+    let early = world();
+    let again = run_with(&early, uc.clone(), braze(), Arc::new(Planning::default()), DAY)
+        .execute()
+        .await
+        .unwrap();
+    let strip = |ds: Vec<offerloop_domain::Decision>| -> Vec<_> {
+        ds.into_iter()
+            .map(|d| (d.id, d.action, d.propensity, d.group))
+            .collect()
+    };
+    assert_eq!(
+        strip(early.store.decisions(again.run_id).unwrap()),
+        strip(decisions.clone())
+    );
+}
+
+/// Executes like [`FakeActivator`] after moving the clock: the request reaches Braze late.
+#[derive(Debug)]
+struct Slow {
+    inner: FakeActivator,
+    clock: Arc<ManualClock>,
+    by: jiff::SignedDuration,
+}
+
+#[async_trait::async_trait]
+impl Activator for Slow {
+    fn plan(
+        &self,
+        use_case: &UseCase,
+        date: Date,
+        requests: &[ActivationRequest],
+    ) -> offerloop_activation::Result<Vec<PlannedBatch>> {
+        self.inner.plan(use_case, date, requests)
+    }
+    async fn execute(&self, batch: &PlannedBatch) -> BatchOutcome {
+        self.clock.advance(self.by);
+        self.inner.execute(batch).await
+    }
+}
+
+#[tokio::test]
+async fn rejected_and_late_messages_are_counted_and_not_learned() {
+    use offerloop_store::DeliveryStatus;
+    // Batch 0 certainly rejected: its 50 messages never go out.
+    let w = world();
+    let activator = Arc::new(FakeActivator::default());
+    activator.script.lock().unwrap().insert(
+        0,
+        BatchOutcome::Rejected {
+            error: "400 invalid campaign".into(),
+            retryable: false,
+        },
+    );
+    let summary = run(&w, braze(), activator.clone(), DAY).execute().await.unwrap();
+    assert_eq!(summary.deliveries.rejected, 50);
+    assert_eq!(summary.deliveries.not_delivered(), 50);
+    let batch0 = w.store.batches(summary.run_id).unwrap().remove(0);
+    let learned = w.store.learned();
+    assert!(batch0.decision_ids.iter().all(|id| learned.contains(id)));
+    assert_eq!(learned.len(), 50, "only the rejected are consumed without learning");
+    let records = w
+        .store
+        .deliveries_between("winback-lapsed-90d", Timestamp::MIN, Timestamp::MAX)
+        .unwrap();
+    assert!(records.iter().all(|r| r.status == DeliveryStatus::Rejected));
+
+    // Every request reaches Braze 13 hours after the decisions: later than every send time today.
+    let w = world();
+    let slow = Arc::new(Slow {
+        inner: FakeActivator::default(),
+        clock: w.clock.clone(),
+        by: jiff::SignedDuration::from_hours(13),
+    });
+    let summary = run(&w, braze(), slow, DAY).execute().await.unwrap();
+    assert!(summary.messages > 0);
+    assert_eq!(summary.deliveries.late, summary.messages);
+    assert_eq!(w.store.learned().len() as u64, summary.messages);
+}
+
+/// A Currents-like source with message events only.
+#[derive(Debug, Default)]
+struct Events(std::sync::Mutex<Vec<crate::MessageEvent>>);
+
+#[async_trait::async_trait]
+impl crate::OutcomeSource for Events {
+    async fn outcomes(
+        &self,
+        _use_case: &UseCase,
+        _from: Timestamp,
+        _to: Timestamp,
+    ) -> crate::Result<Vec<offerloop_domain::Outcome>> {
+        Ok(Vec::new())
+    }
+    async fn message_events(
+        &self,
+        _use_case: &UseCase,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> crate::Result<Option<Vec<crate::MessageEvent>>> {
+        let events = self.0.lock().unwrap();
+        Ok(Some(
+            events
+                .iter()
+                .filter(|e| e.occurred_at >= from && e.occurred_at < to)
+                .cloned()
+                .collect(),
+        ))
+    }
+}
+
+/// Day 1 decides; the feed then shows every third customer's message bounced, every third never
+/// sent, the rest delivered. Day 2 finds them: the never-sent ones are not learned, the bounced are.
+#[tokio::test]
+async fn the_feed_finds_messages_never_sent_and_bounces() {
+    use crate::MessageEventKind;
+    use offerloop_domain::dimension::MessageTarget;
+    let w = world();
+    let uc = use_case();
+    let events = Arc::new(Events::default());
+    let run_on = |date: Date| {
+        DailyRun::builder(uc.clone(), date)
+            .braze(Arc::new(braze()))
+            .store(w.store.clone())
+            .activator(Arc::new(FakeActivator::default()))
+            .clock(w.clock.clone())
+            .outcome_source(events.clone())
+            .options(RunOptions {
+                base_dir: w.dir.path().to_path_buf(),
+                export_dir: w.dir.path().join("exports"),
+                progress: false,
+                ..RunOptions::default()
+            })
+            .build()
+            .unwrap()
+    };
+    let first = run_on(DAY).execute().await.unwrap();
+    let messages: Vec<offerloop_domain::Decision> = w
+        .store
+        .decisions(first.run_id)
+        .unwrap()
+        .into_iter()
+        .filter(|d| crate::is_message(&uc, d))
+        .collect();
+    let (mut bounced, mut never) = (Vec::new(), Vec::new());
+    for (i, d) in messages.iter().enumerate() {
+        let (campaign_id, canvas_id) = match crate::delivery::message_target(&uc, d).unwrap() {
+            MessageTarget::Campaign(id) => (Some(id), None),
+            MessageTarget::Canvas(id) => (None, Some(id)),
+        };
+        let event = |kind| crate::MessageEvent {
+            customer_id: d.customer_id.clone(),
+            kind,
+            occurred_at: d.planned_send_at.unwrap(),
+            campaign_id: campaign_id.clone(),
+            canvas_id: canvas_id.clone(),
+        };
+        let mut feed = events.0.lock().unwrap();
+        match i % 3 {
+            0 => never.push(d.id.clone()),
+            1 => {
+                feed.push(event(MessageEventKind::Sent));
+                feed.push(event(MessageEventKind::Failed));
+                bounced.push(d.id.clone());
+            }
+            _ => {
+                feed.push(event(MessageEventKind::Sent));
+                feed.push(event(MessageEventKind::Delivered));
+            }
+        }
+    }
+    assert!(!never.is_empty() && !bounced.is_empty());
+    // The next day, after every message's send time plus the 12-hour grace.
+    w.clock.set("2026-01-06T13:00:00Z".parse().unwrap());
+    let second = run_on(DAY.tomorrow().unwrap()).execute().await.unwrap();
+    assert_eq!(second.deliveries.not_sent, never.len() as u64);
+    assert_eq!(second.deliveries.bounced, bounced.len() as u64);
+    let learned = w.store.learned();
+    assert!(
+        never.iter().all(|id| learned.contains(id)),
+        "never sent: consumed without learning"
+    );
+    assert!(
+        bounced.iter().all(|id| !learned.contains(id)),
+        "bounced: learned when final"
+    );
+    // The findings are made once: a third day finds nothing new about day 1.
+    w.clock.set("2026-01-07T13:00:00Z".parse().unwrap());
+    let third = run_on(DAY.tomorrow().unwrap().tomorrow().unwrap())
+        .execute()
+        .await
+        .unwrap();
+    assert_eq!(third.deliveries.not_sent + third.deliveries.bounced, 0);
 }

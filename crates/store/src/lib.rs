@@ -3,8 +3,9 @@
 //! A run's every step reads what the previous step stored, so a crash resumes at the first
 //! unfinished step and nothing is decided or sent twice. The store keeps: runs and their phase,
 //! audience snapshots (each customer's features as used for the decision), decisions, send batches
-//! and their fate (the send ledger), outcomes (deduplicated), rewards, model snapshots (opaque blobs
-//! with a version) and drift alerts. Every write is one transaction: a crash at any point leaves a
+//! and their fate (the send ledger), outcomes (deduplicated), rewards, delivery records (messages that
+//! were rejected, late, never sent or bounced), model snapshots (opaque blobs with a version) and
+//! drift alerts. Every write is one transaction: a crash at any point leaves a
 //! consistent state.
 //!
 //! [`SqliteStore`] is the embedded implementation (default file `.offerloop/state.db`, WAL,
@@ -109,6 +110,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn matured_feedback(&self, use_case: &str) -> Result<Vec<FeedbackRow>>;
     /// Marks decisions as learned from (they are not returned by `matured_feedback` again).
     fn mark_learned(&self, decision_ids: &[String]) -> Result<()>;
+    /// Records what became of messages that did not simply reach their customer. A decision keeps
+    /// its first record (a later one is ignored), so the engine may report the same message from two
+    /// sources; a record of a decision that is not stored is refused ([`Error::Unstorable`]), and with
+    /// it the whole call. Returns how many were new.
+    fn record_deliveries(&self, records: &[DeliveryRecord]) -> Result<usize>;
+    /// The delivery records of `use_case`'s decisions decided in `[from, to)`.
+    fn deliveries_between(&self, use_case: &str, from: Timestamp, to: Timestamp) -> Result<Vec<DeliveryRecord>>;
 
     // ---------------------------------------------------------------- models and drift
 

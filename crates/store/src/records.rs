@@ -107,6 +107,61 @@ pub struct BatchStatus {
     pub detail: Option<String>,
 }
 
+/// What became of a message that did not simply reach the customer, as the engine found out
+/// ([`crate::Store::record_deliveries`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Its message batch was certainly rejected by Braze: nothing was sent.
+    Rejected,
+    /// Its schedule reached Braze after the send time: Braze skips recipients whose local time has
+    /// passed.
+    Late,
+    /// The message-event feed shows no event of its campaign or canvas for the customer within the
+    /// grace period after its send time: Braze never sent it.
+    NotSent,
+    /// Braze sent it but the channel did not reach the customer (a bounce, a delivery failure, an
+    /// abort).
+    Bounced,
+}
+
+impl DeliveryStatus {
+    /// Whether the message never went out for a reason that says nothing about the customer's
+    /// response to the action (rejected, late, not sent): such a decision is not learned from. A
+    /// bounce is learned: the channel not reaching the customer is a consequence of choosing it.
+    pub fn never_sent(self) -> bool {
+        !matches!(self, Self::Bounced)
+    }
+
+    /// Its stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rejected => "rejected",
+            Self::Late => "late",
+            Self::NotSent => "not_sent",
+            Self::Bounced => "bounced",
+        }
+    }
+
+    /// The status of a stored name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Rejected, Self::Late, Self::NotSent, Self::Bounced]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
+}
+
+/// One decision's [`DeliveryStatus`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryRecord {
+    /// The decision.
+    pub decision_id: String,
+    /// What became of its message.
+    pub status: DeliveryStatus,
+    /// When the engine found out.
+    pub noted_at: Timestamp,
+}
+
 /// A final reward ready to learn from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FeedbackRow {

@@ -26,8 +26,8 @@ use self::codec::{
     BATCH_COLUMNS, DECISION_COLUMNS, DECISION_WIDTH, RUN_COLUMNS, RawBatch, RawDecision, RawReward, RawRun,
 };
 use crate::{
-    AudienceRow, BatchRecord, BatchState, BatchStatus, DriftAlertRecord, Error, FeedbackRow, ModelRecord, Result,
-    RunPhase, RunRecord, Store,
+    AudienceRow, BatchRecord, BatchState, BatchStatus, DeliveryRecord, DeliveryStatus, DriftAlertRecord, Error,
+    FeedbackRow, ModelRecord, Result, RunPhase, RunRecord, Store,
 };
 
 /// Where `offerloop` keeps its state by default, relative to the working directory.
@@ -689,6 +689,64 @@ impl Store for SqliteStore {
                 stmt.execute([id]).ctx("mark decisions learned")?;
             }
             Ok(())
+        })
+    }
+
+    fn record_deliveries(&self, records: &[DeliveryRecord]) -> Result<usize> {
+        self.write("record deliveries", |tx| {
+            let mut exists = tx
+                .prepare_cached("SELECT 1 FROM decisions WHERE id = ?1")
+                .ctx("record deliveries")?;
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO deliveries (decision_id, status, noted_at) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (decision_id) DO NOTHING",
+                )
+                .ctx("record deliveries")?;
+            let mut new = 0;
+            for record in records {
+                if !exists.exists([&record.decision_id]).ctx("record deliveries")? {
+                    return Err(Error::Unstorable {
+                        what: "delivery record",
+                        message: format!("decision `{}` is not stored", record.decision_id),
+                    });
+                }
+                new += insert
+                    .execute(params![
+                        record.decision_id,
+                        record.status.as_str(),
+                        codec::time("delivery time", record.noted_at)?,
+                    ])
+                    .ctx("record deliveries")?;
+            }
+            Ok(new)
+        })
+    }
+
+    fn deliveries_between(&self, use_case: &str, from: Timestamp, to: Timestamp) -> Result<Vec<DeliveryRecord>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT x.decision_id, x.status, x.noted_at FROM deliveries x JOIN decisions d ON d.id = x.decision_id \
+                 WHERE d.use_case = ?1 AND d.decided_at >= ?2 AND d.decided_at < ?3 ORDER BY d.decided_at, d.rowid",
+            )
+            .ctx("read deliveries")?;
+        let rows = stmt
+            .query_map(params![use_case, codec::bound(from), codec::bound(to)], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                ))
+            })
+            .ctx("read deliveries")?;
+        collect(rows, "read deliveries", |(decision_id, status, noted_at)| {
+            Ok(DeliveryRecord {
+                status: DeliveryStatus::from_name(&status)
+                    .ok_or_else(|| codec::corrupt("delivery status", format!("unknown status `{status}`")))?,
+                decision_id,
+                noted_at: codec::read_time("delivery time", noted_at)?,
+            })
         })
     }
 

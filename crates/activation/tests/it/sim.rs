@@ -80,6 +80,7 @@ async fn winback_decisions_reach_each_customer_exactly_once_with_their_propertie
                 options,
                 time_zone: Some(zones[i as usize * 2].clone()),
                 previous: None,
+                not_before: None,
             }
         })
         .collect();

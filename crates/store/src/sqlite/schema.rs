@@ -108,8 +108,18 @@ CREATE UNIQUE INDEX drift_alerts_identity ON drift_alerts (
 );
 "#;
 
+/// Version 2: what became of messages that did not simply reach their customer (one row per decision,
+/// the first finding kept).
+const V2: &str = r#"
+CREATE TABLE deliveries (
+    decision_id TEXT    NOT NULL PRIMARY KEY REFERENCES decisions (id),
+    status      TEXT    NOT NULL,
+    noted_at    INTEGER NOT NULL
+);
+"#;
+
 /// The migrations, in order: the file's `user_version` is how many of them it has applied.
-pub(super) const MIGRATIONS: &[&str] = &[V1];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this code writes (the number of migrations).
 pub(super) const VERSION: i64 = MIGRATIONS.len() as i64;

@@ -118,11 +118,13 @@ fn an_older_file_is_migrated_keeping_its_data_and_a_newer_one_is_refused_untouch
             .unwrap();
     }
     // A later offerloop with one more migration upgrades the file and keeps the run.
-    let later = [schema::MIGRATIONS[0], "ALTER TABLE runs ADD COLUMN note TEXT;"];
+    let mut later = schema::MIGRATIONS.to_vec();
+    later.push("ALTER TABLE runs ADD COLUMN note TEXT;");
+    let newer = SqliteStore::SCHEMA_VERSION + 1;
     {
         let mut conn = Connection::open(&path).unwrap();
         schema::migrate_with(&mut conn, &later).unwrap();
-        assert_eq!(schema::version(&conn).unwrap(), 2);
+        assert_eq!(schema::version(&conn).unwrap(), newer);
         let (runs, notes): (i64, i64) = conn
             .query_row("SELECT count(*), count(note) FROM runs", [], |row| {
                 Ok((row.get(0)?, row.get(1)?))
@@ -132,15 +134,37 @@ fn an_older_file_is_migrated_keeping_its_data_and_a_newer_one_is_refused_untouch
         // Migrating again is a no-op.
         schema::migrate_with(&mut conn, &later).unwrap();
     }
-    // This offerloop knows only version 1: the file is refused and left at version 2.
+    // This offerloop does not know the last migration: the file is refused and left as it is.
     match SqliteStore::open(&path) {
         Err(Error::SchemaTooNew { found, supported }) => {
-            assert_eq!((found, supported), (2, SqliteStore::SCHEMA_VERSION));
+            assert_eq!((found, supported), (newer, SqliteStore::SCHEMA_VERSION));
         }
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }
     let conn = Connection::open(&path).unwrap();
-    assert_eq!(schema::version(&conn).unwrap(), 2);
+    assert_eq!(schema::version(&conn).unwrap(), newer);
+}
+
+#[test]
+fn a_version_1_file_gains_the_deliveries_table_keeping_its_decisions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    {
+        let mut conn = Connection::open(&path).unwrap();
+        schema::migrate_with(&mut conn, &schema::MIGRATIONS[..1]).unwrap();
+        assert_eq!(schema::version(&conn).unwrap(), 1);
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), SqliteStore::SCHEMA_VERSION);
+    let tables: i64 = store
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'deliveries'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 1);
 }
 
 #[test]

@@ -293,3 +293,58 @@ fn drift_alerts_round_trip_oldest_first_and_are_not_recorded_twice() {
     );
     assert!(store.drift_alerts("onboarding").unwrap().is_empty());
 }
+
+#[test]
+fn a_decision_keeps_its_first_delivery_record_and_unknown_decisions_are_refused() {
+    use offerloop_store::{DeliveryRecord, DeliveryStatus};
+    let (store, run) = store_with_run();
+    store
+        .record_decisions(
+            run,
+            &[
+                decision("d1", "c1", 0),
+                decision("d2", "c2", 1),
+                decision("d3", "c3", 2),
+            ],
+        )
+        .unwrap();
+    let record = |id: &str, status, when: &str| DeliveryRecord {
+        decision_id: id.to_owned(),
+        status,
+        noted_at: at(when),
+    };
+    let first = [
+        record("d1", DeliveryStatus::Late, "2026-11-29T09:00:00Z"),
+        record("d2", DeliveryStatus::Bounced, "2026-11-30T09:00:00Z"),
+    ];
+    assert_eq!(store.record_deliveries(&first).unwrap(), 2);
+    // The feed later finds d1 without events too: the first finding stays, and only d3 is new.
+    let later = [
+        record("d1", DeliveryStatus::NotSent, "2026-11-30T09:00:00Z"),
+        record("d3", DeliveryStatus::NotSent, "2026-11-30T09:00:00Z"),
+    ];
+    assert_eq!(store.record_deliveries(&later).unwrap(), 1);
+    let all = store
+        .deliveries_between("winback", at("2026-11-29T00:00:00Z"), at("2026-12-01T00:00:00Z"))
+        .unwrap();
+    assert_eq!(all, vec![first[0].clone(), first[1].clone(), later[1].clone()]);
+    assert!(all.iter().filter(|r| r.status.never_sent()).count() == 2);
+    assert!(
+        store
+            .deliveries_between("other", at("2026-11-29T00:00:00Z"), at("2026-12-01T00:00:00Z"))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        store.record_deliveries(&[record("nope", DeliveryStatus::Rejected, "2026-11-30T09:00:00Z")]),
+        Err(Error::Unstorable { .. })
+    ));
+    for status in [
+        DeliveryStatus::Rejected,
+        DeliveryStatus::Late,
+        DeliveryStatus::NotSent,
+        DeliveryStatus::Bounced,
+    ] {
+        assert_eq!(DeliveryStatus::from_name(status.as_str()), Some(status));
+    }
+}
