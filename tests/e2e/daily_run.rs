@@ -264,7 +264,7 @@ async fn thirty_days_on_a_small_world_the_ai_beats_the_control() {
         days: 30,
         customers,
         out: dir.path().to_path_buf(),
-        progress: false,
+        ..demo_cmd::DemoArgs::default()
     };
     let report = demo_cmd::run(&args, |_, _| {}).await.unwrap();
     let uplift = report.treatment.minus(&report.control);
@@ -276,7 +276,7 @@ async fn thirty_days_on_a_small_world_the_ai_beats_the_control() {
         demo_cmd::render(&report)
     );
     assert_eq!(report.unknown_batches, 0);
-    assert!(report.oracle_best.mean >= report.oracle_treatment.mean);
+    assert!(report.oracle.ceiling.mean >= report.oracle.ai.mean);
     planted_truths_are_recovered(&report);
 }
 

@@ -11,7 +11,7 @@ Tasks:
   ci            Run every check CI runs: tidy, rustfmt, clippy, docs, the test suite, then report-check
   tidy          Check repository rules: doc headers, crate layering, no todo!/unimplemented!
   report-check  Render the demo's HTML report in headless Chromium and check what it shows
-  bench         Run a crate's benchmarks: `cargo xtask bench policy|domain|braze|sim|store|daily-run`
+  bench         Run a crate's benchmarks: `cargo xtask bench policy|domain|braze|sim|store|daily-run|loop`
   help          Print this message (also: --help, -h, or `cargo xtask <TASK> --help`)";
 
 const CI_HELP: &str = "\
@@ -69,6 +69,9 @@ Runs the benchmarks of one crate in release mode and prints their figures:
   sim     cargo bench -p offerloop-sim --bench scale       1M-customer world: generate, segment export, trigger rate
   store   cargo bench -p offerloop-store --bench store     decisions recorded and read back per second (SQLite)
   daily-run  cargo bench -p offerloop-cli --bench daily_run  one daily run for 1M customers against the simulator
+  loop    cargo bench -p offerloop-cli --bench loop        decision quality in the daily loop: every scenario of
+          crates/sim/scenarios/ × 3 seeds × 30 days against the simulator's oracle (about 25 min;
+          LOOP_CUSTOMERS, LOOP_DAYS, LOOP_SEEDS, LOOP_SCENARIOS, LOOP_CURVE_SAMPLE)
 
 Record what matters in docs/benchmarks.md with the command that produced it.";
 
@@ -80,6 +83,7 @@ pub(crate) const BENCHES: &[(&str, &[&str])] = &[
     ("sim", &["bench", "-p", "offerloop-sim", "--bench", "scale"]),
     ("store", &["bench", "-p", "offerloop-store", "--bench", "store"]),
     ("daily-run", &["bench", "-p", "offerloop-cli", "--bench", "daily_run"]),
+    ("loop", &["bench", "-p", "offerloop-cli", "--bench", "loop"]),
 ];
 
 /// What to do, parsed from the command line.
@@ -112,7 +116,9 @@ pub(crate) fn parse(args: &[String]) -> Result<Task, String> {
         ["ci"] => Ok(Task::Ci),
         ["tidy"] => Ok(Task::Tidy),
         ["report-check"] => Ok(Task::ReportCheck),
-        ["bench"] => Err("which benchmarks? `cargo xtask bench policy|domain|braze|sim|store|daily-run`".to_owned()),
+        ["bench"] => {
+            Err("which benchmarks? `cargo xtask bench policy|domain|braze|sim|store|daily-run|loop`".to_owned())
+        }
         ["bench", name] => BENCHES
             .iter()
             .find(|(n, _)| n == name)
@@ -157,6 +163,10 @@ mod tests {
         assert!(matches!(check(&["ci", "--help"]), Ok(Task::Help(text)) if text.contains("report-check")));
         assert!(matches!(check(&["bench", "policy"]), Ok(Task::Bench(args)) if args.contains(&"offerloop-policy")));
         assert!(check(&["bench", "nope"]).is_err_and(|e| e.contains("policy")));
+        assert!(
+            matches!(check(&["bench", "loop"]), Ok(Task::Bench(args)) if args == ["bench", "-p", "offerloop-cli", "--bench", "loop"])
+        );
+        assert!(matches!(check(&["bench", "daily-run"]), Ok(Task::Bench(args)) if args.contains(&"daily_run")));
         assert!(matches!(check(&["--help"]), Ok(Task::Help(text)) if text.contains("Tasks:")));
         assert!(matches!(check(&["ci", "--help"]), Ok(Task::Help(text)) if text.contains("nextest")));
         assert!(matches!(check(&["help", "tidy"]), Ok(Task::Help(text)) if text.contains("layering")));

@@ -1,38 +1,109 @@
-//! `offerloop demo`: the whole loop on the simulated world, end to end over HTTP.
+//! `offerloop demo`: the whole loop on a simulated world, end to end over HTTP.
 //!
-//! It starts [`SimBraze`] on the default scenario (embedded, so an installed binary has it), writes a
-//! ready use case for it (the shipped `examples/winback.toml` pointed at the simulator), and runs one
-//! [`DailyRun`] per simulated day through the real [`BrazeClient`], the SQLite store and the Braze
-//! activator, reading outcomes from the simulator's Currents feed. Then it compares the groups:
-//! realised reward per decision of the AI (treatment) group against the business-as-usual control and
-//! the uniformly random control (what an A/B test's exploration arm earns), with a 95 % interval on
-//! the uplift; and, from the simulator's oracle (which only the demo may read), the expected value of
-//! the AI's actions against business as usual, uniform exploration, the best single action an ideal
-//! A/B test would roll out, and the best action per customer, the ceiling.
+//! It starts [`SimBraze`] on a scenario (by default the embedded win-back world,
+//! `crates/sim/scenarios/winback.toml`; `--scenario FILE` and `--seed N` choose another world), writes
+//! the shipped use case aligned with that scenario (the example of `examples/` whose segment, campaigns,
+//! attributes and options the scenario serves, matched by the scenario's `name`; `--use-case FILE`
+//! overrides it) pointed at the simulator, and runs one [`DailyRun`] per simulated day through the
+//! real [`BrazeClient`], the SQLite store and the Braze activator, reading outcomes from the
+//! simulator's Currents feed.
+//!
+//! Braze's rate limits are per real minute while the demo lives a simulated day in seconds, so the demo
+//! lifts them on both sides (the simulator's and the client's; `offerloop run` keeps Braze's).
+//! A use case whose audience is a file of external ids (lead nurture: the CRM's open MQLs) finds the
+//! members of the scenario's first segment there before each run.
+//!
+//! Every simulated day's run starts at [`RUN_LOCAL_HOUR`]:00 in the use case's time zone, as a nightly
+//! job would: every local send time of the day is still ahead, also for customers a few time zones
+//! east of the programme's own (London customers of the New York win-back programme get their 09:00
+//! message at 01:00 New York time + 8 h), and messages without a send time go out at that hour.
+//!
+//! Then it compares the groups: realised reward per message, in the use case's success metric, of the
+//! AI (treatment) group against the business-as-usual control and the uniformly random control (what
+//! an A/B test's exploration arm earns), with a 95 % interval on the uplift; and, from the simulator's
+//! oracle (which only the demo may read, see [`crate::demo_oracle`]), the expected value in the same
+//! metric of the AI's latest actions against business as usual, uniform exploration, the best single
+//! action an ideal A/B test would roll out, and the best action per customer, the ceiling; the same
+//! for the last week's decisions, and a learning curve: per simulated day, a sample of that day's AI
+//! decisions valued the same way.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
 use offerloop_activation::BrazeActivator;
 use offerloop_braze::export::ExportPoll;
-use offerloop_braze::{ApiKey, BrazeApi, BrazeClient, BrazeConfig};
-use offerloop_domain::dimension::OptionPayload;
-use offerloop_domain::{Decision, FeatureValue, Group, JointAction, RewardStatus, UseCase};
-use offerloop_engine::{AudienceFeatures, Clock, CurrentsDirectory, DailyRun, RunOptions, RunSummary};
-use offerloop_sim::world::Delivery;
+use offerloop_braze::{ApiKey, BrazeApi, BrazeClient, BrazeConfig, RateLimit, RateLimitPool};
+use offerloop_domain::{Decision, FeatureValue, Group, RewardStatus, UseCase};
+use offerloop_engine::{
+    AudienceFeatures, Clock, CurrentsDirectory, DailyRun, NO_MESSAGE_VERSION, RunOptions, RunSummary,
+};
 use offerloop_sim::{Scenario, SimBraze, SimConfig, World};
 use offerloop_store::{SqliteStore, Store};
+use serde::{Deserialize, Serialize};
+
+use crate::demo_oracle::{self, DayOracle, Oracle, OracleSummary, Scored, Valuation};
 
 /// The default scenario, embedded.
 pub const SCENARIO: &str = include_str!("../../sim/scenarios/winback.toml");
-/// The use case the demo starts from, embedded.
+/// The use case the demo starts from by default, embedded.
 pub const USE_CASE: &str = include_str!("../../../examples/winback.toml");
-/// Decisions per group the oracle is evaluated on (every eligible joint action each).
+
+/// Every shipped scenario with the example use case aligned with it: (scenario name, scenario text,
+/// use-case file name, use-case text). The scenario's `name` picks the use case.
+pub const WORLDS: &[(&str, &str, &str, &str)] = &[
+    ("winback", SCENARIO, "winback.toml", USE_CASE),
+    (
+        "cross-sell",
+        include_str!("../../sim/scenarios/cross-sell.toml"),
+        "cross-sell.toml",
+        include_str!("../../../examples/cross-sell.toml"),
+    ),
+    (
+        "lead-nurture",
+        include_str!("../../sim/scenarios/lead-nurture.toml"),
+        "lead-nurture.toml",
+        include_str!("../../../examples/lead-nurture.toml"),
+    ),
+    (
+        "loyalty",
+        include_str!("../../sim/scenarios/loyalty.toml"),
+        "loyalty.toml",
+        include_str!("../../../examples/loyalty.toml"),
+    ),
+    (
+        "referral",
+        include_str!("../../sim/scenarios/referral.toml"),
+        "referral.toml",
+        include_str!("../../../examples/referral.toml"),
+    ),
+    (
+        "renewal",
+        include_str!("../../sim/scenarios/renewal.toml"),
+        "renewal.toml",
+        include_str!("../../../examples/renewal.toml"),
+    ),
+    (
+        "repeat-purchase",
+        include_str!("../../sim/scenarios/repeat-purchase.toml"),
+        "repeat-purchase.toml",
+        include_str!("../../../examples/repeat-purchase.toml"),
+    ),
+];
+
+/// The local hour (in the use case's time zone) at which every simulated day's run starts.
+pub const RUN_LOCAL_HOUR: i8 = 1;
+/// AI decisions the headline oracle values (the latest ones, every eligible joint action each).
 const ORACLE_SAMPLE: usize = 1_500;
+/// AI decisions per simulated day the learning curve values, by default.
+pub const CURVE_SAMPLE: usize = 300;
+/// The days whose decisions make "the last week".
+pub const LAST_WEEK_DAYS: usize = 7;
 
 /// What `offerloop demo` was asked for.
 #[derive(Debug, Clone)]
@@ -45,10 +116,39 @@ pub struct DemoArgs {
     pub out: PathBuf,
     /// Show progress bars.
     pub progress: bool,
+    /// The world's seed instead of the scenario's.
+    pub seed: Option<u64>,
+    /// A scenario file instead of the embedded win-back world.
+    pub scenario: Option<PathBuf>,
+    /// A use-case file instead of the shipped one aligned with the scenario.
+    pub use_case: Option<PathBuf>,
+    /// Write the HTML report (`<out>/report/`).
+    pub report: bool,
+    /// AI decisions per day the learning curve values.
+    pub curve_sample: usize,
+    /// Where to write the result as JSON.
+    pub json: Option<PathBuf>,
+}
+
+impl Default for DemoArgs {
+    fn default() -> Self {
+        Self {
+            days: 30,
+            customers: 20_000,
+            out: PathBuf::from(".offerloop/demo"),
+            progress: false,
+            seed: None,
+            scenario: None,
+            use_case: None,
+            report: true,
+            curve_sample: CURVE_SAMPLE,
+            json: None,
+        }
+    }
 }
 
 /// Mean and 95 % half-width of one group's rewards.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Estimate {
     /// Values.
     pub n: usize,
@@ -88,9 +188,19 @@ impl Estimate {
     }
 }
 
-/// The demo's result.
-#[derive(Debug, Clone, Default)]
+/// The demo's result (what `--json` writes, the HTML report's data and the segment truths aside).
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct DemoReport {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The world's seed.
+    pub seed: u64,
+    /// The use case's name.
+    pub use_case: String,
+    /// The use case's success metric, in words.
+    pub metric: String,
+    /// When each day's run started, e.g. `01:00 America/New_York`.
+    pub run_time: String,
     /// Days run.
     pub days: u32,
     /// Customers in the world.
@@ -101,23 +211,21 @@ pub struct DemoReport {
     pub messages: u64,
     /// Unknown batches over all days.
     pub unknown_batches: u64,
-    /// Final realised reward per decision: AI group.
+    /// Final realised reward per message: AI group.
     pub treatment: Estimate,
     /// Business-as-usual control.
     pub control: Estimate,
     /// Uniformly random control.
     pub random_control: Estimate,
-    /// Oracle: expected reward of the AI group's actions.
-    pub oracle_treatment: Estimate,
-    /// Oracle: expected reward of the business-as-usual action for the same customers.
-    pub oracle_control: Estimate,
-    /// Oracle: expected reward of uniformly random eligible actions for the same customers.
-    pub oracle_random: Estimate,
-    /// Oracle: the best eligible action per customer, the ceiling.
-    pub oracle_best: Estimate,
-    /// Oracle: the best single joint action for everyone (business as usual where it is not
-    /// eligible): what an ideal A/B test would roll out.
-    pub oracle_single_best: f64,
+    /// Why the oracle cannot value the use case's metric in this world (then every oracle figure is
+    /// empty).
+    pub oracle_unavailable: Option<String>,
+    /// Oracle: the AI group's latest decisions (the most learned model).
+    pub oracle: OracleSummary,
+    /// Oracle: a sample of the AI's decisions of the last [`LAST_WEEK_DAYS`] simulated days.
+    pub last_week: OracleSummary,
+    /// Oracle: per simulated day, a sample of that day's AI decisions.
+    pub curve: Vec<DayOracle>,
     /// The last model version.
     pub model_version: String,
     /// Wall-clock seconds.
@@ -127,10 +235,12 @@ pub struct DemoReport {
     /// Oracle: per segment of each category feature, per dimension (and per channel for the other
     /// dimensions), every option's true value, best first: what the report's "what works best"
     /// tables estimate from the data.
+    #[serde(skip)]
     pub oracle_segments: Vec<OracleBest>,
-    /// The HTML report written at the end (`<out>/report/report.html`).
+    /// The HTML report written at the end (`<out>/report/report.html`), when asked for.
     pub report_file: PathBuf,
     /// The report's data.
+    #[serde(skip)]
     pub report: Option<offerloop_report::Report>,
 }
 
@@ -145,7 +255,7 @@ pub struct OracleBest {
     pub dimension: String,
     /// `channel=<option>` when restricted to one channel.
     pub given: Option<String>,
-    /// `success` (expected revenue − cost) or `conversion` (conversion probability).
+    /// `success` (the use case's metric) or `conversion` (conversion probability).
     pub metric: String,
     /// Every option's true value (mean expected reward over the segment's customers and the eligible
     /// joint actions with that option, the other dimensions uniform), best first.
@@ -162,12 +272,86 @@ impl Clock for SimClock {
     }
 }
 
+/// `text` (a use-case file) with its Braze `endpoint` replaced by `base_url`.
+pub fn point_at(text: &str, base_url: &str) -> String {
+    let mut done = false;
+    let mut out: String = text
+        .lines()
+        .map(|line| {
+            if !done && line.trim_start().starts_with("endpoint =") {
+                done = true;
+                format!("endpoint = \"{base_url}\"")
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    out.push('\n');
+    out
+}
+
 /// The demo use case: the shipped win-back example pointed at `base_url`.
 pub fn demo_use_case_text(base_url: &str) -> String {
-    USE_CASE.replace(
-        "endpoint = \"https://rest.iad-01.braze.com\"",
-        &format!("endpoint = \"{base_url}\""),
-    )
+    point_at(USE_CASE, base_url)
+}
+
+/// The shipped use case aligned with the scenario named `scenario`: its file name and text.
+pub fn use_case_for(scenario: &str) -> Option<(&'static str, &'static str)> {
+    WORLDS
+        .iter()
+        .find(|(name, ..)| *name == scenario)
+        .map(|(_, _, file, text)| (*file, *text))
+}
+
+/// The first instant at or after `after` whose local time in `zone` is [`RUN_LOCAL_HOUR`]:00.
+///
+/// # Errors
+/// The instant cannot be represented.
+pub fn next_run(zone: &TimeZone, after: Timestamp) -> anyhow::Result<Timestamp> {
+    let mut date = zone.to_datetime(after).date();
+    loop {
+        let at = zone.to_timestamp(date.at(RUN_LOCAL_HOUR, 0, 0, 0))?;
+        if at >= after {
+            return Ok(at);
+        }
+        date = date.tomorrow()?;
+    }
+}
+
+/// The scenario the demo runs: the file asked for or the embedded default, with the seed and size.
+fn load_scenario(args: &DemoArgs) -> anyhow::Result<Scenario> {
+    let mut scenario = match &args.scenario {
+        Some(path) => Scenario::from_file(path)?,
+        None => Scenario::from_toml_str(SCENARIO, None)?,
+    };
+    scenario.customers = args.customers;
+    if let Some(seed) = args.seed {
+        scenario.seed = seed;
+    }
+    Ok(scenario)
+}
+
+/// The use case's file name and text: the file asked for, or the shipped one aligned with `scenario`.
+fn load_use_case(args: &DemoArgs, scenario: &Scenario) -> anyhow::Result<(String, String)> {
+    match &args.use_case {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let name = path
+                .file_name()
+                .map_or_else(|| "use-case.toml".to_owned(), |n| n.to_string_lossy().into_owned());
+            Ok((name, text))
+        }
+        None => use_case_for(&scenario.name)
+            .map(|(file, text)| (file.to_owned(), text.to_owned()))
+            .with_context(|| {
+                format!(
+                    "no shipped use case is aligned with scenario `{}` (shipped: {}); pass --use-case FILE",
+                    scenario.name,
+                    WORLDS.iter().map(|w| w.0).collect::<Vec<_>>().join(", ")
+                )
+            }),
+    }
 }
 
 /// Runs the demo; `on_day` sees each day's summary.
@@ -176,8 +360,10 @@ pub fn demo_use_case_text(base_url: &str) -> String {
 /// Any failure of the simulator, the engine or the files.
 pub async fn run(args: &DemoArgs, mut on_day: impl FnMut(u32, &RunSummary)) -> anyhow::Result<DemoReport> {
     let started = Instant::now();
-    let mut scenario = Scenario::from_toml_str(SCENARIO, None)?;
-    scenario.customers = args.customers;
+    let scenario = load_scenario(args)?;
+    let (use_case_name, use_case_text) = load_use_case(args, &scenario)?;
+    let conversion = scenario.conversion();
+    let (scenario_name, seed) = (scenario.name.clone(), scenario.seed);
     let world = World::new(scenario)?;
     if args.out.exists() {
         for stale in ["state.db", "state.db-wal", "state.db-shm", "currents", "exports"] {
@@ -195,6 +381,9 @@ pub async fn run(args: &DemoArgs, mut on_day: impl FnMut(u32, &RunSummary)) -> a
         currents_dir: Some(currents.clone()),
         export_delay: Duration::from_millis(50),
         export_dir: Some(args.out.join("sim-exports")),
+        // Braze's limits are per real minute and the demo lives a day in seconds (a use case reading
+        // its audience by ids would wait on `/users/export/ids`' 250 a minute): lifted on both sides.
+        rate_limits: offerloop_sim::server::ratelimit::RateLimits::unlimited(),
         ..SimConfig::default()
     };
     let sim = Arc::new(SimBraze::start(world, config).await?);
@@ -204,33 +393,51 @@ pub async fn run(args: &DemoArgs, mut on_day: impl FnMut(u32, &RunSummary)) -> a
         .find(|k| k.permissions.iter().any(|p| p == "*"))
         .map_or_else(|| offerloop_sim::state::DEFAULT_API_KEY.to_string(), |k| k.key);
 
-    let use_case_file = args.out.join("winback.toml");
-    let text = demo_use_case_text(&sim.base_url());
+    let use_case_file = args.out.join(&use_case_name);
+    let text = point_at(&use_case_text, &sim.base_url());
     std::fs::write(&use_case_file, &text).with_context(|| format!("writing {}", use_case_file.display()))?;
     let use_case = Arc::new(
-        offerloop_domain::config::parse_use_case(&text, "winback.toml")
+        offerloop_domain::config::parse_use_case(&text, &use_case_name)
             .map_err(|e| anyhow::anyhow!("the demo use case does not validate: {e:?}"))?,
     );
+    let zone = TimeZone::get(&use_case.time_zone).with_context(|| format!("time zone `{}`", use_case.time_zone))?;
 
     // The key is handed over in-process (the use case names `api_key_env` for real runs; setting an
     // environment variable is unsafe in a multi-threaded process).
-    let config = BrazeConfig::builder(sim.base_url(), ApiKey::new(key)?).build()?;
+    let mut config = BrazeConfig::builder(sim.base_url(), ApiKey::new(key)?);
+    for pool in RateLimitPool::ALL {
+        let unlimited = RateLimit {
+            requests: 1_000_000,
+            per: Duration::from_secs(1),
+        };
+        config = config.rate_limit(pool, unlimited);
+    }
+    let config = config.build()?;
     let braze: Arc<dyn BrazeApi> = Arc::new(BrazeClient::new(config)?);
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&args.out.join("state.db"))?);
     let activator = Arc::new(BrazeActivator::new(braze.clone()));
     let clock: Arc<dyn Clock> = Arc::new(SimClock(sim.clone()));
     let outcomes = Arc::new(CurrentsDirectory::new(&currents));
-    // Run at 06:00 UTC (01:00 in New York) so the day's local send times are ahead.
-    sim.advance_clock(SignedDuration::from_hours(6));
     let mut report = DemoReport {
+        scenario: scenario_name,
+        seed,
+        use_case: use_case.name.to_string(),
+        metric: demo_oracle::metric_label(&use_case.metric),
+        run_time: format!("{RUN_LOCAL_HOUR:02}:00 {}", use_case.time_zone),
         days: args.days,
         customers: args.customers,
         use_case_file,
         ..DemoReport::default()
     };
+    // The first run at the local run hour (06:00 UTC for the win-back world's New York start).
+    let first = next_run(&zone, clock.now())?;
+    sim.advance_clock(first - clock.now());
     let first_day = clock.now();
     for day in 0..args.days {
         let date = crate::run_cmd::today(&use_case, clock.now())?;
+        if let offerloop_domain::usecase::AudienceSource::IdsFile { path } = &use_case.audience.source {
+            write_ids_file(&sim, &args.out.join(path))?;
+        }
         let run = DailyRun::builder(use_case.clone(), date)
             .braze(braze.clone())
             .store(store.clone())
@@ -238,6 +445,7 @@ pub async fn run(args: &DemoArgs, mut on_day: impl FnMut(u32, &RunSummary)) -> a
             .clock(clock.clone())
             .outcome_source(outcomes.clone())
             .options(RunOptions {
+                base_dir: args.out.clone(),
                 export_dir: args.out.join("exports"),
                 export_poll: ExportPoll::default()
                     .with_initial_delay(Duration::from_millis(20))
@@ -254,13 +462,15 @@ pub async fn run(args: &DemoArgs, mut on_day: impl FnMut(u32, &RunSummary)) -> a
         report.unknown_batches += summary.batches.unknown;
         report.model_version.clone_from(&summary.model_version);
         on_day(day, &summary);
-        sim.advance_clock(SignedDuration::from_hours(24));
+        // The next day's run, at the same local hour (23 or 25 hours later across a DST change).
+        let next = next_run(&zone, clock.now() + jiff::SignedDuration::from_hours(1))?;
+        sim.advance_clock(next - clock.now());
     }
 
     let end = clock.now();
     let decisions = store.decisions_between(use_case.name.as_str(), first_day, end)?;
     let rewards = store.rewards_between(use_case.name.as_str(), first_day, end)?;
-    let finals: std::collections::HashMap<&str, f64> = rewards
+    let finals: HashMap<&str, f64> = rewards
         .iter()
         .filter(|r| r.status == RewardStatus::Final)
         .map(|r| (r.decision_id.as_str(), r.value))
@@ -276,100 +486,159 @@ pub async fn run(args: &DemoArgs, mut on_day: impl FnMut(u32, &RunSummary)) -> a
     report.treatment = realised(Group::Treatment);
     report.control = realised(Group::Control);
     report.random_control = realised(Group::RandomControl);
-    oracle(&sim, &use_case, store.as_ref(), &decisions, &mut report)?;
+    match Valuation::of(&use_case.metric, &conversion) {
+        Ok(valuation) => oracle(
+            &sim,
+            &use_case,
+            valuation,
+            store.as_ref(),
+            &decisions,
+            args.curve_sample,
+            &mut report,
+        )?,
+        Err(why) => report.oracle_unavailable = Some(why),
+    }
 
-    // The report, as `offerloop report` writes it, with the simulator's Braze analytics beside it.
-    let now = clock.now();
-    let mut input = offerloop_report::build::ReportInput::new(&use_case, store.as_ref(), now);
-    input.ope.bootstrap_samples = 100;
-    input.explain_sample = 200;
-    input.braze = crate::report_cmd::braze_side(braze.as_ref(), &use_case, store.as_ref(), None, None, now).await;
-    let built = offerloop_report::build::build(&input)?;
-    let written = offerloop_report::html::write(&built, &args.out.join("report"))?;
-    report.report_file = written.html;
-    report.report = Some(built);
+    if args.report {
+        // The report, as `offerloop report` writes it, with the simulator's Braze analytics beside it.
+        let now = clock.now();
+        let mut input = offerloop_report::build::ReportInput::new(&use_case, store.as_ref(), now);
+        input.ope.bootstrap_samples = 100;
+        input.explain_sample = 200;
+        input.braze = crate::report_cmd::braze_side(braze.as_ref(), &use_case, store.as_ref(), None, None, now).await;
+        let built = offerloop_report::build::build(&input)?;
+        let written = offerloop_report::html::write(&built, &args.out.join("report"))?;
+        report.report_file = written.html;
+        report.report = Some(built);
+    }
     report.seconds = started.elapsed().as_secs_f64();
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
+    }
     Ok(report)
 }
 
-/// The oracle's view: for the AI group's latest decisions (the most learned model), the expected reward (revenue within
-/// the horizon minus the options' cost) of the action taken, of business as usual, of a uniformly
-/// random eligible action, and of the best eligible action.
+/// For a use case whose audience is a file of external ids (lead nurture: the CRM writes today's open
+/// MQLs), the members of the scenario's first segment now, one per line, as the CRM would write them.
+fn write_ids_file(sim: &SimBraze, path: &std::path::Path) -> anyhow::Result<()> {
+    let ids = {
+        let ws = sim.state().lock();
+        let segment = ws
+            .catalog
+            .segments
+            .first()
+            .context("the scenario declares no segment")?;
+        let mut ids = String::new();
+        for i in 0..ws.users.len(&ws.world) {
+            if segment.spec.contains(&ws.users.profile(&ws.world, i))
+                && let Some(id) = ws.users.external_id(&ws.world, i)
+            {
+                ids.push_str(id);
+                ids.push('\n');
+            }
+        }
+        ids
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(path, ids).with_context(|| format!("writing {}", path.display()))
+}
+
+/// The oracle's view of the AI group's decisions (message or "skip"; the rare treatment decisions
+/// that send nothing because business as usual was not eligible during a pause are left out): the
+/// latest [`ORACLE_SAMPLE`] (the most learned model), a sample of each day's for the learning curve,
+/// and those of the last [`LAST_WEEK_DAYS`] days together; plus the true value of every option per
+/// segment.
 fn oracle(
     sim: &SimBraze,
     use_case: &UseCase,
+    valuation: Valuation,
     store: &dyn Store,
     decisions: &[Decision],
+    curve_sample: usize,
     report: &mut DemoReport,
 ) -> anyhow::Result<()> {
-    let space = &use_case.actions;
-    let setup = offerloop_policy::Setup::from_use_case(use_case)?;
-    let bau = setup.business_as_usual().cloned();
-    let treated: Vec<&Decision> = decisions
+    let ai: Vec<&Decision> = decisions
         .iter()
-        .rev()
-        .filter(|d| d.group == Group::Treatment && offerloop_engine::is_message(use_case, d))
-        .take(ORACLE_SAMPLE)
+        .filter(|d| d.group == Group::Treatment && d.policy_version != NO_MESSAGE_VERSION)
         .collect();
-    // The features each decision was made with, by run.
-    let mut features: std::collections::HashMap<String, Vec<FeatureValue>> = std::collections::HashMap::new();
-    let mut zones: std::collections::HashMap<String, Option<String>> = std::collections::HashMap::new();
-    for run in store.runs(use_case.name.as_str(), 400)? {
+    // The features and time zone each decision was made with, by run date and customer.
+    let mut audience: HashMap<String, (Vec<FeatureValue>, Option<String>)> = HashMap::new();
+    let mut dates = Vec::new();
+    for run in store.runs(use_case.name.as_str(), 4_000)? {
+        dates.push(run.date);
         for row in store.audience(run.id)? {
-            let key = format!("{}:{}", run.date, row.customer_id);
-            features.insert(key.clone(), AudienceFeatures::from_json(&row.features)?.values);
-            zones.insert(key, row.time_zone);
+            let values = AudienceFeatures::from_json(&row.features)?.values;
+            audience.insert(format!("{}:{}", run.date, row.customer_id), (values, row.time_zone));
         }
     }
-    let state = sim.state().lock();
-    let world = &state.world;
-    let (mut taken, mut control, mut random, mut best) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut single: Vec<(u64, f64)> = space.iter().map(|(id, _)| (id.0, 0.0)).collect();
-    let mut customers_seen = 0usize;
+    dates.sort();
+    dates.dedup();
+    let oracle = {
+        let state = sim.state().lock();
+        Oracle::new(use_case, &state, valuation, &audience)?
+    };
+
+    // The headline: the latest decisions.
+    let latest: Vec<&Decision> = ai.iter().rev().take(ORACLE_SAMPLE).copied().collect();
+    let scored = oracle.score_all(&latest);
+    report.oracle = oracle.summarise(&scored);
+    report.oracle_segments = segments(use_case, &scored);
+
+    // The learning curve: a sample of each day's decisions.
+    let mut by_date: HashMap<jiff::civil::Date, Vec<&Decision>> = HashMap::new();
+    for d in &ai {
+        if let Ok(date) = crate::run_cmd::today(use_case, d.decided_at) {
+            by_date.entry(date).or_default().push(d);
+        }
+    }
+    let mut last_week: Vec<Scored> = Vec::new();
+    let first_of_last_week = dates.len().saturating_sub(LAST_WEEK_DAYS);
+    for (i, date) in dates.iter().enumerate() {
+        let mut today = by_date.remove(date).unwrap_or_default();
+        today.sort_by(|a, b| a.id.cmp(&b.id));
+        let sample = demo_oracle::spread(&today, curve_sample);
+        let scored = oracle.score_all(&sample);
+        let s = demo_oracle::summarise(&scored, |_| String::new());
+        report.curve.push(DayOracle {
+            day: u32::try_from(i + 1).unwrap_or(u32::MAX),
+            date: date.to_string(),
+            n: scored.len(),
+            ai: s.ai.mean,
+            business_as_usual: s.business_as_usual.mean,
+            uniform: s.uniform.mean,
+            ceiling: s.ceiling.mean,
+        });
+        if i >= first_of_last_week {
+            last_week.extend(scored);
+        }
+    }
+    report.last_week = oracle.summarise(&last_week);
+    Ok(())
+}
+
+/// Per segment of each category feature, per dimension (and per channel for the other dimensions),
+/// every option's true value, best first, over the scored customers' eligible actions.
+fn segments(use_case: &UseCase, scored: &[Scored]) -> Vec<OracleBest> {
+    let space = &use_case.actions;
     let dims = space.dimensions();
     let channel_dim = dims
         .iter()
         .position(|d| d.kind == offerloop_domain::DimensionKind::Channel);
-    // (feature, segment, dimension, given channel option, option) → (sum of values, actions).
+    // (metric, feature, segment, dimension, given channel option, option) → (sum of values, actions).
     type SegmentKey = (&'static str, String, String, usize, Option<u32>, u32);
-    let mut segments: std::collections::BTreeMap<SegmentKey, (f64, f64)> = std::collections::BTreeMap::new();
-    for d in treated {
-        let date = d.id.split(':').nth(1).unwrap_or_default().to_owned();
-        let key = format!("{date}:{}", d.customer_id);
-        let (Some(values), Some(index)) = (features.get(&key), world.index_of(d.customer_id.as_str())) else {
-            continue;
-        };
-        let zone = zones
-            .get(&key)
-            .cloned()
-            .flatten()
-            .unwrap_or_else(|| use_case.time_zone.clone());
-        let Ok(day) = date.parse::<jiff::civil::Date>() else {
-            continue;
-        };
-        let value = |action: &JointAction| -> Option<f64> {
-            let delivery = delivery(use_case, action, day, &zone)?;
-            let e = world.expected(index, &delivery);
-            Some(e.revenue - setup.cost(action))
-        };
-        let conversion = |action: &JointAction| -> Option<f64> {
-            let delivery = delivery(use_case, action, day, &zone)?;
-            Some(world.expected(index, &delivery).convert)
-        };
-        let mask = space.eligibility_mask(values);
-        let scored: Vec<(u64, f64)> = space
-            .iter_for(mask)
-            .filter_map(|(id, a)| Some((id.0, value(&a)?)))
-            .collect();
+    let mut sums: std::collections::BTreeMap<SegmentKey, (f64, f64)> = std::collections::BTreeMap::new();
+    for s in scored {
         for (f, spec) in use_case.features.specs().iter().enumerate() {
-            let Some(FeatureValue::Category(segment)) = values.get(f) else {
+            let Some(FeatureValue::Category(segment)) = s.features.get(f) else {
                 continue;
             };
-            for (id, v) in &scored {
+            for (id, v, c) in &s.actions {
                 let Ok(a) = space.decode(offerloop_domain::ActionId(*id)) else {
                     continue;
                 };
-                let Some(c) = conversion(&a) else { continue };
                 let channel = channel_dim.and_then(|c| a.0.get(c).copied());
                 for (d, &o) in a.0.iter().enumerate() {
                     let mut givens = vec![None];
@@ -377,8 +646,8 @@ fn oracle(
                         givens.push(channel);
                     }
                     for given in givens {
-                        for (metric, x) in [("success", *v), ("conversion", c)] {
-                            let e = segments
+                        for (metric, x) in [("success", *v), ("conversion", *c)] {
+                            let e = sums
                                 .entry((metric, spec.name.to_string(), segment.clone(), d, given, o))
                                 .or_insert((0.0, 0.0));
                             e.0 += x;
@@ -388,28 +657,10 @@ fn oracle(
                 }
             }
         }
-        let all: Vec<f64> = scored.iter().map(|(_, v)| *v).collect();
-        let (Ok(action), false) = (space.decode(d.action), all.is_empty()) else {
-            continue;
-        };
-        let (Some(v), Some(b)) = (value(&action), bau.as_ref().and_then(&value)) else {
-            continue;
-        };
-        taken.push(v);
-        control.push(b);
-        // For the single best action: every action's value for this customer, business as usual
-        // where the action is not eligible.
-        customers_seen += 1;
-        let by_id: std::collections::HashMap<u64, f64> = scored.iter().copied().collect();
-        for (id, total) in &mut single {
-            *total += by_id.get(id).copied().unwrap_or(b);
-        }
-        random.push(all.iter().sum::<f64>() / all.len() as f64);
-        best.push(all.iter().copied().fold(f64::NEG_INFINITY, f64::max));
     }
     type GroupKey = (&'static str, String, String, usize, Option<u32>);
     let mut grouped: std::collections::BTreeMap<GroupKey, Vec<(String, f64)>> = std::collections::BTreeMap::new();
-    for ((metric, feature, segment, d, given, o), (sum, n)) in segments {
+    for ((metric, feature, segment, d, given, o), (sum, n)) in sums {
         let option = dims[d]
             .options
             .get(o as usize)
@@ -420,7 +671,7 @@ fn oracle(
             .or_default()
             .push((option, sum / n));
     }
-    report.oracle_segments = grouped
+    grouped
         .into_iter()
         .map(|((metric, feature, segment, d, given), mut values)| {
             values.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -437,59 +688,7 @@ fn oracle(
                 values,
             }
         })
-        .collect();
-    report.oracle_treatment = Estimate::of(&taken);
-    report.oracle_control = Estimate::of(&control);
-    report.oracle_random = Estimate::of(&random);
-    report.oracle_best = Estimate::of(&best);
-    if customers_seen > 0 {
-        report.oracle_single_best = single
-            .iter()
-            .map(|(_, total)| total / customers_seen as f64)
-            .fold(f64::NEG_INFINITY, f64::max);
-    }
-    Ok(())
-}
-
-/// The simulator delivery of a joint action sent on `day` in `zone` (as the activator sends it:
-/// the channel's campaign, the other dimensions as properties, at the local send time).
-fn delivery(use_case: &UseCase, action: &JointAction, day: jiff::civil::Date, zone: &str) -> Option<Delivery> {
-    let mut properties = serde_json::Map::new();
-    let mut channel = None;
-    let mut campaign_id = None;
-    let mut canvas_id = None;
-    let mut local = jiff::civil::Time::constant(9, 0, 0, 0);
-    for (dim, &o) in use_case.actions.dimensions().iter().zip(&action.0) {
-        let option = dim.options.get(o as usize)?;
-        match &option.payload {
-            OptionPayload::Channel { channel: c, target } => {
-                channel = serde_json::from_value(serde_json::Value::String(c.as_str().to_owned())).ok();
-                match target {
-                    offerloop_domain::MessageTarget::Campaign(id) => campaign_id = Some(id.clone()),
-                    offerloop_domain::MessageTarget::Canvas(id) => canvas_id = Some(id.clone()),
-                }
-                continue;
-            }
-            OptionPayload::SendTime { local_time } => {
-                local = jiff::civil::Time::new(local_time.hour() as i8, local_time.minute() as i8, 0, 0).ok()?;
-            }
-            _ => {}
-        }
-        for (k, v) in &option.properties {
-            properties.insert(k.clone(), v.clone());
-        }
-        properties.insert(dim.name.to_string(), serde_json::Value::String(option.id.to_string()));
-    }
-    let tz = jiff::tz::TimeZone::get(zone).ok()?;
-    let at = tz.to_timestamp(day.to_datetime(local)).ok()?;
-    Some(Delivery {
-        channel: channel?,
-        campaign_id,
-        canvas_id,
-        properties,
-        at,
-        recent_sends: 0,
-    })
+        .collect()
 }
 
 fn line(out: &mut String, label: &str, e: &Estimate) {
@@ -498,6 +697,24 @@ fn line(out: &mut String, label: &str, e: &Estimate) {
         "  {label:<38} {:>9.3} ± {:<7.3} (n = {})",
         e.mean, e.half_width, e.n
     );
+}
+
+fn oracle_block(out: &mut String, s: &OracleSummary) {
+    line(out, "AI's actions", &s.ai);
+    line(out, "business as usual", &s.business_as_usual);
+    line(out, "uniform random (A/B test exploration)", &s.uniform);
+    let _ = writeln!(
+        out,
+        "  {:<38} {:>9.3}   ({})",
+        "best single action (ideal A/B winner)", s.single_best, s.single_best_action
+    );
+    line(out, "best action per customer (ceiling)", &s.ceiling);
+}
+
+/// `x` with three decimals, or `–` when it is not a number.
+fn num(x: Option<f64>, decimals: usize) -> String {
+    x.filter(|v| v.is_finite())
+        .map_or_else(|| "–".to_owned(), |v| format!("{v:.decimals$}"))
 }
 
 /// The report for people.
@@ -510,14 +727,16 @@ pub fn render(r: &DemoReport) -> String {
     );
     let _ = writeln!(
         out,
+        "world: {} (seed {}), each day's run at {}",
+        r.scenario, r.seed, r.run_time
+    );
+    let _ = writeln!(
+        out,
         "use case: {}   model: {}",
         r.use_case_file.display(),
         r.model_version
     );
-    let _ = writeln!(
-        out,
-        "\nrealised reward per message (revenue in 14 days − offer cost; final rewards only):"
-    );
+    let _ = writeln!(out, "\nrealised reward per message ({}; final rewards only):", r.metric);
     line(&mut out, "AI (treatment)", &r.treatment);
     line(&mut out, "business as usual (control)", &r.control);
     line(&mut out, "uniform random (A/B exploration arm)", &r.random_control);
@@ -532,19 +751,56 @@ pub fn render(r: &DemoReport) -> String {
         "  {:<38} {:>9.3} ± {:<7.3} {verdict}",
         "uplift AI − control", uplift.mean, uplift.half_width
     );
-    let _ = writeln!(
-        out,
-        "\noracle (simulator's true model, expected value per message, same customers):"
-    );
-    line(&mut out, "AI's actions", &r.oracle_treatment);
-    line(&mut out, "business as usual", &r.oracle_control);
-    line(&mut out, "uniform random (A/B test exploration)", &r.oracle_random);
-    let _ = writeln!(
-        out,
-        "  {:<38} {:>9.3}",
-        "best single action (ideal A/B winner)", r.oracle_single_best
-    );
-    line(&mut out, "best action per customer (ceiling)", &r.oracle_best);
+    if let Some(why) = &r.oracle_unavailable {
+        let _ = writeln!(out, "\noracle: not available for this metric: {why}");
+    } else {
+        let _ = writeln!(
+            out,
+            "\noracle (simulator's true model, expected {} per message, same customers):",
+            r.metric
+        );
+        oracle_block(&mut out, &r.oracle);
+        let _ = writeln!(
+            out,
+            "\noracle, the last {} days' AI decisions (a sample of up to {} a day):",
+            LAST_WEEK_DAYS.min(r.curve.len()),
+            r.curve.iter().map(|d| d.n).max().unwrap_or(0)
+        );
+        oracle_block(&mut out, &r.last_week);
+        let _ = writeln!(
+            out,
+            "  {:<38} {:>8} %",
+            "score (AI − uniform) / (ceiling − uniform)",
+            num(r.last_week.score(), 1)
+        );
+        let _ = writeln!(
+            out,
+            "\nlearning curve (oracle, each day's AI decisions; score = (AI − uniform) / (ceiling − uniform)):"
+        );
+        let _ = writeln!(
+            out,
+            "  {:>3}  {:<10}  {:>4}  {:>9}  {:>9}  {:>9}  {:>9}  {:>7}",
+            "day", "date", "n", "AI", "BAU", "uniform", "ceiling", "score"
+        );
+        for d in &r.curve {
+            if d.n == 0 {
+                let _ = writeln!(out, "  {:>3}  {:<10}  {:>4}  no AI decision that day", d.day, d.date, 0);
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "  {:>3}  {:<10}  {:>4}  {:>9.3}  {:>9.3}  {:>9.3}  {:>9.3}  {:>6} %",
+                d.day,
+                d.date,
+                d.n,
+                d.ai,
+                d.business_as_usual,
+                d.uniform,
+                d.ceiling,
+                num(d.score(), 0)
+            );
+        }
+    }
     if r.unknown_batches > 0 {
         let _ = writeln!(out, "\n{} batch(es) of unknown fate (not resent)", r.unknown_batches);
     }
@@ -575,5 +831,49 @@ mod tests {
         let uc = offerloop_domain::config::parse_use_case(&text, "demo.toml").unwrap();
         assert_eq!(uc.braze.endpoint, "http://127.0.0.1:4321");
         assert!(Scenario::from_toml_str(SCENARIO, None).is_ok());
+    }
+
+    #[test]
+    fn every_shipped_scenario_has_its_use_case_and_the_oracle_values_its_metric() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../sim/scenarios");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        files.sort();
+        assert_eq!(files.len(), WORLDS.len(), "every scenario file is embedded");
+        for file in files {
+            let scenario = Scenario::from_file(&file).unwrap();
+            let (name, text) = use_case_for(&scenario.name).unwrap_or_else(|| panic!("{}", file.display()));
+            let embedded = WORLDS.iter().find(|w| w.0 == scenario.name).unwrap().1;
+            assert_eq!(embedded, std::fs::read_to_string(&file).unwrap());
+            let uc = offerloop_domain::config::parse_use_case(&point_at(text, "http://127.0.0.1:1"), name).unwrap();
+            assert_eq!(uc.braze.endpoint, "http://127.0.0.1:1", "{name}");
+            let valuation = Valuation::of(&uc.metric, &scenario.conversion());
+            assert!(valuation.is_ok(), "{name}: {valuation:?}");
+        }
+        assert!(use_case_for("nowhere").is_none());
+    }
+
+    #[test]
+    fn runs_start_at_the_local_run_hour() {
+        let at = |s: &str| s.parse::<Timestamp>().unwrap();
+        let ny = TimeZone::get("America/New_York").unwrap();
+        // The simulator starts at 00:00 UTC = 19:00 the evening before in New York.
+        assert_eq!(
+            next_run(&ny, at("2026-01-05T00:00:00Z")).unwrap(),
+            at("2026-01-05T06:00:00Z")
+        );
+        let sydney = TimeZone::get("Australia/Sydney").unwrap();
+        // 11:00 in Sydney: the next 01:00 is tomorrow's (UTC+11 in January).
+        assert_eq!(
+            next_run(&sydney, at("2026-01-05T00:00:00Z")).unwrap(),
+            at("2026-01-05T14:00:00Z")
+        );
+        // Across a DST change the run stays at 01:00 local: 23 hours apart in March.
+        let before = next_run(&ny, at("2026-03-08T06:00:00Z")).unwrap();
+        let after = next_run(&ny, before + jiff::SignedDuration::from_hours(1)).unwrap();
+        assert_eq!(after - before, jiff::SignedDuration::from_hours(23));
     }
 }

@@ -8,7 +8,9 @@
 pub mod braze_check;
 pub mod check_cmd;
 pub mod demo_cmd;
+pub mod demo_oracle;
 pub mod init;
+pub mod loop_bench;
 pub mod policy_cmd;
 pub mod report_cmd;
 pub mod run_cmd;

@@ -125,7 +125,8 @@ enum Command {
         #[arg(long)]
         no_braze: bool,
     },
-    /// Run the whole loop on the simulated world for N days and compare the AI with the control.
+    /// Run the whole loop on a simulated world for N days and compare the AI with the control and, through
+    /// the simulator's oracle, with uniform random, the best single action and the best per customer.
     Demo {
         /// Simulated days.
         #[arg(long, default_value_t = 30)]
@@ -136,6 +137,18 @@ enum Command {
         /// Where the use case, the store and the feeds are written.
         #[arg(long, value_name = "DIR", default_value = ".offerloop/demo")]
         out: PathBuf,
+        /// The simulated world's seed; default: the scenario's own.
+        #[arg(long, value_name = "N")]
+        seed: Option<u64>,
+        /// A scenario file (see crates/sim/scenarios/); default: the embedded win-back world.
+        #[arg(long, value_name = "FILE")]
+        scenario: Option<PathBuf>,
+        /// A use-case file; default: the shipped example aligned with the scenario (by its name).
+        #[arg(long = "use-case", value_name = "FILE")]
+        use_case: Option<PathBuf>,
+        /// Also write the result (groups, oracle, daily learning curve) as JSON to this file.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
     },
     /// The simulated Braze workspace: a seeded customer world behind a faithful fake Braze REST API.
     Sim {
@@ -275,11 +288,24 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             store,
             braze: !no_braze,
         }),
-        Command::Demo { days, customers, out } => run_demo(offerloop_cli::demo_cmd::DemoArgs {
+        Command::Demo {
+            days,
+            customers,
+            out,
+            seed,
+            scenario,
+            use_case,
+            json,
+        } => run_demo(offerloop_cli::demo_cmd::DemoArgs {
             days,
             customers,
             out,
             progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            seed,
+            scenario,
+            use_case,
+            json,
+            ..offerloop_cli::demo_cmd::DemoArgs::default()
         }),
         Command::Policy { command } => {
             let output = policy_cmd::run(&command)?;

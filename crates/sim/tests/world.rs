@@ -894,3 +894,61 @@ fn sampled_custom_event_and_webhook_conversions_converge_to_the_oracle() {
         }
     }
 }
+
+#[test]
+fn the_caused_part_and_the_organic_days_rebuild_the_oracle() {
+    let world = winback(500);
+    let day = date(2026, 1, 13);
+    let mut reached = 0;
+    for c in 0..world.len() {
+        for (channel, hour) in [(Channel::Email, 9), (Channel::Sms, 19), (Channel::Push, 12)] {
+            let d = delivery(
+                channel,
+                offer("pct20", "miss_you", "sms"),
+                local(&world, c, day, hour, 0),
+                1,
+            );
+            let (e, caused) = (world.expected(c, &d), world.expected_caused(c, &d));
+            let (no_organic, organic_revenue) = organic_part(&world, c, d.at);
+            assert!((e.convert - (1.0 - (1.0 - caused.convert) * no_organic)).abs() < 1e-12);
+            assert!((e.revenue - (caused.revenue + organic_revenue)).abs() < 1e-9);
+            assert_eq!(
+                (e.open, e.click, e.cost, e.unsubscribe),
+                (caused.open, caused.click, caused.cost, caused.unsubscribe)
+            );
+            assert_eq!(e.reachable, caused.reachable);
+            if !caused.reachable {
+                assert_eq!((caused.convert, caused.revenue), (0.0, 0.0));
+            } else {
+                reached += 1;
+                assert!(caused.convert > 0.0 && caused.revenue > 0.0);
+            }
+        }
+    }
+    assert!(reached > 500, "{reached}");
+}
+
+#[test]
+fn each_scenario_names_its_conversion() {
+    use offerloop_sim::world::ConversionEvent;
+    assert_eq!(
+        scenario("winback.toml").conversion(),
+        ConversionEvent::Purchase {
+            product_id: "winback-order".into()
+        }
+    );
+    assert_eq!(
+        scenario("referral.toml").conversion(),
+        ConversionEvent::CustomEvent {
+            name: "referral_signup".into(),
+            value_property: Some("first_box_value".into())
+        }
+    );
+    assert_eq!(
+        scenario("lead-nurture.toml").conversion(),
+        ConversionEvent::CustomEvent {
+            name: "trial_started".into(),
+            value_property: None
+        }
+    );
+}

@@ -125,7 +125,7 @@ pub enum OutcomeKind {
 }
 
 pub use self::population::{MAX_CUSTOMERS, World};
-pub use self::scenario::{DEFAULT_SCENARIO, Scenario};
+pub use self::scenario::{ConversionEvent, DEFAULT_SCENARIO, Scenario};
 
 mod math;
 mod model;

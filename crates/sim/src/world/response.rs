@@ -265,6 +265,34 @@ impl World {
         }
     }
 
+    /// The part of [`World::expected`] that the delivery itself causes, organic conversions left out:
+    /// `convert` is P(a conversion caused by the delivery) and `revenue` its expected value (0 when
+    /// the channel cannot reach the customer); `open`, `click`, `cost` and `unsubscribe` are as in
+    /// `expected`. With the organic days of [`World::expected_organic`] it rebuilds `expected`
+    /// (`convert = 1 - (1 - caused) × Π (1 - organic)`, revenues add), and it combines several
+    /// deliveries at once (a campaign or canvas step on several channels), whose caused conversions
+    /// are independent, without counting the organic part twice.
+    pub fn expected_caused(&self, customer: usize, delivery: &Delivery) -> Expectation {
+        if customer >= self.len() {
+            return Expectation::default();
+        }
+        let s = self.stages(customer, delivery);
+        if !s.reachable {
+            return Expectation::default();
+        }
+        let engaged = s.open.unwrap_or(1.0) * s.click.unwrap_or(1.0);
+        let caused = engaged * s.convert;
+        Expectation {
+            reachable: true,
+            open: s.open.unwrap_or(0.0),
+            click: if s.click.is_some() { engaged } else { 0.0 },
+            convert: caused,
+            revenue: caused * self.model().conversion.value.mean() * s.value_factor,
+            cost: caused * s.cost,
+            unsubscribe: s.unsubscribe.unwrap_or(0.0),
+        }
+    }
+
     /// The expected outcome of a day without any message: `convert` is P(organic conversion) that UTC
     /// day and `revenue` its expected value.
     pub fn expected_organic(&self, customer: usize, day: Date) -> Expectation {

@@ -130,6 +130,37 @@ impl Scenario {
             })
             .collect()
     }
+
+    /// What counts as this world's conversion, as a use case's success metric names it.
+    pub fn conversion(&self) -> ConversionEvent {
+        let c = &self.model.conversion;
+        match c.kind {
+            ConversionKind::Purchase => ConversionEvent::Purchase {
+                product_id: c.product_id.clone(),
+            },
+            ConversionKind::CustomEvent => ConversionEvent::CustomEvent {
+                name: c.name.clone(),
+                value_property: c.value_property.clone(),
+            },
+        }
+    }
+}
+
+/// The world's conversion: the one outcome its response model causes (and customers do organically).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConversionEvent {
+    /// A purchase of this product, logged at the price paid.
+    Purchase {
+        /// Product id.
+        product_id: String,
+    },
+    /// A custom event with this name.
+    CustomEvent {
+        /// Event name.
+        name: String,
+        /// The event property carrying the conversion's value, when it has one.
+        value_property: Option<String>,
+    },
 }
 
 /// One step of a field path.
