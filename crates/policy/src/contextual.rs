@@ -861,9 +861,14 @@ impl Policy for Contextual {
             let sd = state.model.noise_variance().sqrt().max(1e-9);
             let link = state.model_link();
             let model = &state.model;
+            // Only fully observed rewards feed the detectors: a partial one's residual is unbiased only
+            // as far as the delay model is right, and that model is itself re-estimated every run as
+            // windows close, which would move the residuals' mean with no change in the market (in the
+            // demo it raised alerts on day 7 and day 27 that reset the model to near-uniform play).
             let items: Vec<(Vec<usize>, f64, Timestamp)> = observations
                 .iter()
                 .zip(feedback)
+                .filter(|(_, f)| f.observed >= 1.0)
                 .map(|(o, f)| {
                     let eta = model.mean_eta(o.x, o.options);
                     // Weighted by the observed share: `F (r̂ − prediction)` has mean zero and, for a
