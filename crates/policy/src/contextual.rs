@@ -863,8 +863,9 @@ impl Policy for Contextual {
             let model = &state.model;
             // Only fully observed rewards feed the detectors: a partial one's residual is unbiased only
             // as far as the delay model is right, and that model is itself re-estimated every run as
-            // windows close, which would move the residuals' mean with no change in the market (in the
-            // demo it raised alerts on day 7 and day 27 that reset the model to near-uniform play).
+            // windows close, which can move the residuals' mean with no change in the market (in the
+            // default demo, alerts on days 7 and 27 reset the model to near-uniform play; with this
+            // filter none fired: docs/benchmarks.md).
             let items: Vec<(Vec<usize>, f64, Timestamp)> = observations
                 .iter()
                 .zip(feedback)
