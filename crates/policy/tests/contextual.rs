@@ -463,3 +463,41 @@ fn non_contextual_policies_refuse_partial_rewards() {
         assert_eq!(policy.snapshot(), before);
     }
 }
+
+/// The drift detectors judge fully observed rewards only: a batch whose rewards are all partial
+/// (corrected by the delay model) raises no alert however far it moves, while the same change seen
+/// in final rewards does.
+#[test]
+fn only_fully_observed_rewards_can_raise_a_drift_alert() {
+    let uc = use_case(&[2, 3], CONVERSION, "algorithm = \"lin_ts\"\ndrift_detection = true");
+    let mut policy = build_with(Setup::from_use_case(&uc).unwrap(), Algorithm::LinTs).unwrap();
+    train(policy.as_mut(), &uc, 6, 11);
+    // The market changes: every customer now converts.
+    let changed = |observed: f64| -> Vec<Feedback> {
+        let mut rng = StdRng::seed_from_u64(12);
+        (0..3000)
+            .map(|i| {
+                let c = customer(&format!("late{i}"), rng.random::<f64>() * 4.0 - 2.0, "gold");
+                let action = ActionId(rng.random_range(0..6u64));
+                Feedback {
+                    features: c.features,
+                    action,
+                    propensity: 1.0 / 6.0,
+                    reward: 1.0 / observed,
+                    decided_at: round(7).decided_at,
+                    observed,
+                }
+            })
+            .collect()
+    };
+    let snapshot = policy.snapshot();
+    let mut partial = restore(Setup::from_use_case(&uc).unwrap(), snapshot.clone()).unwrap();
+    let report = partial.update(&changed(0.5)).unwrap();
+    assert!(report.alerts.is_empty(), "partial rewards raised {:?}", report.alerts);
+    let mut full = restore(Setup::from_use_case(&uc).unwrap(), snapshot).unwrap();
+    let report = full.update(&changed(1.0)).unwrap();
+    assert!(
+        !report.alerts.is_empty(),
+        "the same change in final rewards raised no alert"
+    );
+}
