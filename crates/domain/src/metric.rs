@@ -94,6 +94,23 @@ pub enum MetricKind {
 }
 
 impl MetricKind {
+    /// Whether the reward has the chosen options' costs subtracted (`subtract_option_cost` of the
+    /// amount metrics; never for the others).
+    pub fn subtracts_option_cost(&self) -> bool {
+        match self {
+            Self::Revenue {
+                subtract_option_cost, ..
+            }
+            | Self::EventValue {
+                subtract_option_cost, ..
+            }
+            | Self::Npv {
+                subtract_option_cost, ..
+            } => *subtract_option_cost,
+            _ => false,
+        }
+    }
+
     /// The name used in configuration files.
     pub fn name(&self) -> &'static str {
         match self {
@@ -169,22 +186,10 @@ impl SuccessMetric {
     /// minus the options' cost when the metric subtracts it, and 1 for retention measured by a churn
     /// event, whose sign is −1 (retained unless the churn event happens).
     pub fn accrual_parts(&self, decision: &Decision) -> (f64, f64) {
-        let cost = |subtract: bool| if subtract { -decision.cost } else { 0.0 };
         match &self.kind {
             MetricKind::Retention { active_event: None, .. } => (1.0, -1.0),
-            MetricKind::Conversion { .. }
-            | MetricKind::Renewal { .. }
-            | MetricKind::Retention { .. }
-            | MetricKind::Arpu { .. } => (0.0, 1.0),
-            MetricKind::Revenue {
-                subtract_option_cost, ..
-            }
-            | MetricKind::EventValue {
-                subtract_option_cost, ..
-            }
-            | MetricKind::Npv {
-                subtract_option_cost, ..
-            } => (cost(*subtract_option_cost), 1.0),
+            kind if kind.subtracts_option_cost() => (-decision.cost, 1.0),
+            _ => (0.0, 1.0),
         }
     }
 

@@ -120,18 +120,7 @@ impl Setup {
     /// Whether the reward already has the chosen options' costs subtracted (the metric's
     /// `subtract_option_cost`), so that `reward + cost` is what the customer brought in.
     pub fn reward_nets_option_cost(&self) -> bool {
-        match self.inner.metric {
-            MetricKind::Revenue {
-                subtract_option_cost, ..
-            }
-            | MetricKind::EventValue {
-                subtract_option_cost, ..
-            }
-            | MetricKind::Npv {
-                subtract_option_cost, ..
-            } => subtract_option_cost,
-            _ => false,
-        }
+        self.inner.metric.subtracts_option_cost()
     }
 
     /// The business-as-usual joint action, when the use case has one.
