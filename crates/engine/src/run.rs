@@ -28,6 +28,7 @@ use offerloop_activation::{ActivationRequest, Activator, BatchKind, BatchOutcome
 use offerloop_braze::BrazeApi;
 use offerloop_braze::export::ExportPoll;
 use offerloop_domain::{Customer, Decision, Outcome, RewardStatus, UseCase};
+use offerloop_policy::drift::DriftAlert;
 use offerloop_policy::{DecisionRound, Feedback, Policy, Setup, Snapshot};
 use offerloop_store::{
     AudienceRow, BatchRecord, BatchState, BatchStatus, DeliveryRecord, DeliveryStatus, DriftAlertRecord, FeedbackRow,
@@ -697,76 +698,93 @@ impl DailyRun {
         let had_model = latest.is_some();
         let mut policy = self.load_policy()?;
         let rows = self.feedback_to_learn(run, policy.as_ref(), summary)?;
+        let finals = self.store.unmonitored_feedback(self.name())?;
         if latest.is_some_and(|m| m.version.ends_with(&run_suffix(run))) {
             // This run already learned and saved the model; only the marking was lost.
-            let ids: Vec<String> = rows.iter().map(|(r, _)| r.decision.id.clone()).collect();
-            if !ids.is_empty() {
-                self.store.mark_learned(&ids)?;
-            }
+            self.mark_learned_rows(&rows, &finals)?;
             summary.rewards_learned_early = 0;
             return Ok(policy);
         }
-        let mut feedback = Vec::with_capacity(rows.len());
-        for (row, observed) in &rows {
-            if row.decision.policy_version == NO_MESSAGE_VERSION {
-                continue;
-            }
-            let features = AudienceFeatures::from_json(&row.features)?;
-            feedback.push(Feedback {
-                features: features.values,
-                action: row.decision.action,
-                propensity: row.decision.propensity.get(),
-                reward: row.reward,
-                decided_at: row.decision.decided_at,
-                observed: *observed,
-            });
-        }
+        let feedback = policy_feedback(rows.iter().map(|(row, observed)| (row, *observed)))?;
+        let mut alerts = Vec::new();
         if !feedback.is_empty() {
             let report = policy.update(&feedback)?;
             summary.rewards_learned = report.learned as u64;
-            summary.drift_alerts = report
-                .alerts
-                .iter()
-                .map(|a| {
-                    format!(
-                        "{}={} at {} (magnitude {:.3})",
-                        a.dimension.as_deref().unwrap_or("*"),
-                        a.option.as_deref().unwrap_or("*"),
-                        a.detected_at,
-                        a.magnitude
-                    )
-                })
-                .collect();
-            let alerts: Vec<DriftAlertRecord> = report
-                .alerts
-                .into_iter()
-                .map(|a| DriftAlertRecord {
-                    dimension: a.dimension,
-                    option: a.option,
-                    detected_at: a.detected_at,
-                    magnitude: a.magnitude,
-                    run_id: Some(run.id),
-                })
-                .collect();
-            if !alerts.is_empty() {
-                tracing::warn!(alerts = alerts.len(), "drift detected");
-                self.store.record_drift_alerts(self.name(), &alerts)?;
-            }
+            alerts.extend(report.alerts);
         }
-        if !feedback.is_empty() || !had_model {
+        // The final rewards of decisions learned early are judged by the drift detectors, after the
+        // update (a challenger started by an alert in them is judged from the next batch on).
+        let judged = policy_feedback(finals.iter().map(|row| (row, 1.0)))?;
+        if !judged.is_empty() {
+            alerts.extend(policy.monitor(&judged)?);
+        }
+        self.record_alerts(run, &alerts, summary)?;
+        if !feedback.is_empty() || !judged.is_empty() || !had_model {
             self.save_policy(policy.as_ref(), run)?;
         }
-        let ids: Vec<String> = rows.iter().map(|(r, _)| r.decision.id.clone()).collect();
-        if !ids.is_empty() {
-            self.store.mark_learned(&ids)?;
-        }
+        self.mark_learned_rows(&rows, &finals)?;
         tracing::info!(
             learned = feedback.len(),
             early = summary.rewards_learned_early,
+            judged = judged.len(),
             model = %policy.model_version(),
             "policy updated"
         );
         Ok(policy)
+    }
+
+    /// Marks what the learn phase consumed: rewards learned final, rewards learned early (their final
+    /// reward is judged by the drift detectors later), and final rewards judged.
+    fn mark_learned_rows(&self, rows: &[(FeedbackRow, f64)], finals: &[FeedbackRow]) -> Result<()> {
+        let (early, done): (Vec<_>, Vec<_>) = rows
+            .iter()
+            .partition(|(row, observed)| *observed < 1.0 && row.decision.policy_version != NO_MESSAGE_VERSION);
+        let ids = |rows: Vec<&(FeedbackRow, f64)>| -> Vec<String> {
+            rows.iter().map(|(r, _)| r.decision.id.clone()).collect()
+        };
+        let (early, done) = (ids(early), ids(done));
+        if !done.is_empty() {
+            self.store.mark_learned(&done)?;
+        }
+        if !early.is_empty() {
+            self.store.mark_learned_early(&early)?;
+        }
+        let judged: Vec<String> = finals.iter().map(|r| r.decision.id.clone()).collect();
+        if !judged.is_empty() {
+            self.store.mark_monitored(&judged)?;
+        }
+        Ok(())
+    }
+
+    /// Records the learn phase's drift alerts in the store and the run summary.
+    fn record_alerts(&self, run: &RunRecord, alerts: &[DriftAlert], summary: &mut RunSummary) -> Result<()> {
+        summary.drift_alerts = alerts
+            .iter()
+            .map(|a| {
+                format!(
+                    "{}={} at {} (magnitude {:.3})",
+                    a.dimension.as_deref().unwrap_or("*"),
+                    a.option.as_deref().unwrap_or("*"),
+                    a.detected_at,
+                    a.magnitude
+                )
+            })
+            .collect();
+        let records: Vec<DriftAlertRecord> = alerts
+            .iter()
+            .map(|a| DriftAlertRecord {
+                dimension: a.dimension.clone(),
+                option: a.option.clone(),
+                detected_at: a.detected_at,
+                magnitude: a.magnitude,
+                run_id: Some(run.id),
+            })
+            .collect();
+        if !records.is_empty() {
+            tracing::warn!(alerts = records.len(), "drift detected");
+            self.store.record_drift_alerts(self.name(), &records)?;
+        }
+        Ok(())
     }
 
     /// Whether the unsubscribe guardrail pauses treatment at `at`: over the metric's window before it,
@@ -1138,6 +1156,27 @@ impl DailyRun {
             }
         }
     }
+}
+
+/// The policy's feedback for stored rows, each with its observed share; the decisions that sent
+/// nothing (the control's "no message") are not the policy's and are skipped.
+fn policy_feedback<'a>(rows: impl Iterator<Item = (&'a FeedbackRow, f64)>) -> Result<Vec<Feedback>> {
+    let mut feedback = Vec::new();
+    for (row, observed) in rows {
+        if row.decision.policy_version == NO_MESSAGE_VERSION {
+            continue;
+        }
+        let features = AudienceFeatures::from_json(&row.features)?;
+        feedback.push(Feedback {
+            features: features.values,
+            action: row.decision.action,
+            propensity: row.decision.propensity.get(),
+            reward: row.reward,
+            decided_at: row.decision.decided_at,
+            observed,
+        });
+    }
+    Ok(feedback)
 }
 
 /// The suffix of the model versions a run saves.

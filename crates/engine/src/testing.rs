@@ -24,6 +24,8 @@ struct Inner {
     outcomes: Vec<Outcome>,
     rewards: HashMap<String, Reward>,
     learned: HashSet<String>,
+    /// Learned early, final reward not yet judged by the drift detectors (a subset of `learned`).
+    early: HashSet<String>,
     deliveries: Vec<DeliveryRecord>,
     models: Vec<ModelRecord>,
     alerts: Vec<DriftAlertRecord>,
@@ -34,7 +36,7 @@ struct Inner {
 #[derive(Debug, Default)]
 pub struct FakeStore {
     inner: Mutex<Inner>,
-    /// Fail the next `mark_learned` (a crash right after the model was saved).
+    /// Fail the next `mark_learned` or `mark_learned_early` (a crash right after the model was saved).
     pub fail_next_mark_learned: Mutex<bool>,
 }
 
@@ -48,12 +50,22 @@ impl FakeStore {
         self.inner.lock().unwrap().learned.clone()
     }
 
+    /// The decisions learned early whose final reward the drift detectors have not judged.
+    pub fn unmonitored(&self) -> HashSet<String> {
+        self.inner.lock().unwrap().early.clone()
+    }
+
     /// Unlearned decisions whose reward has `status`, with the features of their run's audience row.
     fn unlearned(&self, status: RewardStatus) -> Vec<FeedbackRow> {
+        self.feedback_where(status, |s, id| !s.learned.contains(id))
+    }
+
+    /// Decisions accepted by `keep` whose reward has `status`, with their audience row's features.
+    fn feedback_where(&self, status: RewardStatus, keep: impl Fn(&Inner, &str) -> bool) -> Vec<FeedbackRow> {
         let s = self.inner.lock().unwrap();
         let mut out = Vec::new();
         for (run, d) in &s.decisions {
-            if s.learned.contains(&d.id) {
+            if !keep(&s, &d.id) {
                 continue;
             }
             let Some(r) = s.rewards.get(&d.id).filter(|r| r.status == status) else {
@@ -284,7 +296,38 @@ impl Store for FakeStore {
         }
         let mut s = self.inner.lock().unwrap();
         s.writes += 1;
+        for id in decision_ids {
+            s.early.remove(id);
+        }
         s.learned.extend(decision_ids.iter().cloned());
+        Ok(())
+    }
+    fn mark_learned_early(&self, decision_ids: &[String]) -> Result<()> {
+        if std::mem::take(&mut *self.fail_next_mark_learned.lock().unwrap()) {
+            return Err(Error::BatchState {
+                batch: "simulated crash".into(),
+                from: BatchState::Planned,
+                to: BatchState::Planned,
+            });
+        }
+        let mut s = self.inner.lock().unwrap();
+        s.writes += 1;
+        for id in decision_ids {
+            if s.learned.insert(id.clone()) {
+                s.early.insert(id.clone());
+            }
+        }
+        Ok(())
+    }
+    fn unmonitored_feedback(&self, _use_case: &str) -> Result<Vec<FeedbackRow>> {
+        Ok(self.feedback_where(RewardStatus::Final, |s, id| s.early.contains(id)))
+    }
+    fn mark_monitored(&self, decision_ids: &[String]) -> Result<()> {
+        let mut s = self.inner.lock().unwrap();
+        s.writes += 1;
+        for id in decision_ids {
+            s.early.remove(id);
+        }
         Ok(())
     }
     fn record_deliveries(&self, records: &[DeliveryRecord]) -> Result<usize> {

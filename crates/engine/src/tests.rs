@@ -356,6 +356,8 @@ async fn pending_rewards_are_learned_once_when_enough_of_them_is_observed() {
     assert!(first.decisions > 0);
     assert_eq!(third.rewards_learned, first.decisions);
     assert_eq!(third.rewards_learned_early, first.decisions);
+    // Learned early: their final rewards are still to be judged by the drift detectors.
+    assert_eq!(w.store.unmonitored().len() as u64, first.decisions);
     assert_ne!(third.model_version, first.model_version);
     // When their windows close they are not learned again; the later days' rewards are.
     w.clock.set("2026-01-21T12:00:00Z".parse::<Timestamp>().unwrap());
@@ -366,6 +368,9 @@ async fn pending_rewards_are_learned_once_when_enough_of_them_is_observed() {
     assert_eq!(later.rewards_learned, second.decisions + third.decisions);
     assert!(w.store.matured_feedback("winback-lapsed-90d").unwrap().is_empty());
     assert!(w.store.pending_feedback("winback-lapsed-90d").unwrap().is_empty());
+    // Their final rewards were judged by the drift detectors, once: nothing is left to judge.
+    assert!(w.store.unmonitored().is_empty());
+    assert!(w.store.unmonitored_feedback("winback-lapsed-90d").unwrap().is_empty());
 }
 
 #[tokio::test]

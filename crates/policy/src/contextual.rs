@@ -44,14 +44,17 @@
 //! # Non-stationarity
 //! Each update first discounts old evidence by the use case's forgetting factor (see
 //! [`crate::glm`]). With drift detection on, the calibration residuals (observed minus predicted, per
-//! decision, before learning) feed a [`DriftMonitor`]. An alert *tempers* the whole posterior — all
-//! of it, because a market change rarely moves one option alone — keeping the share
-//! [`ContextualConfig::drift_relax`] of its evidence ([`BlockGlm::relax`]: precision and mean alike,
-//! so beliefs that rested on old evidence fall back to the prior instead of lingering), *before* the
-//! batch that raised the alert is learned, in full: that batch is the first evidence of the new
-//! market. The posterior scale then doubles for the next [`ContextualConfig::drift_boost_rounds`]
-//! updates, and detection pauses for [`ContextualConfig::drift_cooldown_updates`] while the model
-//! re-learns. Detection starts after [`ContextualConfig::drift_warmup_updates`] updates, while
+//! decision, before learning) feed a [`DriftMonitor`]. An alert starts a *challenger*
+//! ([`crate::challenger`]): a copy of the whole posterior — all of it, because a market change rarely
+//! moves one option alone — tempered to the share [`ContextualConfig::drift_relax`] of its evidence
+//! ([`BlockGlm::relax`]: precision and mean alike, so beliefs that rested on old evidence fall back to
+//! the prior instead of lingering). Both models learn every batch, the one that raised the alert
+//! included; the champion keeps deciding until the challenger predicts the new batches better, and
+//! then the challenger takes its place (the posterior scale then doubles for
+//! [`ContextualConfig::drift_boost_rounds`] updates, none by default). A challenger that does not
+//! prove better is dropped, so a false alarm costs nothing but the computation. Detection pauses while
+//! a challenger runs and restarts from a fresh baseline after. It starts after
+//! [`ContextualConfig::drift_warmup_updates`] updates, while
 //! residuals still move because the model is finding the base rate.
 
 use std::sync::{Arc, Mutex};
@@ -64,7 +67,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::ascent::{self, Additive, Layout};
-use crate::drift::{DriftConfig, DriftMonitor};
+use crate::challenger::{Challenger, ChallengerConfig, Verdict};
+use crate::drift::{DriftAlert, DriftConfig, DriftMonitor};
 use crate::featurize::{Featurizer, FeaturizerConfig};
 use crate::glm::{BlockGlm, Link, Observation, Samples, Shape, UcbCache, exp_fast, sigmoid, sigmoid_fast};
 use crate::policy::{DecisionRound, Explanation, Feedback, Policy, PolicyDecision, UpdateReport};
@@ -95,20 +99,21 @@ pub struct ContextualConfig {
     pub posterior_scale: f64,
     /// Posterior standard deviations added by `LinUcb`.
     pub ucb_alpha: f64,
-    /// On a drift alert, the share of the posterior's evidence kept (1 % by default: on the bench's
-    /// drift scenario, keeping 5 % or 20 % left stale beliefs that held the policy 3–8 points below
-    /// its pre-change level for weeks).
+    /// On a drift alert, the share of the posterior's evidence the challenger keeps (1 % by default;
+    /// on the bench's drift scenario, seeds 0–9, 5 % kept every day after an alert within 3.3 points of
+    /// not reacting but lowered the drift totals by about a point, `docs/benchmarks.md`).
     pub drift_relax: f64,
-    /// Updates during which exploration stays doubled after an alert.
+    /// Updates after a challenger is promoted during which exploration is doubled (none by default:
+    /// on the bench's drift scenario, halving it instead for three updates did not help either,
+    /// `docs/benchmarks.md`).
     pub drift_boost_rounds: u32,
     /// Updates learned before drift detection starts: while the model is still finding the base
     /// rate its residuals move for that reason alone, and relaxing it then would only slow learning.
     #[serde(default = "default_drift_warmup")]
     pub drift_warmup_updates: u64,
-    /// Updates after a relaxation during which detection pauses (the model is re-learning, so its
-    /// residuals are off for that reason); the detectors then restart from a fresh baseline.
-    #[serde(default = "default_drift_cooldown")]
-    pub drift_cooldown_updates: u32,
+    /// When the challenger an alert starts replaces the model that decides ([`crate::challenger`]).
+    #[serde(default)]
+    pub drift_challenger: ChallengerConfig,
     /// The drift detectors.
     pub drift: DriftConfig,
     /// How an action is chosen from the model (Thompson sampling unless set; ignored by `LinUcb`).
@@ -148,9 +153,9 @@ impl Default for ContextualConfig {
             posterior_scale: 0.5,
             ucb_alpha: 1.0,
             drift_relax: 0.01,
-            drift_boost_rounds: 2,
+            drift_boost_rounds: 0,
             drift_warmup_updates: default_drift_warmup(),
-            drift_cooldown_updates: default_drift_cooldown(),
+            drift_challenger: ChallengerConfig::default(),
             drift: DriftConfig::default(),
             selection: Selection::Thompson,
         }
@@ -185,10 +190,6 @@ fn default_drift_warmup() -> u64 {
     3
 }
 
-fn default_drift_cooldown() -> u32 {
-    4
-}
-
 /// What a snapshot holds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct State {
@@ -200,8 +201,9 @@ struct State {
     value: Option<BlockGlm>,
     drift: Option<DriftMonitor>,
     boost_left: u32,
+    /// The model re-learning since the last drift alert, while it is being judged.
     #[serde(default)]
-    cooldown_left: u32,
+    challenger: Option<Challenger>,
     updates: u64,
 }
 
@@ -334,7 +336,7 @@ impl Contextual {
             value,
             drift,
             boost_left: 0,
-            cooldown_left: 0,
+            challenger: None,
             updates: 0,
         };
         Ok(Self::from_state(setup, algorithm, state))
@@ -398,6 +400,52 @@ impl Contextual {
             Algorithm::LogisticTs => "logistic_ts",
             _ => "lin_ts",
         }
+    }
+
+    /// Encodes a feedback batch for learning (the featurizer's statistics as they are now). A partial
+    /// reward (observed share F < 1) is the unbiased estimate `offset + S(e)/F` and is learned with
+    /// weight F; the hurdle's conversion indicator is corrected the same way, `1{S(e) > 0} / F`, and
+    /// the value of a conversion already seen is the value observed, `S(e) = gross · F`.
+    fn prepare(&self, feedback: &[Feedback]) -> Result<Prepared> {
+        let space = self.setup.space();
+        let actions: Vec<JointAction> = feedback
+            .iter()
+            .map(|f| space.decode(f.action))
+            .collect::<Result<_, _>>()?;
+        let featurizer = &self.state.featurizer;
+        let xs: Vec<Vec<f64>> = feedback
+            .par_iter()
+            .map(|f| featurizer.encode(&f.features, f.decided_at))
+            .collect();
+        let binary_target = self.setup.binary_reward() || self.state.model_link() == Link::Identity;
+        let targets: Vec<(f64, f64)> = feedback
+            .iter()
+            .zip(&actions)
+            .map(|(f, a)| {
+                if binary_target {
+                    (f.reward, f.reward)
+                } else {
+                    let gross = f.reward + objective_cost(&self.setup, a);
+                    (f64::from(u8::from(gross > 1e-9)) / f.observed, gross * f.observed)
+                }
+            })
+            .collect();
+        // The value model reads amounts on their raw scale (see `Featurizer::encode_raw_into`).
+        let raw = if self.state.value.is_some() {
+            feedback
+                .iter()
+                .zip(&targets)
+                .map(|(f, (_, gross))| (*gross > 1e-9).then(|| featurizer.encode_raw(&f.features, f.decided_at)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Prepared {
+            actions,
+            xs,
+            raw,
+            targets,
+        })
     }
 
     /// The draws of `round`, computed once and shared.
@@ -811,124 +859,54 @@ impl Policy for Contextual {
 
     fn update(&mut self, feedback: &[Feedback]) -> Result<UpdateReport> {
         crate::validate_partial_feedback(&self.setup, feedback)?;
-        let space = self.setup.space();
-        let actions: Vec<JointAction> = feedback
-            .iter()
-            .map(|f| space.decode(f.action))
-            .collect::<Result<_, _>>()?;
+        for f in feedback {
+            self.state.featurizer.observe(&f.features, f.decided_at);
+        }
+        let batch = self.prepare(feedback)?;
+        let observations = batch.observations(feedback);
+        let converted = batch.converted(&observations);
         let gamma = self.setup.settings().forgetting_factor;
         let state = &mut self.state;
-        for f in feedback {
-            state.featurizer.observe(&f.features, f.decided_at);
-        }
-        let xs: Vec<Vec<f64>> = feedback
-            .par_iter()
-            .map(|f| state.featurizer.encode(&f.features, f.decided_at))
-            .collect();
-        let binary_target = self.setup.binary_reward() || state.model_link() == Link::Identity;
-        // (target of the main model, gross reward of the value model). A partial reward (observed
-        // share F < 1) is the unbiased estimate `offset + S(e)/F` and is learned with weight F; the
-        // hurdle's conversion indicator is corrected the same way, `1{S(e) > 0} / F`, and the value
-        // of a conversion already seen is the value observed, `S(e) = gross · F`.
-        let targets: Vec<(f64, f64)> = feedback
-            .iter()
-            .zip(&actions)
-            .map(|(f, a)| {
-                if binary_target {
-                    (f.reward, f.reward)
-                } else {
-                    let gross = f.reward + objective_cost(&self.setup, a);
-                    (f64::from(u8::from(gross > 1e-9)) / f.observed, gross * f.observed)
-                }
-            })
-            .collect();
-        let observations: Vec<Observation<'_>> = xs
-            .iter()
-            .zip(&actions)
-            .zip(&targets)
-            .zip(feedback)
-            .map(|(((x, a), (y, _)), f)| Observation {
-                x,
-                options: &a.0,
-                y: *y,
-                weight: f.observed,
-            })
-            .collect();
         // Calibration residuals, before learning this batch.
-        let mut alerts = Vec::new();
-        let detecting = state.updates >= state.config.drift_warmup_updates && state.cooldown_left == 0;
-        if state.drift.is_some() && detecting {
-            let sd = state.model.noise_variance().sqrt().max(1e-9);
-            let link = state.model_link();
-            let model = &state.model;
-            // Only fully observed rewards feed the detectors: a partial one's residual is unbiased only
-            // as far as the delay model is right, and that model is itself re-estimated every run as
-            // windows close, which can move the residuals' mean with no change in the market (in the
-            // default demo, alerts on days 7 and 27 reset the model to near-uniform play; with this
-            // filter none fired: docs/benchmarks.md).
-            let items: Vec<(Vec<usize>, f64, Timestamp)> = observations
-                .iter()
-                .zip(feedback)
-                .filter(|(_, f)| f.observed >= 1.0)
-                .map(|(o, f)| {
-                    let eta = model.mean_eta(o.x, o.options);
-                    // Weighted by the observed share: `F (r̂ − prediction)` has mean zero and, for a
-                    // final reward, is the plain residual.
-                    let residual = match link {
-                        Link::Logit => o.weight * (o.y - sigmoid(eta)),
-                        Link::Identity => o.weight * (o.y - eta) / sd,
-                    };
-                    (o.options.iter().map(|&i| i as usize).collect(), residual, f.decided_at)
-                })
-                .collect();
-            if let Some(monitor) = state.drift.as_mut() {
-                alerts = monitor.observe_batch(items);
-            }
-        }
+        let alerts = state.detect(&observations, feedback);
+        // A running challenger is judged on this batch before either model learns it; a new alert
+        // starts one (a market change rarely moves one option alone, so the whole posterior is
+        // tempered, once, whatever the number of alerts). The batch that raised the alert is the
+        // first evidence of the new market: both models learn it.
+        let verdict = match state.challenger.as_mut() {
+            Some(challenger) => challenger.judge(&state.model, &observations, &state.config.drift_challenger),
+            None => Verdict::Continue,
+        };
         if !alerts.is_empty() {
-            // A market change rarely moves one option alone (the alert names where it was seen first),
-            // so the whole posterior is relaxed once, whatever the number of alerts — before learning
-            // this batch, which is the first evidence of the new market and is kept in full.
-            state.model.relax(None, state.config.drift_relax);
-            if let Some(value) = state.value.as_mut() {
-                value.relax(None, state.config.drift_relax);
-            }
+            state.challenger = Some(Challenger::new(
+                &state.model,
+                state.value.as_ref(),
+                state.config.drift_relax,
+            ));
         }
-        state.model.forget(gamma);
-        state.model.update(&observations);
-        if let Some(value) = state.value.as_mut() {
-            value.forget(gamma);
-            // The value model reads amounts on their raw scale (see `Featurizer::encode_raw_into`).
-            let raw: Vec<Option<Vec<f64>>> = feedback
-                .iter()
-                .zip(&targets)
-                .map(|(f, (_, gross))| (*gross > 1e-9).then(|| state.featurizer.encode_raw(&f.features, f.decided_at)))
-                .collect();
-            let converted: Vec<Observation<'_>> = observations
-                .iter()
-                .zip(&targets)
-                .zip(&raw)
-                .filter_map(|((o, (_, gross)), x)| {
-                    x.as_ref().map(|x| Observation {
-                        x,
-                        options: o.options,
-                        y: *gross,
-                        weight: 1.0,
-                    })
-                })
-                .collect();
-            value.update(&converted);
+        learn_batch(&mut state.model, state.value.as_mut(), gamma, &observations, &converted);
+        if let Some(challenger) = state.challenger.as_mut() {
+            learn_batch(
+                &mut challenger.model,
+                challenger.value.as_mut(),
+                gamma,
+                &observations,
+                &converted,
+            );
         }
-        if !alerts.is_empty() {
-            state.cooldown_left = state.config.drift_cooldown_updates;
-            state.boost_left = state.config.drift_boost_rounds;
-        } else {
-            state.boost_left = state.boost_left.saturating_sub(1);
-            if state.cooldown_left > 0 {
-                state.cooldown_left -= 1;
-                if state.cooldown_left == 0
-                    && let Some(monitor) = state.drift.as_mut()
+        state.boost_left = state.boost_left.saturating_sub(1);
+        match verdict {
+            Verdict::Continue => {}
+            Verdict::Promote | Verdict::Drop => {
+                if let Some(challenger) = state.challenger.take()
+                    && verdict == Verdict::Promote
                 {
+                    state.model = challenger.model;
+                    state.value = challenger.value;
+                    state.boost_left = state.config.drift_boost_rounds;
+                }
+                // Either way the detectors restart from a fresh baseline of the model now deciding.
+                if let Some(monitor) = state.drift.as_mut() {
                     *monitor = DriftMonitor::new(state.config.drift.clone(), drift_dimensions(&self.setup));
                 }
             }
@@ -940,6 +918,34 @@ impl Policy for Contextual {
             alerts,
             model_version: self.model_version(),
         })
+    }
+
+    /// Final rewards of decisions learned early feed the detectors (nothing is learned, and the model
+    /// that decides is untouched). An alert starts a challenger as in `update`, which learns these
+    /// rewards: they are the first evidence of the new market (the champion learned them already, from
+    /// their partial rewards).
+    fn monitor(&mut self, finals: &[Feedback]) -> Result<Vec<DriftAlert>> {
+        crate::validate_feedback(&self.setup, finals)?;
+        if finals.is_empty() || self.state.drift.is_none() {
+            return Ok(Vec::new());
+        }
+        let batch = self.prepare(finals)?;
+        let observations = batch.observations(finals);
+        let alerts = self.state.detect(&observations, finals);
+        if !alerts.is_empty() {
+            let state = &mut self.state;
+            let mut challenger = Challenger::new(&state.model, state.value.as_ref(), state.config.drift_relax);
+            let converted = batch.converted(&observations);
+            learn_batch(
+                &mut challenger.model,
+                challenger.value.as_mut(),
+                1.0,
+                &observations,
+                &converted,
+            );
+            state.challenger = Some(challenger);
+        }
+        Ok(alerts)
     }
 
     fn snapshot(&self) -> Snapshot {
@@ -977,8 +983,102 @@ impl Policy for Contextual {
     }
 }
 
+/// A feedback batch encoded for learning: each record's action, context, and targets (of the main
+/// model, and the gross reward of the value model).
+struct Prepared {
+    actions: Vec<JointAction>,
+    xs: Vec<Vec<f64>>,
+    /// The value model's raw-scale context of each converted record (hurdle form only).
+    raw: Vec<Option<Vec<f64>>>,
+    targets: Vec<(f64, f64)>,
+}
+
+impl Prepared {
+    fn observations<'a>(&'a self, feedback: &[Feedback]) -> Vec<Observation<'a>> {
+        self.xs
+            .iter()
+            .zip(&self.actions)
+            .zip(&self.targets)
+            .zip(feedback)
+            .map(|(((x, a), (y, _)), f)| Observation {
+                x,
+                options: &a.0,
+                y: *y,
+                weight: f.observed,
+            })
+            .collect()
+    }
+
+    /// The value model's batch: the converted records, their gross reward on the raw scale.
+    fn converted<'a>(&'a self, observations: &[Observation<'a>]) -> Vec<Observation<'a>> {
+        observations
+            .iter()
+            .zip(&self.targets)
+            .zip(&self.raw)
+            .filter_map(|((o, (_, gross)), x)| {
+                x.as_ref().map(|x| Observation {
+                    x,
+                    options: o.options,
+                    y: *gross,
+                    weight: 1.0,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Learns one batch into a model (and its value model): forget, then update.
+fn learn_batch(
+    model: &mut BlockGlm,
+    value: Option<&mut BlockGlm>,
+    gamma: f64,
+    observations: &[Observation<'_>],
+    converted: &[Observation<'_>],
+) {
+    model.forget(gamma);
+    model.update(observations);
+    if let Some(value) = value {
+        value.forget(gamma);
+        value.update(converted);
+    }
+}
+
 impl State {
     fn model_link(&self) -> Link {
         self.model.link()
+    }
+
+    /// Feeds the calibration residuals of the batch's fully observed rewards to the drift monitor,
+    /// when detection is on, warmed up, and no challenger is being judged; returns the alerts.
+    fn detect(&mut self, observations: &[Observation<'_>], feedback: &[Feedback]) -> Vec<DriftAlert> {
+        let detecting = self.updates >= self.config.drift_warmup_updates && self.challenger.is_none();
+        if !detecting {
+            return Vec::new();
+        }
+        let sd = self.model.noise_variance().sqrt().max(1e-9);
+        let link = self.model_link();
+        let model = &self.model;
+        // Only fully observed rewards feed the detectors: a partial one's residual is unbiased only
+        // as far as the delay model is right, and that model is itself re-estimated every run as
+        // windows close, which can move the residuals' mean with no change in the market (in the
+        // default demo, alerts on days 7 and 27 reset the model to near-uniform play). The final
+        // reward of a decision learned early comes back through `Policy::monitor`.
+        let items: Vec<(Vec<usize>, f64, Timestamp)> = observations
+            .iter()
+            .zip(feedback)
+            .filter(|(_, f)| f.observed >= 1.0)
+            .map(|(o, f)| {
+                let eta = model.mean_eta(o.x, o.options);
+                let residual = match link {
+                    Link::Logit => o.y - sigmoid(eta),
+                    Link::Identity => (o.y - eta) / sd,
+                };
+                (o.options.iter().map(|&i| i as usize).collect(), residual, f.decided_at)
+            })
+            .collect();
+        match self.drift.as_mut() {
+            Some(monitor) if !items.is_empty() => monitor.observe_batch(items),
+            _ => Vec::new(),
+        }
     }
 }

@@ -10,12 +10,15 @@
 //! - [`build`] and [`restore`]: the policy a use case configures, new or from a [`Snapshot`].
 //! - [`ope`]: off-policy evaluation of a candidate policy from logged decisions.
 //! - [`drift`]: change detectors on reward residuals, raising [`drift::DriftAlert`]s.
+//! - [`challenger`]: what an alert starts: a model re-learning beside the deciding one, promoted only
+//!   when it predicts the new data better.
 //! - [`delay`]: the delay model that lets a reward whose attribution window is still open be learned
 //!   from without bias ([`Feedback::observed`]).
 
 #![deny(missing_docs)]
 
 pub mod ascent;
+pub mod challenger;
 pub mod contextual;
 pub mod delay;
 pub mod drift;

@@ -221,6 +221,20 @@ pub trait Policy: Send + Sync {
         false
     }
 
+    /// Judges, without learning them, the final rewards of decisions already learned from partial
+    /// rewards: the drift detectors only trust final rewards (a partial one is corrected by a delay
+    /// model that is itself re-estimated as windows close), and a decision is learned only once, so
+    /// its final reward comes back here. Returns the alerts raised (none without drift detection; the
+    /// default does nothing).
+    ///
+    /// # Errors
+    /// [`crate::Error::BadFeedback`] when a record does not fit the action space or schema, or is not
+    /// final (observed share below 1).
+    fn monitor(&mut self, finals: &[Feedback]) -> Result<Vec<DriftAlert>> {
+        let _ = finals;
+        Ok(Vec::new())
+    }
+
     /// A versioned, serialisable copy of the whole state; [`crate::restore`] rebuilds an identical
     /// policy from it.
     fn snapshot(&self) -> Snapshot;

@@ -472,24 +472,7 @@ fn only_fully_observed_rewards_can_raise_a_drift_alert() {
     let uc = use_case(&[2, 3], CONVERSION, "algorithm = \"lin_ts\"\ndrift_detection = true");
     let mut policy = build_with(Setup::from_use_case(&uc).unwrap(), Algorithm::LinTs).unwrap();
     train(policy.as_mut(), &uc, 6, 11);
-    // The market changes: every customer now converts.
-    let changed = |observed: f64| -> Vec<Feedback> {
-        let mut rng = StdRng::seed_from_u64(12);
-        (0..3000)
-            .map(|i| {
-                let c = customer(&format!("late{i}"), rng.random::<f64>() * 4.0 - 2.0, "gold");
-                let action = ActionId(rng.random_range(0..6u64));
-                Feedback {
-                    features: c.features,
-                    action,
-                    propensity: 1.0 / 6.0,
-                    reward: 1.0 / observed,
-                    decided_at: round(7).decided_at,
-                    observed,
-                }
-            })
-            .collect()
-    };
+    let changed = everyone_converts;
     let snapshot = policy.snapshot();
     let mut partial = restore(Setup::from_use_case(&uc).unwrap(), snapshot.clone()).unwrap();
     let report = partial.update(&changed(0.5)).unwrap();
@@ -500,4 +483,164 @@ fn only_fully_observed_rewards_can_raise_a_drift_alert() {
         !report.alerts.is_empty(),
         "the same change in final rewards raised no alert"
     );
+}
+
+/// A batch of `n` uniformly random decisions in the world `truth(flip · x, a)`, decided on `day`, for
+/// customers with `x` in `[0.5, 2]` (so that a flip moves the mean response to each option of
+/// dimension 0; a change that keeps every option's mean, such as a flip over a symmetric population,
+/// moves no option's residual mean and is not what the detectors watch).
+fn random_batch(uc: &UseCase, n: usize, day: u64, flip: f64, seed: u64) -> Vec<Feedback> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let count = uc.actions.count();
+    (0..n)
+        .map(|i| {
+            let c = customer(&format!("r{day}c{i}"), 0.5 + rng.random::<f64>() * 1.5, "gold");
+            let action = ActionId(rng.random_range(0..count));
+            let x = c.features[0].as_number().unwrap();
+            let a = uc.actions.decode(action).unwrap();
+            Feedback {
+                features: c.features,
+                action,
+                propensity: 1.0 / count as f64,
+                reward: f64::from(u8::from(rng.random::<f64>() < truth(flip * x, &a.0))),
+                decided_at: round(day).decided_at,
+                observed: 1.0,
+            }
+        })
+        .collect()
+}
+
+/// How often dimension 0's option 1 is chosen for customers with `x > 0` (the better one before the
+/// flip, the worse after).
+fn share_of_option_1(policy: &dyn Policy, uc: &UseCase, day: u64) -> f64 {
+    let customers: Vec<Customer> = (0..400).map(|i| customer(&format!("q{i}"), 1.5, "gold")).collect();
+    let decisions = policy.decide_batch(&customers, &round(day)).unwrap();
+    let ones = decisions
+        .iter()
+        .filter(|d| uc.actions.decode(d.action).unwrap().0[0] == 1)
+        .count();
+    ones as f64 / customers.len() as f64
+}
+
+/// A drift alert starts a challenger but does not change who decides: until the challenger predicts
+/// the new batches better, the policy decides exactly as the same policy without drift detection
+/// (so an alert, true or false, costs nothing the next day); once it does, it takes over and the
+/// policy follows the new market sooner than without detection.
+#[test]
+fn after_an_alert_the_champion_decides_until_the_challenger_predicts_better() {
+    let on = use_case(
+        &[2, 3],
+        CONVERSION,
+        "algorithm = \"logistic_ts\"\ndrift_detection = true\nseed = 3",
+    );
+    let off = use_case(
+        &[2, 3],
+        CONVERSION,
+        "algorithm = \"logistic_ts\"\ndrift_detection = false\nseed = 3",
+    );
+    let mut watching = build_with(Setup::from_use_case(&on).unwrap(), Algorithm::LogisticTs).unwrap();
+    let mut blind = build_with(Setup::from_use_case(&off).unwrap(), Algorithm::LogisticTs).unwrap();
+    for day in 0..8 {
+        let batch = random_batch(&on, 3000, day, 1.0, 100 + day);
+        assert!(
+            watching.update(&batch).unwrap().alerts.is_empty(),
+            "day {day}: false alarm"
+        );
+        blind.update(&batch).unwrap();
+    }
+    assert!(share_of_option_1(watching.as_ref(), &on, 8) > 0.9);
+    // The market flips: option 0 is now the better one for x > 0.
+    let mut alerted = None;
+    let mut promoted = None;
+    for day in 8..12 {
+        let batch = random_batch(&on, 3000, day, -1.0, 100 + day);
+        let report = watching.update(&batch).unwrap();
+        blind.update(&batch).unwrap();
+        if alerted.is_none() && !report.alerts.is_empty() {
+            alerted = Some(day);
+        }
+        let same = watching.snapshot().state["model"] == blind.snapshot().state["model"];
+        if promoted.is_none() {
+            if same {
+                let probe = [customer("probe", 1.5, "gold")];
+                assert_eq!(
+                    watching.decide_batch(&probe, &round(day + 1)).unwrap(),
+                    blind.decide_batch(&probe, &round(day + 1)).unwrap(),
+                    "day {day}: the same model decided differently"
+                );
+            } else {
+                promoted = Some(day);
+                // The day after the promotion the watching policy has left the old best option;
+                // the blind one, whose evidence is still mostly of the old market, has not.
+                let (w, b) = (
+                    share_of_option_1(watching.as_ref(), &on, day + 1),
+                    share_of_option_1(blind.as_ref(), &off, day + 1),
+                );
+                assert!(
+                    w < 0.1 && b > 0.5,
+                    "option 1 chosen for {w} (watching) and {b} (blind) of x > 0 customers"
+                );
+            }
+        }
+    }
+    let alerted = alerted.expect("the flip raised no alert");
+    let promoted = promoted.expect("the challenger was never promoted");
+    assert!(
+        promoted > alerted && promoted <= alerted + 3,
+        "alert on day {alerted}, promotion on day {promoted}"
+    );
+}
+
+/// The market changes: every customer now converts (rewards read with the observed share `observed`).
+fn everyone_converts(observed: f64) -> Vec<Feedback> {
+    let mut rng = StdRng::seed_from_u64(12);
+    (0..3000)
+        .map(|i| {
+            let c = customer(&format!("late{i}"), rng.random::<f64>() * 4.0 - 2.0, "gold");
+            let action = ActionId(rng.random_range(0..6u64));
+            Feedback {
+                features: c.features,
+                action,
+                propensity: 1.0 / 6.0,
+                reward: 1.0 / observed,
+                decided_at: round(7).decided_at,
+                observed,
+            }
+        })
+        .collect()
+}
+
+/// The final rewards of decisions learned early are judged by the detectors without being learned:
+/// a change in them raises an alert, the model that decides is untouched, and partial rewards are
+/// refused.
+#[test]
+fn final_rewards_of_decisions_learned_early_are_judged_not_learned() {
+    let uc = use_case(
+        &[2, 3],
+        CONVERSION,
+        "algorithm = \"logistic_ts\"\ndrift_detection = true",
+    );
+    let mut policy = build_with(Setup::from_use_case(&uc).unwrap(), Algorithm::LogisticTs).unwrap();
+    train(policy.as_mut(), &uc, 6, 11);
+    let before = policy.snapshot();
+    let err = policy.monitor(&everyone_converts(0.5)).unwrap_err();
+    assert!(err.to_string().contains("final rewards only"), "{err}");
+    let alerts = policy.monitor(&everyone_converts(1.0)).unwrap();
+    assert!(!alerts.is_empty(), "the change in final rewards raised no alert");
+    let after = policy.snapshot();
+    assert_eq!(
+        after.state["model"], before.state["model"],
+        "monitoring changed the deciding model"
+    );
+    assert_eq!(after.state["updates"], before.state["updates"]);
+    assert!(after.state["challenger"].is_object(), "the alert started no challenger");
+    // Without drift detection there is nothing to judge.
+    let quiet = use_case(
+        &[2, 3],
+        CONVERSION,
+        "algorithm = \"logistic_ts\"\ndrift_detection = false",
+    );
+    let mut policy = build_with(Setup::from_use_case(&quiet).unwrap(), Algorithm::LogisticTs).unwrap();
+    train(policy.as_mut(), &quiet, 6, 11);
+    assert!(policy.monitor(&everyone_converts(1.0)).unwrap().is_empty());
 }

@@ -115,6 +115,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Marks decisions as learned from (they are returned by neither `matured_feedback` nor
     /// `pending_feedback` again).
     fn mark_learned(&self, decision_ids: &[String]) -> Result<()>;
+    /// Marks decisions as learned from a *partial* reward (read before its window closed): as
+    /// `mark_learned`, and once their reward is final they are returned by `unmonitored_feedback`, so
+    /// that the drift detectors judge the final reward. Decisions already learned are left as they are.
+    fn mark_learned_early(&self, decision_ids: &[String]) -> Result<()>;
+    /// Final rewards of decisions learned early (`mark_learned_early`) that the drift detectors have
+    /// not judged yet, with their decision and features, in the order the decisions were stored.
+    fn unmonitored_feedback(&self, use_case: &str) -> Result<Vec<FeedbackRow>>;
+    /// Marks the final rewards of decisions learned early as judged by the drift detectors (they are
+    /// not returned by `unmonitored_feedback` again).
+    fn mark_monitored(&self, decision_ids: &[String]) -> Result<()>;
     /// Records what became of messages that did not simply reach their customer. A decision keeps
     /// its first record (a later one is ignored), so the engine may report the same message from two
     /// sources; a record of a decision that is not stored is refused ([`Error::Unstorable`]), and with

@@ -187,18 +187,30 @@ impl SqliteStore {
     /// Rewards of `status` of `use_case`'s decisions not yet learned from, with their decision and
     /// features, in the order the decisions were stored.
     fn unlearned_feedback(&self, use_case: &str, status: RewardStatus, what: &'static str) -> Result<Vec<FeedbackRow>> {
+        self.feedback_where(use_case, Learned::No, status, what)
+    }
+
+    /// Decisions of `use_case` in learning state `learned` whose reward has `status`, with the reward
+    /// and the features of their run's audience row.
+    fn feedback_where(
+        &self,
+        use_case: &str,
+        learned: Learned,
+        status: RewardStatus,
+        what: &'static str,
+    ) -> Result<Vec<FeedbackRow>> {
         let conn = self.conn();
         let mut stmt = conn
             .prepare_cached(&format!(
                 "SELECT {DECISION_COLUMNS}, r.value, a.features \
                  FROM decisions d JOIN rewards r ON r.decision_id = d.id \
                  LEFT JOIN audience a ON a.run_id = d.run_id AND a.customer_id = d.customer_id \
-                 WHERE d.use_case = ?1 AND d.learned = 0 AND r.status = ?2 \
+                 WHERE d.use_case = ?1 AND d.learned = ?3 AND r.status = ?2 \
                  ORDER BY d.rowid"
             ))
             .ctx(what)?;
         let rows = stmt
-            .query_map(params![use_case, codec::reward_status(status)], |row| {
+            .query_map(params![use_case, codec::reward_status(status), learned as i64], |row| {
                 Ok((
                     RawDecision::read(row)?,
                     row.get::<_, f64>(DECISION_WIDTH)?,
@@ -212,6 +224,34 @@ impl SqliteStore {
                 reward,
                 features: features.unwrap_or_else(|| "null".to_owned()),
             })
+        })
+    }
+}
+
+/// The values of `decisions.learned` (see schema version 3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Learned {
+    /// Not learned yet.
+    No = 0,
+    /// Learned, from a final reward or with the final reward judged by the drift detectors.
+    Done = 1,
+    /// Learned from a partial reward; the final reward is still to be judged by the drift detectors.
+    Early = 2,
+}
+
+impl SqliteStore {
+    /// Sets `learned` to `to` for the decisions whose current state matches `condition`.
+    fn set_learned(&self, decision_ids: &[String], condition: &str, to: Learned, what: &'static str) -> Result<()> {
+        self.write(what, |tx| {
+            let mut stmt = tx
+                .prepare_cached(&format!(
+                    "UPDATE decisions SET learned = ?2 WHERE id = ?1 AND {condition}"
+                ))
+                .ctx(what)?;
+            for id in decision_ids {
+                stmt.execute(params![id, to as i64]).ctx(what)?;
+            }
+            Ok(())
         })
     }
 }
@@ -694,15 +734,29 @@ impl Store for SqliteStore {
     }
 
     fn mark_learned(&self, decision_ids: &[String]) -> Result<()> {
-        self.write("mark decisions learned", |tx| {
-            let mut stmt = tx
-                .prepare_cached("UPDATE decisions SET learned = 1 WHERE id = ?1")
-                .ctx("mark decisions learned")?;
-            for id in decision_ids {
-                stmt.execute([id]).ctx("mark decisions learned")?;
-            }
-            Ok(())
-        })
+        self.set_learned(decision_ids, "learned <> 1", Learned::Done, "mark decisions learned")
+    }
+
+    fn mark_learned_early(&self, decision_ids: &[String]) -> Result<()> {
+        self.set_learned(
+            decision_ids,
+            "learned = 0",
+            Learned::Early,
+            "mark decisions learned early",
+        )
+    }
+
+    fn unmonitored_feedback(&self, use_case: &str) -> Result<Vec<FeedbackRow>> {
+        self.feedback_where(
+            use_case,
+            Learned::Early,
+            RewardStatus::Final,
+            "read unmonitored feedback",
+        )
+    }
+
+    fn mark_monitored(&self, decision_ids: &[String]) -> Result<()> {
+        self.set_learned(decision_ids, "learned = 2", Learned::Done, "mark decisions monitored")
     }
 
     fn record_deliveries(&self, records: &[DeliveryRecord]) -> Result<usize> {

@@ -118,8 +118,15 @@ CREATE TABLE deliveries (
 );
 "#;
 
+/// Version 3: `decisions.learned = 2` marks a decision learned from a partial reward whose final
+/// reward the drift detectors have not judged yet (0 = not learned, 1 = learned and done); this index
+/// finds them.
+const V3: &str = r#"
+CREATE INDEX decisions_unmonitored ON decisions (use_case) WHERE learned = 2;
+"#;
+
 /// The migrations, in order: the file's `user_version` is how many of them it has applied.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this code writes (the number of migrations).
 pub(super) const VERSION: i64 = MIGRATIONS.len() as i64;

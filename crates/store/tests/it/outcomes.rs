@@ -407,3 +407,54 @@ fn a_decision_keeps_its_first_delivery_record_and_unknown_decisions_are_refused(
         assert_eq!(DeliveryStatus::from_name(status.as_str()), Some(status));
     }
 }
+
+#[test]
+fn decisions_learned_early_come_back_once_final_for_the_drift_detectors() {
+    let (store, run) = store_with_run();
+    let decisions: Vec<_> = (0..3)
+        .map(|i| decision(&format!("d{i}"), &format!("c{i}"), i))
+        .collect();
+    store.record_decisions(run, &decisions).unwrap();
+    store
+        .upsert_rewards(&[
+            reward("d0", 1.0, RewardStatus::Pending, 1),
+            reward("d1", 0.0, RewardStatus::Pending, 0),
+            reward("d2", 2.0, RewardStatus::Pending, 1),
+        ])
+        .unwrap();
+    // d0 and d1 are learned early, d2 (closed by a later decision, say) learned as final.
+    store.mark_learned_early(&["d0".to_owned(), "d1".to_owned()]).unwrap();
+    store.mark_learned(&["d2".to_owned()]).unwrap();
+    let ids = |rows: Vec<offerloop_store::FeedbackRow>| rows.into_iter().map(|r| r.decision.id).collect::<Vec<_>>();
+    assert!(ids(store.pending_feedback("winback").unwrap()).is_empty());
+    // While their windows are open there is nothing to judge.
+    assert!(ids(store.unmonitored_feedback("winback").unwrap()).is_empty());
+    store
+        .upsert_rewards(&[
+            reward("d0", 3.0, RewardStatus::Final, 2),
+            reward("d1", 0.0, RewardStatus::Final, 0),
+            reward("d2", 2.0, RewardStatus::Final, 1),
+        ])
+        .unwrap();
+    let finals = store.unmonitored_feedback("winback").unwrap();
+    assert_eq!(
+        finals
+            .iter()
+            .map(|r| (r.decision.id.as_str(), r.reward))
+            .collect::<Vec<_>>(),
+        [("d0", 3.0), ("d1", 0.0)],
+        "the final rewards of the decisions learned early, not of the one learned final"
+    );
+    assert!(
+        ids(store.matured_feedback("winback").unwrap()).is_empty(),
+        "nothing is learned twice"
+    );
+    assert!(store.unmonitored_feedback("onboarding").unwrap().is_empty());
+    store.mark_monitored(&["d0".to_owned()]).unwrap();
+    assert_eq!(ids(store.unmonitored_feedback("winback").unwrap()), ["d1"]);
+    // Marking early never demotes a decision already learned, and marking monitored touches only
+    // decisions learned early.
+    store.mark_learned_early(&["d2".to_owned()]).unwrap();
+    store.mark_monitored(&["d2".to_owned()]).unwrap();
+    assert_eq!(ids(store.unmonitored_feedback("winback").unwrap()), ["d1"]);
+}
