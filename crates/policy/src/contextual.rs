@@ -1052,7 +1052,7 @@ impl State {
     /// when detection is on, warmed up, and no challenger is being judged; returns the alerts.
     fn detect(&mut self, observations: &[Observation<'_>], feedback: &[Feedback]) -> Vec<DriftAlert> {
         let detecting = self.updates >= self.config.drift_warmup_updates && self.challenger.is_none();
-        if !detecting {
+        if self.drift.is_none() || !detecting {
             return Vec::new();
         }
         let sd = self.model.noise_variance().sqrt().max(1e-9);
