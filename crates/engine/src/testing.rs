@@ -50,6 +50,18 @@ impl FakeStore {
         self.inner.lock().unwrap().learned.clone()
     }
 
+    /// Fails once if `fail_next_mark_learned` is set (a simulated crash while marking).
+    fn crash_if_asked(&self) -> Result<()> {
+        if std::mem::take(&mut *self.fail_next_mark_learned.lock().unwrap()) {
+            return Err(Error::BatchState {
+                batch: "simulated crash".into(),
+                from: BatchState::Planned,
+                to: BatchState::Planned,
+            });
+        }
+        Ok(())
+    }
+
     /// The decisions learned early whose final reward the drift detectors have not judged.
     pub fn unmonitored(&self) -> HashSet<String> {
         self.inner.lock().unwrap().early.clone()
@@ -287,13 +299,7 @@ impl Store for FakeStore {
         Ok(self.unlearned(RewardStatus::Pending))
     }
     fn mark_learned(&self, decision_ids: &[String]) -> Result<()> {
-        if std::mem::take(&mut *self.fail_next_mark_learned.lock().unwrap()) {
-            return Err(Error::BatchState {
-                batch: "simulated crash".into(),
-                from: BatchState::Planned,
-                to: BatchState::Planned,
-            });
-        }
+        self.crash_if_asked()?;
         let mut s = self.inner.lock().unwrap();
         s.writes += 1;
         for id in decision_ids {
@@ -303,13 +309,7 @@ impl Store for FakeStore {
         Ok(())
     }
     fn mark_learned_early(&self, decision_ids: &[String]) -> Result<()> {
-        if std::mem::take(&mut *self.fail_next_mark_learned.lock().unwrap()) {
-            return Err(Error::BatchState {
-                batch: "simulated crash".into(),
-                from: BatchState::Planned,
-                to: BatchState::Planned,
-            });
-        }
+        self.crash_if_asked()?;
         let mut s = self.inner.lock().unwrap();
         s.writes += 1;
         for id in decision_ids {

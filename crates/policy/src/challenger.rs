@@ -174,52 +174,45 @@ mod tests {
             .collect()
     }
 
-    fn learn(model: &mut BlockGlm, data: &[(u32, f64)], options: &[[u32; 1]; 2]) {
-        let x = [1.0];
-        let obs: Vec<Observation<'_>> = data
-            .iter()
+    /// The constant context every observation shares, and each option's index.
+    const X: [f64; 1] = [1.0];
+    const OPTIONS: [[u32; 1]; 2] = [[0], [1]];
+
+    fn observations(data: &[(u32, f64)]) -> Vec<Observation<'static>> {
+        data.iter()
             .map(|(o, y)| Observation {
-                x: &x,
-                options: &options[*o as usize],
+                x: &X,
+                options: &OPTIONS[*o as usize],
                 y: *y,
                 weight: 1.0,
             })
-            .collect();
-        model.update(&obs);
+            .collect()
+    }
+
+    fn learn(model: &mut BlockGlm, data: &[(u32, f64)]) {
+        model.update(&observations(data));
     }
 
     /// Runs: `before` batches of the old world, an alert, then batches of `after` until a verdict.
     fn run(seed: u64, before: [f64; 2], after: [f64; 2]) -> (Verdict, u32) {
         let mut rng = StdRng::seed_from_u64(seed);
-        let options = [[0u32], [1u32]];
-        let x = [1.0];
         let mut champion = model();
         for _ in 0..10 {
-            let data = batch(&mut rng, before, 2_000);
-            learn(&mut champion, &data, &options);
+            learn(&mut champion, &batch(&mut rng, before, 2_000));
         }
         let mut challenger = Challenger::new(&champion, None, 0.01);
         let alert = batch(&mut rng, after, 2_000);
-        learn(&mut champion, &alert, &options);
-        learn(&mut challenger.model, &alert, &options);
+        learn(&mut champion, &alert);
+        learn(&mut challenger.model, &alert);
         let config = ChallengerConfig::default();
         loop {
             let data = batch(&mut rng, after, 2_000);
-            let obs: Vec<Observation<'_>> = data
-                .iter()
-                .map(|(o, y)| Observation {
-                    x: &x,
-                    options: &options[*o as usize],
-                    y: *y,
-                    weight: 1.0,
-                })
-                .collect();
-            let verdict = challenger.judge(&champion, &obs, &config);
+            let verdict = challenger.judge(&champion, &observations(&data), &config);
             if verdict != Verdict::Continue {
                 return (verdict, challenger.judged());
             }
-            learn(&mut champion, &data, &options);
-            learn(&mut challenger.model, &data, &options);
+            learn(&mut champion, &data);
+            learn(&mut challenger.model, &data);
         }
     }
 

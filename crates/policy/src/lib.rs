@@ -5,8 +5,8 @@
 //! Pure: no I/O, no async, no clock (times are passed in), and all randomness seeded
 //! ([`sampling::customer_rng`]), so every decision can be replayed.
 //!
-//! - [`Policy`]: decide (one customer, or a batch in parallel), `action_probability`, update, snapshot,
-//!   explain.
+//! - [`Policy`]: decide (one customer, or a batch in parallel), `action_probability`, update, monitor,
+//!   snapshot, explain.
 //! - [`build`] and [`restore`]: the policy a use case configures, new or from a [`Snapshot`].
 //! - [`ope`]: off-policy evaluation of a candidate policy from logged decisions.
 //! - [`drift`]: change detectors on reward residuals, raising [`drift::DriftAlert`]s.
