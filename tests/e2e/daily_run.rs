@@ -260,13 +260,16 @@ async fn thirty_days_on_a_small_world_the_ai_beats_the_control() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(6_000);
     let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("oracle.jsonl");
     let args = demo_cmd::DemoArgs {
         days: 30,
         customers,
         out: dir.path().to_path_buf(),
+        oracle_dump: Some(dump.clone()),
         ..demo_cmd::DemoArgs::default()
     };
     let report = demo_cmd::run(&args, |_, _| {}).await.unwrap();
+    oracle_dump_values_every_eligible_action(&dump);
     let uplift = report.treatment.minus(&report.control);
     assert!(
         uplift.mean - uplift.half_width > 0.0,
@@ -278,6 +281,43 @@ async fn thirty_days_on_a_small_world_the_ai_beats_the_control() {
     assert_eq!(report.unknown_batches, 0);
     assert!(report.oracle.ceiling.mean >= report.oracle.ai.mean);
     planted_truths_are_recovered(&report);
+}
+
+/// `--oracle-dump`: a header naming the features and dimensions, then one line per sampled AI
+/// decision with its features and every eligible joint action (valid option indexes, a probability).
+fn oracle_dump_values_every_eligible_action(path: &std::path::Path) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap());
+    let header = lines.next().unwrap();
+    let features = header["features"].as_array().unwrap().len();
+    let sizes: Vec<usize> = header["dims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d[1].as_array().unwrap().len())
+        .collect();
+    let mut decisions = 0;
+    for line in lines {
+        decisions += 1;
+        assert_eq!(line["x"].as_array().unwrap().len(), features, "{line}");
+        let actions = line["a"].as_array().unwrap();
+        assert!(!actions.is_empty(), "{line}");
+        for a in actions {
+            let options = a[0].as_array().unwrap();
+            assert_eq!(options.len(), sizes.len(), "{a}");
+            for (o, size) in options.iter().zip(&sizes) {
+                assert!(o.as_u64().unwrap() < *size as u64, "{a}");
+            }
+            assert!((0.0..=1.0).contains(&a[2].as_f64().unwrap()), "{a}");
+        }
+    }
+    assert_eq!(
+        decisions,
+        demo_cmd::ORACLE_DUMP_SAMPLE,
+        "the demo makes more AI decisions than the sample"
+    );
 }
 
 /// The report's "what works best" tables recover the simulator's planted truths (the scenario's

@@ -128,6 +128,9 @@ pub struct DemoArgs {
     pub curve_sample: usize,
     /// Where to write the result as JSON.
     pub json: Option<PathBuf>,
+    /// Where to write the oracle's value of every eligible action for a sample of the AI's decisions
+    /// (JSON lines, [`write_oracle_dump`]), for studying model classes offline.
+    pub oracle_dump: Option<PathBuf>,
 }
 
 impl Default for DemoArgs {
@@ -143,6 +146,7 @@ impl Default for DemoArgs {
             report: true,
             curve_sample: CURVE_SAMPLE,
             json: None,
+            oracle_dump: None,
         }
     }
 }
@@ -493,7 +497,7 @@ pub async fn run(args: &DemoArgs, mut on_day: impl FnMut(u32, &RunSummary)) -> a
             valuation,
             store.as_ref(),
             &decisions,
-            args.curve_sample,
+            args,
             &mut report,
         )?,
         Err(why) => report.oracle_unavailable = Some(why),
@@ -557,9 +561,10 @@ fn oracle(
     valuation: Valuation,
     store: &dyn Store,
     decisions: &[Decision],
-    curve_sample: usize,
+    args: &DemoArgs,
     report: &mut DemoReport,
 ) -> anyhow::Result<()> {
+    let curve_sample = args.curve_sample;
     let ai: Vec<&Decision> = decisions
         .iter()
         .filter(|d| d.group == Group::Treatment && d.policy_version != NO_MESSAGE_VERSION)
@@ -616,7 +621,45 @@ fn oracle(
         }
     }
     report.last_week = oracle.summarise(&last_week);
+    if let Some(path) = &args.oracle_dump {
+        let sample = demo_oracle::spread(&ai, ORACLE_DUMP_SAMPLE);
+        write_oracle_dump(use_case, &oracle.score_all(&sample), path)?;
+    }
     Ok(())
+}
+
+/// AI decisions the oracle dump values, spread over the run.
+pub const ORACLE_DUMP_SAMPLE: usize = 4_000;
+
+/// Writes `scored` as JSON lines to `path`: first `{"features": [names], "dims": [[name, [option
+/// ids]]]}`, then one line per decision, `{"x": [feature values], "a": [[[option index per dimension],
+/// value, P(conversion)], …]}` with every eligible joint action. `xtask/analysis/capacity.py` reads it.
+fn write_oracle_dump(use_case: &UseCase, scored: &[Scored], path: &std::path::Path) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let space = &use_case.actions;
+    let features: Vec<&str> = use_case.features.specs().iter().map(|s| s.name.as_str()).collect();
+    let dims: Vec<(&str, Vec<&str>)> = space
+        .dimensions()
+        .iter()
+        .map(|d| (d.name.as_str(), d.options.iter().map(|o| o.id.as_str()).collect()))
+        .collect();
+    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    serde_json::to_writer(&mut out, &serde_json::json!({ "features": features, "dims": dims }))?;
+    out.write_all(b"\n")?;
+    for s in scored {
+        let actions: Vec<serde_json::Value> = s
+            .actions
+            .iter()
+            .filter_map(|(id, value, conversion)| {
+                let action = space.decode(offerloop_domain::ActionId(*id)).ok()?;
+                Some(serde_json::json!([action.0, value, conversion]))
+            })
+            .collect();
+        serde_json::to_writer(&mut out, &serde_json::json!({ "x": s.features, "a": actions }))?;
+        out.write_all(b"\n")?;
+    }
+    out.flush().with_context(|| format!("writing {}", path.display()))
 }
 
 /// Per segment of each category feature, per dimension (and per channel for the other dimensions),

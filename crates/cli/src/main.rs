@@ -149,6 +149,10 @@ enum Command {
         /// Also write the result (groups, oracle, daily learning curve) as JSON to this file.
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
+        /// Also write the oracle's value of every eligible action for 4,000 of the AI's decisions, as
+        /// JSON lines (for studying model classes offline: xtask/analysis/capacity.py).
+        #[arg(long = "oracle-dump", value_name = "FILE")]
+        oracle_dump: Option<PathBuf>,
     },
     /// The simulated Braze workspace: a seeded customer world behind a faithful fake Braze REST API.
     Sim {
@@ -296,6 +300,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             scenario,
             use_case,
             json,
+            oracle_dump,
         } => run_demo(offerloop_cli::demo_cmd::DemoArgs {
             days,
             customers,
@@ -305,6 +310,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             scenario,
             use_case,
             json,
+            oracle_dump,
             ..offerloop_cli::demo_cmd::DemoArgs::default()
         }),
         Command::Policy { command } => {
