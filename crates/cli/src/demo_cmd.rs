@@ -129,7 +129,8 @@ pub struct DemoArgs {
     /// Where to write the result as JSON.
     pub json: Option<PathBuf>,
     /// Where to write the oracle's value of every eligible action for a sample of the AI's decisions
-    /// (JSON lines, [`write_oracle_dump`]), for studying model classes offline.
+    /// (JSON lines: a header naming the features and dimensions, then one line per decision), for
+    /// studying model classes offline (`xtask/analysis/model_classes.py`).
     pub oracle_dump: Option<PathBuf>,
 }
 
