@@ -32,12 +32,13 @@ enum Allowed {
 const LAYERS: &[(&str, Allowed)] = &[
     ("domain", Allowed::Only(&[])),
     ("braze", Allowed::Only(&[])),
+    ("currents", Allowed::Only(&[])),
     ("policy", Allowed::Only(&["domain"])),
     ("store", Allowed::Only(&["domain"])),
     ("activation", Allowed::Only(&["domain", "braze"])),
     (
         "engine",
-        Allowed::Only(&["domain", "braze", "policy", "store", "activation"]),
+        Allowed::Only(&["domain", "braze", "currents", "policy", "store", "activation"]),
     ),
     ("sim", Allowed::Only(&["domain"])),
     ("report", Allowed::Only(&["domain", "policy", "store"])),

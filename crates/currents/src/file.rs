@@ -1,0 +1,287 @@
+//! One Currents file: an Avro object container of one event type, decoded all or nothing.
+
+use apache_avro::Reader;
+
+use crate::event::{CurrentsEvent, EventType};
+use crate::{Error, Result};
+
+/// Every event in the Avro object container `bytes`, the file at `key` of `event_type` (from
+/// [`crate::CurrentsKey::parse`]). Each record is read with the file's own writer schema and by field
+/// name, so schema changes Braze announces as non-breaking (added optional fields) change nothing.
+///
+/// All or nothing: a file that fails anywhere (truncated, corrupt, a record without `id`) yields an
+/// error and no events, so the caller can report it and read its events from the complete file Braze
+/// writes later.
+///
+/// # Errors
+/// [`Error::Avro`] for a container that cannot be read, [`Error::Field`] for a record that is not an
+/// event, each naming `key` (and the record).
+pub fn decode(key: &str, event_type: &str, bytes: &[u8]) -> Result<Vec<CurrentsEvent>> {
+    let kind = EventType::of(event_type);
+    let avro = |record: Option<usize>, source: apache_avro::Error| Error::Avro {
+        key: key.to_owned(),
+        record,
+        source: Box::new(source),
+    };
+    let reader = Reader::new(bytes).map_err(|e| avro(None, e))?;
+    let mut events = Vec::new();
+    for (index, value) in reader.enumerate() {
+        let value = value.map_err(|e| avro(Some(index), e))?;
+        let event = CurrentsEvent::from_record(&kind, value).map_err(|p| Error::Field {
+            key: key.to_owned(),
+            record: index,
+            field: p.field,
+            reason: p.reason,
+        })?;
+        events.push(event);
+    }
+    Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use apache_avro::types::Value;
+    use apache_avro::{Codec, DeflateSettings, Schema, Writer};
+    use jiff::Timestamp;
+
+    use super::*;
+
+    /// A Currents writer schema as Braze's sample files have it: compact JSON, the event type's
+    /// namespace, optional fields as `["null", T]` with a null default. `fields`: (name, type, optional).
+    fn schema(event_type: &str, fields: &[(&str, &str, bool)]) -> Schema {
+        let (namespace, name) = event_type.rsplit_once('.').unwrap();
+        let fields: Vec<String> = fields
+            .iter()
+            .map(|(f, t, optional)| {
+                if *optional {
+                    format!(r#"{{"name":"{f}","type":["null","{t}"],"doc":"","default":null}}"#)
+                } else {
+                    format!(r#"{{"name":"{f}","type":"{t}","doc":""}}"#)
+                }
+            })
+            .collect();
+        let json = format!(
+            r#"{{"type":"record","name":"{name}","namespace":"dataexport.S3.inner.{namespace}","doc":"","fields":[{}],"owner":"@Appboy/x"}}"#,
+            fields.join(",")
+        );
+        Schema::parse_str(&json).unwrap()
+    }
+
+    /// `users.behaviors.Purchase`'s fields in Braze's order (braze-currents.md §3.3).
+    const PURCHASE: &[(&str, &str, bool)] = &[
+        ("id", "string", false),
+        ("user_id", "string", false),
+        ("external_user_id", "string", true),
+        ("app_id", "string", true),
+        ("time", "int", false),
+        ("platform", "string", true),
+        ("os_version", "string", true),
+        ("device_model", "string", true),
+        ("device_id", "string", true),
+        ("product_id", "string", false),
+        ("price", "float", false),
+        ("currency", "string", false),
+        ("properties", "string", false),
+        ("ad_id", "string", true),
+        ("ad_id_type", "string", true),
+        ("ad_tracking_enabled", "boolean", true),
+        ("app_group_id", "string", true),
+    ];
+
+    fn optional(schema_fields: &[(&str, &str, bool)], name: &str) -> bool {
+        schema_fields.iter().find(|(f, _, _)| *f == name).is_some_and(|f| f.2)
+    }
+
+    /// A record of `fields` with `values` set (by name) and every other optional field null.
+    fn record(fields: &[(&str, &str, bool)], values: &[(&str, Value)]) -> Value {
+        Value::Record(
+            fields
+                .iter()
+                .map(|(f, _, opt)| {
+                    let v = values.iter().find(|(n, _)| n == f).map(|(_, v)| v.clone());
+                    let v = match (v, opt) {
+                        (Some(v), true) => Value::Union(1, Box::new(v)),
+                        (None, true) => Value::Union(0, Box::new(Value::Null)),
+                        (Some(v), false) => v,
+                        (None, false) => panic!("required field {f} not given"),
+                    };
+                    ((*f).to_owned(), v)
+                })
+                .collect(),
+        )
+    }
+
+    fn purchase(id: &str, external: Option<&str>, price: f32) -> Value {
+        let mut values = vec![
+            ("id", Value::String(id.to_owned())),
+            ("user_id", Value::String("5f0c1b2a3d4e5f6071829304".to_owned())),
+            ("time", Value::Int(1_767_225_600)),
+            ("product_id", Value::String("coffee-1kg".to_owned())),
+            ("price", Value::Float(price)),
+            ("currency", Value::String("USD".to_owned())),
+            ("properties", Value::String(r#"{"size":"1kg"}"#.to_owned())),
+        ];
+        if let Some(e) = external {
+            values.push(("external_user_id", Value::String(e.to_owned())));
+        }
+        record(PURCHASE, &values)
+    }
+
+    fn container(schema: &Schema, codec: Codec, records: Vec<Value>) -> Vec<u8> {
+        let mut writer = Writer::with_codec(schema, Vec::new(), codec).unwrap();
+        for r in records {
+            writer.append_value(r).unwrap();
+        }
+        writer.into_inner().unwrap()
+    }
+
+    const KEY: &str = "currents/dataexport.prod-01.S3.integration.x/event_type=users.behaviors.Purchase/date=2026-01-01-00/version=10/us-01/f+0+1.avro";
+
+    #[test]
+    fn purchases_in_every_codec() {
+        let schema = schema("users.behaviors.Purchase", PURCHASE);
+        for codec in [Codec::Null, Codec::Deflate(DeflateSettings::default()), Codec::Snappy] {
+            let bytes = container(
+                &schema,
+                codec,
+                vec![purchase("e1", Some("cust-1"), 12.34), purchase("e2", None, 5.0)],
+            );
+            let events = decode(KEY, "users.behaviors.Purchase", &bytes).unwrap();
+            assert_eq!(events.len(), 2, "{codec:?}");
+            let e = &events[0];
+            assert_eq!(e.event_type, EventType::Purchase);
+            assert_eq!(e.id, "e1");
+            assert_eq!(e.external_user_id.as_deref(), Some("cust-1"));
+            assert_eq!(e.user_id.as_deref(), Some("5f0c1b2a3d4e5f6071829304"));
+            assert_eq!(e.time, Timestamp::from_second(1_767_225_600).unwrap());
+            assert_eq!(e.price, Some(12.34), "the float's decimal, not 12.3400001525…");
+            assert_eq!(e.currency.as_deref(), Some("USD"));
+            assert_eq!(e.properties.as_deref(), Some(r#"{"size":"1kg"}"#));
+            assert_eq!(events[1].external_user_id, None, "anonymous users have none");
+        }
+    }
+
+    #[test]
+    fn added_fields_are_ignored_and_missing_optional_ones_are_none() {
+        // A newer schema with a field offerloop does not know, and an older one without `external_user_id`.
+        let mut newer = PURCHASE.to_vec();
+        newer.insert(3, ("loyalty_tier", "string", true));
+        let bytes = container(
+            &schema("users.behaviors.Purchase", &newer),
+            Codec::Null,
+            vec![record(
+                &newer,
+                &[
+                    ("id", Value::String("e1".into())),
+                    ("user_id", Value::String("u".into())),
+                    ("external_user_id", Value::String("cust-1".into())),
+                    ("loyalty_tier", Value::String("gold".into())),
+                    ("time", Value::Int(1_700_000_000)),
+                    ("product_id", Value::String("p".into())),
+                    ("price", Value::Float(1.5)),
+                    ("currency", Value::String("EUR".into())),
+                    ("properties", Value::String("{}".into())),
+                ],
+            )],
+        );
+        let events = decode(KEY, "users.behaviors.Purchase", &bytes).unwrap();
+        assert_eq!(events[0].external_user_id.as_deref(), Some("cust-1"));
+
+        let older: Vec<_> = PURCHASE.iter().copied().filter(|f| f.0 != "external_user_id").collect();
+        assert!(optional(PURCHASE, "external_user_id"));
+        let bytes = container(
+            &schema("users.behaviors.Purchase", &older),
+            Codec::Null,
+            vec![record(
+                &older,
+                &[
+                    ("id", Value::String("e1".into())),
+                    ("user_id", Value::String("u".into())),
+                    ("time", Value::Int(1_700_000_000)),
+                    ("product_id", Value::String("p".into())),
+                    ("price", Value::Float(1.5)),
+                    ("currency", Value::String("EUR".into())),
+                    ("properties", Value::String("{}".into())),
+                ],
+            )],
+        );
+        let events = decode(KEY, "users.behaviors.Purchase", &bytes).unwrap();
+        assert_eq!(events[0].external_user_id, None);
+    }
+
+    #[test]
+    fn whatsapp_times_are_longs_and_message_ids_are_read() {
+        let fields: &[(&str, &str, bool)] = &[
+            ("id", "string", false),
+            ("time", "long", false),
+            ("user_id", "string", false),
+            ("external_user_id", "string", true),
+            ("from_phone_number", "string", false),
+            ("campaign_id", "string", true),
+            ("canvas_id", "string", true),
+            ("dispatch_id", "string", true),
+            ("send_id", "string", true),
+        ];
+        let event_type = "users.messages.whatsapp.Send";
+        let bytes = container(
+            &schema(event_type, fields),
+            Codec::Null,
+            vec![record(
+                fields,
+                &[
+                    ("id", Value::String("w1".into())),
+                    ("time", Value::Long(1_767_225_601)),
+                    ("user_id", Value::String("u".into())),
+                    ("external_user_id", Value::String("cust-9".into())),
+                    ("from_phone_number", Value::String("+14155550100".into())),
+                    ("canvas_id", Value::String("canvas-1".into())),
+                    ("dispatch_id", Value::String("d-1".into())),
+                ],
+            )],
+        );
+        let events = decode("k.avro", event_type, &bytes).unwrap();
+        let e = &events[0];
+        assert_eq!(
+            e.event_type,
+            EventType::Message {
+                channel: "whatsapp".into(),
+                name: "Send".into()
+            }
+        );
+        assert_eq!(e.time, Timestamp::from_second(1_767_225_601).unwrap());
+        assert_eq!(e.canvas_id.as_deref(), Some("canvas-1"));
+        assert_eq!(e.campaign_id, None);
+        assert_eq!(e.dispatch_id.as_deref(), Some("d-1"));
+    }
+
+    #[test]
+    fn a_truncated_file_is_an_error_naming_the_key_and_yields_nothing() {
+        let schema = schema("users.behaviors.Purchase", PURCHASE);
+        let records = (0..50).map(|i| purchase(&format!("e{i}"), Some("c"), 1.0)).collect();
+        let bytes = container(&schema, Codec::Deflate(DeflateSettings::default()), records);
+        for cut in [bytes.len() - 1, bytes.len() / 2, 10, 0] {
+            let err = decode(KEY, "users.behaviors.Purchase", &bytes[..cut]).unwrap_err();
+            assert!(matches!(err, Error::Avro { .. }), "cut at {cut}: {err:?}");
+            assert!(err.to_string().contains(KEY), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_record_without_a_required_field_names_the_record_and_field() {
+        let fields: &[(&str, &str, bool)] = &[("id", "string", true), ("time", "int", false)];
+        let bytes = container(
+            &schema("users.behaviors.CustomEvent", fields),
+            Codec::Null,
+            vec![
+                record(fields, &[("id", Value::String("a".into())), ("time", Value::Int(1))]),
+                record(fields, &[("time", Value::Int(2))]),
+            ],
+        );
+        let err = decode(KEY, "users.behaviors.CustomEvent", &bytes).unwrap_err();
+        match &err {
+            Error::Field { record, field, .. } => assert_eq!((*record, *field), (1, "id")),
+            other => panic!("{other:?}"),
+        }
+        assert!(err.to_string().contains("record 1, field `id`"), "{err}");
+    }
+}
