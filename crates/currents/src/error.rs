@@ -25,6 +25,14 @@ pub enum Error {
         #[source]
         source: Box<apache_avro::Error>,
     },
+    /// The bucket cannot be opened, listed or read.
+    #[error("Currents bucket `{url}`: {reason}")]
+    Bucket {
+        /// The bucket's URL.
+        url: String,
+        /// What failed.
+        reason: String,
+    },
     /// A record lacks a required field or has one of another type.
     #[error("Currents file `{key}`, record {record}, field `{field}`: {reason}")]
     Field {

@@ -14,13 +14,19 @@
 //!   deduplication), the event `time` (not the folder's queue hour), the Braze `user_id` and the
 //!   customer's `external_user_id`, the message ids and the purchase or custom-event values.
 //!
-//! Listing buckets, checkpoints and the mapping to outcomes are the caller's.
+//! [`Bucket`] lists and reads a connector's files from S3, GCS, Azure Blob or a local directory
+//! (`object_store`); keeping the checkpoint of keys read and turning events into outcomes are the
+//! caller's.
 
+pub mod bucket;
 pub mod error;
 pub mod event;
 pub mod file;
 pub mod key;
+#[cfg(test)]
+mod testing;
 
+pub use bucket::{Bucket, NewEvents, ReadReport};
 pub use error::{Error, Result};
 pub use event::{CurrentsEvent, EventType};
 pub use key::CurrentsKey;
