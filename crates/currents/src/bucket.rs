@@ -325,4 +325,130 @@ mod tests {
         assert_eq!(bucket.prefix.as_ref(), "currents/prod");
         assert!(!format!("{bucket:?}").contains("Amazon"), "Debug shows the URL only");
     }
+
+    /// A real S3-compatible server (moto), started by the test: `OFFERLOOP_MOTO_SERVER` or
+    /// `moto_server` on the PATH (`.ci/run` installs it). Without one the test says it is skipped,
+    /// except under CI, where it fails.
+    mod s3 {
+        use std::io::{Read as _, Write as _};
+        use std::net::{TcpListener, TcpStream};
+        use std::process::{Child, Command, Stdio};
+        use std::time::{Duration, Instant};
+
+        use object_store::aws::AmazonS3Builder;
+
+        use super::*;
+
+        struct Moto {
+            child: Child,
+            endpoint: String,
+        }
+
+        impl Drop for Moto {
+            fn drop(&mut self) {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+        }
+
+        fn start_moto() -> Option<Moto> {
+            let program = std::env::var("OFFERLOOP_MOTO_SERVER").unwrap_or_else(|_| "moto_server".to_owned());
+            let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let child = match Command::new(&program)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+            {
+                Ok(child) => child,
+                Err(e) => {
+                    assert!(
+                        std::env::var_os("CI").is_none(),
+                        "CI must provide an S3 server: `{program}` did not start ({e}); .ci/run installs moto"
+                    );
+                    eprintln!(
+                        "SKIPPED: no S3 server (`{program}`: {e}); install `moto[server]` or set OFFERLOOP_MOTO_SERVER"
+                    );
+                    return None;
+                }
+            };
+            let moto = Moto {
+                child,
+                endpoint: format!("http://127.0.0.1:{port}"),
+            };
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(
+                    Instant::now() < deadline,
+                    "moto did not listen on port {port} within 30 s"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Some(moto)
+        }
+
+        /// `PUT /<bucket>`: moto accepts unsigned requests.
+        fn create_bucket(endpoint: &str, bucket: &str) {
+            let host = endpoint.trim_start_matches("http://");
+            let mut stream = TcpStream::connect(host).unwrap();
+            stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            write!(
+                stream,
+                "PUT /{bucket} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+            let mut response = String::new();
+            stream.read_to_string(&mut response).unwrap();
+            assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn reads_a_connector_layout_from_an_s3_server_across_list_pages() {
+            let Some(moto) = start_moto() else { return };
+            create_bucket(&moto.endpoint, "acme-currents");
+            let s3 = AmazonS3Builder::new()
+                .with_endpoint(&moto.endpoint)
+                .with_allow_http(true)
+                .with_bucket_name("acme-currents")
+                .with_region("us-east-1")
+                .with_access_key_id("testing")
+                .with_secret_access_key("testing")
+                .build()
+                .unwrap();
+            let store: Arc<dyn ObjectStore> = Arc::new(s3);
+            // More files than one ListObjectsV2 page (1,000 keys), plus a file of another connector
+            // outside the prefix.
+            let files = 1_030;
+            for i in 0..files {
+                let bytes = purchase_file(Codec::Null, vec![purchase(&format!("e{i}"), Some("c"), 1.0)]);
+                put(
+                    store.as_ref(),
+                    &key(
+                        &format!("2026-01-{:02}-{:02}", 1 + i / 24 % 28, i % 24),
+                        &format!("f+0+{i}"),
+                    ),
+                    bytes,
+                )
+                .await;
+            }
+            put(
+                store.as_ref(),
+                "other/event_type=users.behaviors.Purchase/date=2026-01-01-00/x.avro",
+                vec![0],
+            )
+            .await;
+            let bucket = Bucket::from_store("s3://acme-currents/currents", store, Path::from("currents"));
+            let mut seen = HashSet::new();
+            let got = bucket.read_new(&HashSet::new(), &mut seen).await.unwrap();
+            assert_eq!(got.report.files_read, files);
+            assert_eq!(got.events.len(), files);
+            assert!(
+                got.report.unreadable.is_empty(),
+                "the other connector's file is outside the prefix"
+            );
+            let checkpoint: HashSet<String> = got.keys.into_iter().collect();
+            let again = bucket.read_new(&checkpoint, &mut seen).await.unwrap();
+            assert!(again.events.is_empty() && again.keys.is_empty());
+        }
+    }
 }
