@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::api::null_as_default;
 use crate::endpoint::{Endpoint, Request};
 
 /// Items per page of `/campaigns/list`, `/canvas/list` and `/segments/list`.
@@ -315,8 +316,8 @@ pub struct ConversionBehavior {
     /// The event, for "Performs Custom Event".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_event_name: Option<String>,
-    /// The apps it is restricted to, if any.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// The apps it is restricted to, if any (Braze sends `null` for none).
+    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
     pub app_ids: Vec<String>,
 }
 
@@ -599,12 +600,12 @@ pub struct CanvasStep {
 /// A named path out of a Canvas step.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct CanvasNextPath {
-    /// The path's name.
-    #[serde(default)]
+    /// The path's name (Braze sends `null` for an unnamed path: empty).
+    #[serde(default, deserialize_with = "null_as_default")]
     pub name: String,
-    /// The step it leads to.
-    #[serde(default)]
-    pub next_step_id: String,
+    /// The step it leads to; `None` when the path ends the Canvas (Braze sends `null`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_step_id: Option<String>,
 }
 
 /// `GET /canvas/data_series`: daily analytics of a Canvas over `length` days (1 to 14) or since
@@ -1239,6 +1240,19 @@ mod tests {
             message.str_field("subject"),
             Some("Welcome, {{context.${first_offer}}}")
         );
+    }
+
+    /// Real workspaces send `null` where the documentation shows a value: a conversion behavior
+    /// without app restriction, a path without a name or a following step.
+    #[test]
+    fn nulls_in_campaign_and_canvas_details_decode() {
+        let behavior: ConversionBehavior =
+            serde_json::from_value(json!({"type": "Opens App", "window": 86400, "app_ids": null})).unwrap();
+        assert!(behavior.app_ids.is_empty());
+        let path: CanvasNextPath = serde_json::from_value(json!({"name": null, "next_step_id": null})).unwrap();
+        assert_eq!(path, CanvasNextPath::default());
+        let path: CanvasNextPath = serde_json::from_value(json!({"name": "Yes", "next_step_id": "s-2"})).unwrap();
+        assert_eq!(path.next_step_id.as_deref(), Some("s-2"));
     }
 
     #[test]

@@ -25,6 +25,16 @@ pub use catalog::{LIST_PAGE_SIZE, PagedRequest, SortDirection};
 pub use messaging::{MAX_RECIPIENTS, Recipient, RecipientId, Schedule};
 pub use users::{UserAlias, UserIdentifier};
 
+/// Deserializes `null` as the type's default: Braze sends `null` for some fields its documentation
+/// shows as always present (arrays, names).
+pub(crate) fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + serde::Deserialize<'de>,
+{
+    Ok(<Option<T> as serde::Deserialize>::deserialize(deserializer)?.unwrap_or_default())
+}
+
 /// Helpers shared by the wire-type tests of every module.
 #[cfg(test)]
 pub(crate) mod test_support {

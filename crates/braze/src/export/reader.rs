@@ -2,9 +2,10 @@
 //! time, in constant memory.
 //!
 //! A segment export is a set of files of newline-delimited JSON (one user object per line, about 5,000
-//! users per file): a ZIP of `.json` entries (Braze-hosted download, or bucket default), gzip files
-//! (bucket with `output_format: "gzip"`), or plain files. The reader goes through the files in the
-//! order given, the JSON entries of a ZIP in name order, and the lines of each in order. It holds one
+//! users per file): a ZIP of entries usually named `.json` (Braze-hosted download, or bucket default;
+//! every file entry is read, whatever its name), gzip files (bucket with `output_format: "gzip"`), or
+//! plain files. The reader goes through the files in the order given, the file entries of a ZIP in
+//! name order, and the lines of each in order. It holds one
 //! line at a time in a reused buffer and never collects, so its memory does not grow with the number
 //! of users; a line longer than [`ExportReader::max_line_bytes`] is reported instead of buffered.
 //!
@@ -468,13 +469,7 @@ fn open_file(path: &Path) -> Result<Opened, ExportError> {
     })
 }
 
-/// Whether a ZIP entry holds newline-delimited JSON, by its name.
-fn is_json_entry(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    [".json", ".ndjson", ".jsonl"].iter().any(|ext| lower.ends_with(ext))
-}
-
-/// A ZIP archive, its JSON entries sorted by name, and the next one to read.
+/// A ZIP archive, its file entries sorted by name, and the next one to read.
 struct ZipCursor {
     path: PathBuf,
     archive: zip::ZipArchive<BufReader<File>>,
@@ -494,10 +489,9 @@ impl ZipCursor {
         for index in 0..archive.len() {
             let entry = archive.by_index_data(index).map_err(zip_error)?;
             let name = entry.name().map_err(zip_error)?;
-            if entry.is_file() && is_json_entry(&name) {
+            // Every file entry holds users, whatever its name: Braze does not promise an extension.
+            if entry.is_file() {
                 entries.push((name.into_owned(), index));
-            } else if entry.is_file() {
-                tracing::debug!(file = %path.display(), entry = %name, "ignoring a non-JSON entry of a segment export");
             }
         }
         entries.sort();
@@ -509,7 +503,7 @@ impl ZipCursor {
         })
     }
 
-    /// Opens the next JSON entry for reading, or `None` after the last one.
+    /// Opens the next file entry for reading, or `None` after the last one.
     fn open_next(&mut self) -> Result<Option<LineSource>, ExportError> {
         let Some((name, index)) = self.entries.get(self.next) else {
             return Ok(None);
