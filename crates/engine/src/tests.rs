@@ -19,6 +19,11 @@ use crate::{DailyRun, ManualClock, NO_MESSAGE_VERSION, RunOptions};
 
 const CUSTOMERS: usize = 240;
 
+/// The example's algorithm, the prefix of its model versions (`logistic_ts/1`).
+fn algorithm() -> &'static str {
+    use_case().policy.algorithm.as_str()
+}
+
 fn use_case() -> UseCase {
     let text = include_str!("../../../examples/winback.toml")
         .replace("segment_id = \"3b4f5c2e-lapsed-90d\"", "ids_file = \"ids.txt\"");
@@ -165,7 +170,7 @@ async fn a_fresh_run_decides_everyone_once_and_sends_every_batch() {
         match d.group {
             Group::Control => assert_eq!(p, 1.0),
             Group::RandomControl => assert!(p < 0.1, "uniform over many actions: {p}"),
-            Group::Treatment => assert!(d.policy_version.starts_with("lin_ts")),
+            Group::Treatment => assert!(d.policy_version.starts_with(algorithm())),
         }
         assert_ne!(
             d.policy_version, NO_MESSAGE_VERSION,
@@ -388,7 +393,8 @@ async fn a_crash_after_learning_early_marks_the_same_decisions_on_resumption() {
     assert!(run_sharing(&w, activator.clone(), date, share).execute().await.is_err());
     let saved = w.store.latest_model("winback-lapsed-90d").unwrap().unwrap();
     assert_eq!(
-        saved.version, "lin_ts/1+run2",
+        saved.version,
+        format!("{}/1+run2", algorithm()),
         "learned early and saved before the crash"
     );
     // Resumed later in the day, when the evening messages would qualify too: the selection depends
@@ -396,7 +402,7 @@ async fn a_crash_after_learning_early_marks_the_same_decisions_on_resumption() {
     w.clock.set("2026-01-07T20:00:00Z".parse::<Timestamp>().unwrap());
     let resumed = run_sharing(&w, activator, date, share).execute().await.unwrap();
     assert_eq!(resumed.rewards_learned, 0, "not learned again");
-    assert_eq!(resumed.model_version, "lin_ts/1");
+    assert_eq!(resumed.model_version, format!("{}/1", algorithm()));
     let pending = w.store.pending_feedback("winback-lapsed-90d").unwrap();
     let evening: Timestamp = "2026-01-06T00:00:00Z".parse().unwrap();
     assert!(!pending.is_empty() && (pending.len() as u64) < first.decisions);
@@ -507,13 +513,14 @@ async fn a_crash_after_saving_the_model_does_not_learn_twice() {
     assert!(run(&w, braze(), activator.clone(), later).execute().await.is_err());
     let saved = w.store.latest_model("winback-lapsed-90d").unwrap().unwrap();
     assert_eq!(
-        saved.version, "lin_ts/1+run2",
+        saved.version,
+        format!("{}/1+run2", algorithm()),
         "learned once and saved before the crash"
     );
     let resumed = run(&w, braze(), activator, later).execute().await.unwrap();
     assert_eq!(resumed.resumed_from, Some(RunPhase::Outcomes));
     assert_eq!(resumed.rewards_learned, 0, "not learned again");
-    assert_eq!(resumed.model_version, "lin_ts/1");
+    assert_eq!(resumed.model_version, format!("{}/1", algorithm()));
     assert_eq!(w.store.latest_model("winback-lapsed-90d").unwrap().unwrap(), saved);
     assert!(w.store.matured_feedback("winback-lapsed-90d").unwrap().is_empty());
     assert!(first.decisions > 0);
@@ -629,7 +636,7 @@ fn a_paused_treatment_gets_business_as_usual() {
         normal
             .iter()
             .filter(|d| d.group == Group::Treatment)
-            .all(|d| d.policy_version.starts_with("lin_ts"))
+            .all(|d| d.policy_version.starts_with(algorithm()))
     );
     // Deterministic: the same inputs decide the same.
     assert_eq!(
