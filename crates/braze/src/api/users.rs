@@ -249,10 +249,26 @@ impl ExportSegmentRequest {
         }
     }
 
-    /// Sets the named custom attributes to export.
+    /// Sets the named custom attributes to export. Braze ignores this list when `fields_to_export`
+    /// holds `custom_attributes` and then exports **every** custom attribute (personal ones
+    /// included), so a non-empty list also takes `custom_attributes` out of `fields_to_export`; the
+    /// named attributes still arrive under `custom_attributes`.
     pub fn custom_attributes_to_export(mut self, names: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.custom_attributes_to_export = names.into_iter().map(Into::into).collect();
+        if !self.custom_attributes_to_export.is_empty() {
+            self.fields_to_export.retain(|f| f != "custom_attributes");
+        }
         self
+    }
+
+    /// The profile fields the export's files hold: `fields_to_export`, plus `custom_attributes` when
+    /// named attributes are requested.
+    pub fn exported_fields(&self) -> Vec<String> {
+        let mut fields = self.fields_to_export.clone();
+        if !self.custom_attributes_to_export.is_empty() && !fields.iter().any(|f| f == "custom_attributes") {
+            fields.push("custom_attributes".to_owned());
+        }
+        fields
     }
 
     /// Sets the completion callback URL.
@@ -607,6 +623,22 @@ mod tests {
             &ExportSegmentRequest::new("seg-1", Vec::<String>::new()),
             json!({"segment_id": "seg-1", "fields_to_export": []}),
         );
+    }
+
+    /// Braze ignores named attributes when `custom_attributes` is a field, and exports every one.
+    #[test]
+    fn named_custom_attributes_take_custom_attributes_out_of_the_fields() {
+        let request = ExportSegmentRequest::new("seg-1", ["external_id", "custom_attributes"])
+            .custom_attributes_to_export(["days_since_last_purchase"]);
+        check_body(
+            &request,
+            json!({
+                "segment_id": "seg-1",
+                "fields_to_export": ["external_id"],
+                "custom_attributes_to_export": ["days_since_last_purchase"],
+            }),
+        );
+        assert_eq!(request.exported_fields(), ["external_id", "custom_attributes"]);
     }
 
     #[test]

@@ -167,7 +167,7 @@ pub async fn export_segment(
     destination: &ExportDestination,
     poll: &ExportPoll,
 ) -> crate::Result<ExportReader> {
-    let fields = request.fields_to_export.clone();
+    let fields = request.exported_fields();
     let segment_id = request.segment_id.clone();
     let response = api.export_segment(request).await?;
     if !response.errors.is_empty() {
