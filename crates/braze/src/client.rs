@@ -324,11 +324,12 @@ fn status_error(
     let message = envelope.message.unwrap_or_else(|| snippet(body, SNIPPET_LEN));
     match status {
         401 => BrazeError::Unauthorized { endpoint, message },
-        403 => BrazeError::MissingPermission {
+        403 if is_missing_permission(&message) => BrazeError::MissingPermission {
             endpoint,
             permission: endpoint.permission(),
             message,
         },
+        403 => BrazeError::Forbidden { endpoint, message },
         404 => BrazeError::NotFound { endpoint, message },
         429 => BrazeError::RateLimited {
             endpoint,
@@ -373,4 +374,20 @@ impl<P: serde::Serialize + Send + Sync> Request for Raw<'_, P> {
     fn endpoint(&self) -> Endpoint {
         self.endpoint
     }
+}
+
+/// Whether a 403's message is Braze's "the key lacks a permission" ("Access Denied", "You do not have
+/// permission to access this resource") rather than "Forbidden" (a plan without the endpoint, an
+/// inactive account). An empty or unknown message counts as a permission: that is what a user can fix.
+fn is_missing_permission(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    let other = [
+        "forbidden",
+        "plan",
+        "inactive",
+        "not enabled",
+        "not included",
+        "suspended",
+    ];
+    lower.contains("access denied") || lower.contains("permission") || !other.iter().any(|o| lower.contains(o))
 }

@@ -1,7 +1,7 @@
 //! The one error type of `offerloop-braze`, and what it says about a send's fate.
 //!
 //! The variants follow what a caller must do next (aws-sdk style): fix the configuration
-//! (`Config`, `Unauthorized`, `MissingPermission`), fix the request (`BadRequest`, `NotFound`), wait
+//! (`Config`, `Unauthorized`, `MissingPermission`, `Forbidden`), fix the request (`BadRequest`, `NotFound`), wait
 //! (`RateLimited`), retry or reconcile (`Server`, `Transport`, `OutcomeUnknown`), or report a broken
 //! response (`Decode`). [`BrazeError::send_fate`] answers the question that matters for message sends:
 //! could Braze have accepted this request?
@@ -47,6 +47,17 @@ pub enum BrazeError {
         endpoint: Endpoint,
         /// The permission string the key needs.
         permission: &'static str,
+        /// Braze's message.
+        message: String,
+    },
+    /// 403 that is not about the key's permissions: the workspace's plan does not include the
+    /// endpoint, or the account is inactive. A new key does not help.
+    #[error(
+        "{endpoint}: 403 forbidden, not a missing permission: the workspace's plan may not include this endpoint, or the account is inactive (Braze said: {message}); ask your Braze account manager"
+    )]
+    Forbidden {
+        /// The endpoint called.
+        endpoint: Endpoint,
         /// Braze's message.
         message: String,
     },
@@ -151,6 +162,7 @@ impl BrazeError {
         match self {
             Self::Unauthorized { endpoint, .. }
             | Self::MissingPermission { endpoint, .. }
+            | Self::Forbidden { endpoint, .. }
             | Self::BadRequest { endpoint, .. }
             | Self::NotFound { endpoint, .. }
             | Self::RateLimited { endpoint, .. }

@@ -215,6 +215,37 @@ async fn rate_limits_beyond_the_wait_budget_are_returned() {
     );
 }
 
+/// Braze answers 403 for two different things: a key without the endpoint's permission ("Access
+/// Denied"), and a workspace whose plan lacks the endpoint or whose account is inactive ("Forbidden").
+#[tokio::test]
+async fn a_403_that_is_not_a_missing_permission_says_so() {
+    for (message, expected) in [
+        ("Access Denied", "MissingPermission"),
+        (
+            "You do not have permission to access this resource",
+            "MissingPermission",
+        ),
+        ("Forbidden", "Forbidden"),
+        ("This feature is not included in your plan", "Forbidden"),
+    ] {
+        let server = MockServer::start().await;
+        Mock::given(path("/campaigns/trigger/send"))
+            .respond_with(ResponseTemplate::new(403).set_body_json(serde_json::json!({"message": message})))
+            .mount(&server)
+            .await;
+        let err = client(&server).execute(&Send { campaign_id: "c1" }).await.unwrap_err();
+        assert!(format!("{err:?}").starts_with(expected), "{message}: {err:?}");
+        let text = err.to_string();
+        assert!(text.contains(message), "{text}");
+        if expected == "Forbidden" {
+            assert!(
+                text.contains("not a missing permission") && !text.contains("create a key"),
+                "{text}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn error_statuses_map_to_their_variants() {
     let cases: [(u16, &str); 5] = [
