@@ -10,6 +10,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 use offerloop_braze::BrazeApi;
+use offerloop_braze::api::catalog::SegmentDataSeriesRequest;
 use offerloop_braze::api::users::{ExportIdsRequest, ExportSegmentRequest};
 use offerloop_braze::export::{ExportDestination, ExportPoll, export_segment};
 use offerloop_domain::UseCase;
@@ -137,6 +138,9 @@ pub async fn export_audience(
             })
             .await
             .map_err(|e| Error::Task(e.to_string()))??;
+            if collector.rows.is_empty() {
+                refuse_empty_export(api, segment_id).await?;
+            }
         }
         AudienceSource::IdsFile { path } => {
             let ids = read_ids(&options.base_dir.join(path))?;
@@ -163,6 +167,31 @@ pub async fn export_audience(
     Ok(collector.rows)
 }
 
+/// A segment export that yielded no customer: an error when Braze estimates the segment non-empty
+/// (the files were not read as users: their names, their format), so a run never decides for an
+/// empty audience by mistake. Without an estimate (no `segments.data_series` permission, analytics not
+/// tracked for the segment) the empty audience stands, with a warning.
+///
+/// # Errors
+/// [`Error::Export`] naming the segment and its estimated size.
+async fn refuse_empty_export(api: &dyn BrazeApi, segment_id: &str) -> Result<()> {
+    let request = SegmentDataSeriesRequest::new(segment_id, 1);
+    match api.segment_data_series(request).await {
+        Ok(series) => match series.data.iter().filter_map(|d| d.size).next_back() {
+            Some(size) if size > 0 => Err(Error::Export(format!(
+                "segment `{segment_id}`: the export yielded no users, but Braze estimates the segment at \
+                 {size} users; its files were not read as users (check the export's files), so no run \
+                 is made for an empty audience"
+            ))),
+            _ => Ok(()),
+        },
+        Err(e) => {
+            tracing::warn!(segment_id, error = %e, "the segment export yielded no users and its size could not be checked");
+            Ok(())
+        }
+    }
+}
+
 /// The ids of an ids file: one per line, blank lines and `#` comments skipped.
 fn read_ids(path: &Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
@@ -175,4 +204,81 @@ fn read_ids(path: &Path) -> Result<Vec<String>> {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(str::to_owned)
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use offerloop_braze::api::catalog::{SegmentDataSeriesResponse, SegmentSize};
+    use offerloop_braze::api::users::ExportSegmentResponse;
+    use offerloop_braze::{BrazeError, Endpoint, MockBrazeApi};
+
+    use super::*;
+
+    fn use_case() -> UseCase {
+        let text = include_str!("../../../examples/winback.toml");
+        offerloop_domain::config::parse_use_case(text, "winback.toml").unwrap()
+    }
+
+    /// A segment export whose one file holds no user, and a size estimate (or an error) for it.
+    fn api(size: std::result::Result<u64, ()>, dir: &Path) -> MockBrazeApi {
+        let file = dir.join("part-1.json");
+        std::fs::write(&file, "").unwrap();
+        let mut api = MockBrazeApi::new();
+        api.expect_export_segment().returning(|_| {
+            Ok(ExportSegmentResponse {
+                object_prefix: "p".into(),
+                url: Some("https://braze.example.invalid/export.zip".into()),
+                ..ExportSegmentResponse::default()
+            })
+        });
+        api.expect_fetch_export()
+            .returning(move |_, _, _| Ok(vec![file.clone()]));
+        api.expect_segment_data_series().returning(move |_| match size {
+            Ok(size) => Ok(SegmentDataSeriesResponse {
+                data: vec![SegmentSize {
+                    time: "2026-12-06".into(),
+                    size: Some(size),
+                }],
+                ..SegmentDataSeriesResponse::default()
+            }),
+            Err(()) => Err(BrazeError::MissingPermission {
+                endpoint: Endpoint::SegmentsDataSeries,
+                permission: "segments.data_series",
+                message: "Access Denied".into(),
+            }),
+        });
+        api
+    }
+
+    fn options(dir: &Path) -> AudienceOptions {
+        AudienceOptions {
+            download_dir: dir.join("download"),
+            poll: ExportPoll::default(),
+            base_dir: dir.to_path_buf(),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_export_without_users_of_a_non_empty_segment_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = export_audience(&api(Ok(1_200), dir.path()), &use_case(), &options(dir.path()))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("3b4f5c2e-lapsed-90d") && err.contains("1200 users"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_empty_segment_or_an_unknown_size_is_an_empty_audience() {
+        for size in [Ok(0), Err(())] {
+            let dir = tempfile::tempdir().unwrap();
+            let rows = export_audience(&api(size, dir.path()), &use_case(), &options(dir.path()))
+                .await
+                .unwrap();
+            assert!(rows.is_empty());
+        }
+    }
 }
