@@ -181,10 +181,26 @@ impl Bucket {
         checkpoint: &HashSet<String>,
         seen: &mut HashSet<(String, String)>,
     ) -> Result<NewEvents> {
+        self.read_new_where(checkpoint, seen, |_| true).await
+    }
+
+    /// [`Bucket::read_new`] for the files whose key `wanted` accepts (an event type, an hour range).
+    ///
+    /// # Errors
+    /// As [`Bucket::read_new`].
+    pub async fn read_new_where(
+        &self,
+        checkpoint: &HashSet<String>,
+        seen: &mut HashSet<(String, String)>,
+        wanted: impl Fn(&CurrentsKey) -> bool,
+    ) -> Result<NewEvents> {
         let (files, others) = self.list().await?;
         let mut out = NewEvents::default();
         out.report.not_event_files = others;
-        for file in files.into_iter().filter(|f| !checkpoint.contains(&f.key)) {
+        for file in files
+            .into_iter()
+            .filter(|f| !checkpoint.contains(&f.key) && wanted(&f.parsed))
+        {
             let bytes = self.fetch(&file.key).await?;
             let events = match file::decode(&file.key, &file.parsed.event_type, &bytes) {
                 Ok(events) => events,

@@ -29,6 +29,8 @@ struct Inner {
     deliveries: Vec<DeliveryRecord>,
     models: Vec<ModelRecord>,
     alerts: Vec<DriftAlertRecord>,
+    /// `(use case, source, key)` of every outcome-feed object read.
+    feed_keys: HashSet<(String, String, String)>,
     writes: usize,
 }
 
@@ -260,6 +262,29 @@ impl Store for FakeStore {
             }
         }
         Ok(n)
+    }
+    fn feed_keys_read(&self, use_case: &str, source: &str) -> Result<HashSet<String>> {
+        let s = self.inner.lock().unwrap();
+        Ok(s.feed_keys
+            .iter()
+            .filter(|(u, f, _)| u == use_case && f == source)
+            .map(|(_, _, k)| k.clone())
+            .collect())
+    }
+    fn record_feed_outcomes(
+        &self,
+        use_case: &str,
+        source: &str,
+        keys: &[String],
+        outcomes: &[Outcome],
+        _now: Timestamp,
+    ) -> Result<usize> {
+        let new = self.record_outcomes(use_case, outcomes)?;
+        let mut s = self.inner.lock().unwrap();
+        for k in keys {
+            s.feed_keys.insert((use_case.to_owned(), source.to_owned(), k.clone()));
+        }
+        Ok(new)
     }
     fn outcomes_between(&self, _use_case: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Outcome>> {
         let s = self.inner.lock().unwrap();

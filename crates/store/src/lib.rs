@@ -102,6 +102,21 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn record_outcomes(&self, use_case: &str, outcomes: &[Outcome]) -> Result<usize>;
     /// Outcomes of `use_case` that occurred in `[from, to)`.
     fn outcomes_between(&self, use_case: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Outcome>>;
+    /// The object keys of the outcome feed `source` (a Currents bucket's URL) already read for
+    /// `use_case`: the feed's checkpoint.
+    fn feed_keys_read(&self, use_case: &str, source: &str) -> Result<std::collections::HashSet<String>>;
+    /// Stores `outcomes` as [`Store::record_outcomes`] does and adds `keys` to the checkpoint of
+    /// `source`, in **one transaction**: a crash leaves both or neither, so no file is skipped with
+    /// its events lost and none is counted twice. `now` is when the keys were read. Returns how many
+    /// outcomes were new.
+    fn record_feed_outcomes(
+        &self,
+        use_case: &str,
+        source: &str,
+        keys: &[String],
+        outcomes: &[Outcome],
+        now: Timestamp,
+    ) -> Result<usize>;
     /// Inserts or replaces rewards (by decision id). A final reward is never replaced by a pending one.
     fn upsert_rewards(&self, rewards: &[Reward]) -> Result<()>;
     /// The reward of each decision of `use_case` decided in `[from, to)` that has one.

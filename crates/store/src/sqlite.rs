@@ -136,6 +136,36 @@ impl SqliteStore {
 }
 
 /// The run `run_id`, or [`Error::NotFound`].
+/// Inserts outcomes, ignoring those whose `dedupe_key` is stored; returns how many were new.
+fn insert_outcomes(tx: &Transaction<'_>, use_case: &str, outcomes: &[Outcome]) -> Result<usize> {
+    let mut stmt = tx
+        .prepare_cached(
+            "INSERT INTO outcomes (use_case, dedupe_key, customer_id, kind, occurred_at, value) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (use_case, dedupe_key) DO NOTHING",
+        )
+        .ctx("record outcomes")?;
+    let mut new = 0;
+    for outcome in outcomes {
+        if outcome.value.is_nan() {
+            return Err(Error::Unstorable {
+                what: "outcome value",
+                message: format!("outcome `{}` has value NaN", outcome.dedupe_key),
+            });
+        }
+        new += stmt
+            .execute(params![
+                use_case,
+                outcome.dedupe_key,
+                outcome.customer_id.as_str(),
+                codec::json("outcome kind", &outcome.kind)?,
+                codec::time("outcome time", outcome.occurred_at)?,
+                outcome.value,
+            ])
+            .ctx("record outcomes")?;
+    }
+    Ok(new)
+}
+
 fn require_run(conn: &Connection, run_id: i64) -> Result<RunRecord> {
     conn.query_row(
         &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
@@ -601,31 +631,42 @@ impl Store for SqliteStore {
     }
 
     fn record_outcomes(&self, use_case: &str, outcomes: &[Outcome]) -> Result<usize> {
-        self.write("record outcomes", |tx| {
+        self.write("record outcomes", |tx| insert_outcomes(tx, use_case, outcomes))
+    }
+
+    fn feed_keys_read(&self, use_case: &str, source: &str) -> Result<std::collections::HashSet<String>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached("SELECT key FROM feed_keys WHERE use_case = ?1 AND source = ?2")
+            .ctx("read the feed checkpoint")?;
+        let keys = stmt
+            .query_map(params![use_case, source], |row| row.get::<_, String>(0))
+            .ctx("read the feed checkpoint")?
+            .collect::<std::result::Result<_, _>>()
+            .ctx("read the feed checkpoint")?;
+        Ok(keys)
+    }
+
+    fn record_feed_outcomes(
+        &self,
+        use_case: &str,
+        source: &str,
+        keys: &[String],
+        outcomes: &[Outcome],
+        now: Timestamp,
+    ) -> Result<usize> {
+        self.write("record feed outcomes", |tx| {
+            let new = insert_outcomes(tx, use_case, outcomes)?;
             let mut stmt = tx
                 .prepare_cached(
-                    "INSERT INTO outcomes (use_case, dedupe_key, customer_id, kind, occurred_at, value) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (use_case, dedupe_key) DO NOTHING",
+                    "INSERT INTO feed_keys (use_case, source, key, read_at) VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT DO NOTHING",
                 )
-                .ctx("record outcomes")?;
-            let mut new = 0;
-            for outcome in outcomes {
-                if outcome.value.is_nan() {
-                    return Err(Error::Unstorable {
-                        what: "outcome value",
-                        message: format!("outcome `{}` has value NaN", outcome.dedupe_key),
-                    });
-                }
-                new += stmt
-                    .execute(params![
-                        use_case,
-                        outcome.dedupe_key,
-                        outcome.customer_id.as_str(),
-                        codec::json("outcome kind", &outcome.kind)?,
-                        codec::time("outcome time", outcome.occurred_at)?,
-                        outcome.value,
-                    ])
-                    .ctx("record outcomes")?;
+                .ctx("record the feed checkpoint")?;
+            let now = codec::time("feed read time", now)?;
+            for key in keys {
+                stmt.execute(params![use_case, source, key, now])
+                    .ctx("record the feed checkpoint")?;
             }
             Ok(new)
         })

@@ -125,8 +125,20 @@ const V3: &str = r#"
 CREATE INDEX decisions_unmonitored ON decisions (use_case) WHERE learned = 2;
 "#;
 
+/// Version 4: the checkpoint of an outcome feed (a Currents bucket): every object key read, per use
+/// case and feed URL.
+const V4: &str = r#"
+CREATE TABLE feed_keys (
+    use_case TEXT    NOT NULL,
+    source   TEXT    NOT NULL,
+    key      TEXT    NOT NULL,
+    read_at  INTEGER NOT NULL,
+    PRIMARY KEY (use_case, source, key)
+);
+"#;
+
 /// The migrations, in order: the file's `user_version` is how many of them it has applied.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this code writes (the number of migrations).
 pub(super) const VERSION: i64 = MIGRATIONS.len() as i64;

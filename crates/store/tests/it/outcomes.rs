@@ -458,3 +458,65 @@ fn decisions_learned_early_come_back_once_final_for_the_drift_detectors() {
     store.mark_monitored(&["d2".to_owned()]).unwrap();
     assert_eq!(ids(store.unmonitored_feedback("winback").unwrap()), ["d1"]);
 }
+
+#[test]
+fn a_feed_checkpoint_is_written_with_its_outcomes_per_use_case_and_source() {
+    let store = SqliteStore::in_memory().unwrap();
+    let purchase = |key: &str| {
+        outcome(
+            key,
+            "c1",
+            "2026-01-02T10:00:00Z",
+            OutcomeKind::Purchase {
+                product_id: "sku".to_owned(),
+            },
+            10.0,
+        )
+    };
+    let source = "s3://acme-currents/currents";
+    let now = at("2026-01-03T06:00:00Z");
+    assert!(store.feed_keys_read("winback", source).unwrap().is_empty());
+    let keys = vec!["a.avro".to_owned(), "b.avro".to_owned()];
+    let new = store
+        .record_feed_outcomes(
+            "winback",
+            source,
+            &keys,
+            &[purchase("currents:e1"), purchase("currents:e2")],
+            now,
+        )
+        .unwrap();
+    assert_eq!(new, 2);
+    let read = store.feed_keys_read("winback", source).unwrap();
+    assert_eq!(read.len(), 2);
+    assert!(read.contains("a.avro") && read.contains("b.avro"));
+    // Another use case or another bucket has its own checkpoint.
+    assert!(store.feed_keys_read("renewal", source).unwrap().is_empty());
+    assert!(
+        store
+            .feed_keys_read("winback", "gs://other/currents")
+            .unwrap()
+            .is_empty()
+    );
+    // The same event again in a later file is not a new outcome; the key is recorded once.
+    let new = store
+        .record_feed_outcomes(
+            "winback",
+            source,
+            &["b.avro".to_owned(), "c.avro".to_owned()],
+            &[purchase("currents:e2")],
+            now,
+        )
+        .unwrap();
+    assert_eq!(new, 0);
+    assert_eq!(store.feed_keys_read("winback", source).unwrap().len(), 3);
+    // A failed write records neither its outcomes nor its keys.
+    let mut broken = purchase("currents:e3");
+    broken.value = f64::NAN;
+    assert!(
+        store
+            .record_feed_outcomes("winback", source, &["d.avro".to_owned()], &[broken], now)
+            .is_err()
+    );
+    assert!(!store.feed_keys_read("winback", source).unwrap().contains("d.avro"));
+}
