@@ -18,6 +18,9 @@ pub enum Error {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] offerloop_store::Error),
+    /// Reading a Braze Currents bucket failed (listing, fetching, a key).
+    #[error(transparent)]
+    Currents(#[from] offerloop_currents::Error),
     /// The policy failed.
     #[error(transparent)]
     Policy(#[from] offerloop_policy::Error),

@@ -20,6 +20,7 @@
 mod attribution;
 mod audience;
 mod clock;
+mod currents_feed;
 mod decide;
 pub mod delivery;
 mod early;
@@ -37,6 +38,7 @@ mod tests;
 pub use attribution::{attribute, attribute_outcomes, unsubscribe_rates};
 pub use audience::{IDS_PER_EXPORT, OUTCOME_FIELDS, check_export_fields};
 pub use clock::{Clock, ManualClock};
+pub use currents_feed::CurrentsFeed;
 pub use decide::{
     BUSINESS_AS_USUAL_VERSION, GroupCounts, MIN_MESSAGES_FOR_UNSUBSCRIBE_GUARDRAIL, NO_MESSAGE_VERSION, PAUSED_VERSION,
     RANDOM_CONTROL_VERSION, decision_id, is_message,

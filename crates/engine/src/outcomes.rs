@@ -58,6 +58,21 @@ pub enum MessageEventKind {
     Failed,
 }
 
+impl MessageEventKind {
+    /// What a Currents message event named `name` (`Send`, `Delivery`, `Bounce`…, the last part of
+    /// `users.messages.<channel>.<name>`) says, or `None` for one that says nothing about delivery.
+    pub fn of_event_name(name: &str) -> Option<Self> {
+        match name {
+            "Send" | "CarrierSend" => Some(Self::Sent),
+            "Delivery" | "Open" | "Click" | "Read" | "Impression" | "ShortLinkClick" | "Dismiss" | "IosForeground" => {
+                Some(Self::Delivered)
+            }
+            "Bounce" | "DeliveryFailure" | "Rejection" | "Failure" | "Abort" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+}
+
 /// One message event of a customer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageEvent {
@@ -78,14 +93,7 @@ pub struct MessageEvent {
 pub fn currents_message_event(record: &serde_json::Value) -> Option<MessageEvent> {
     let event_type = record.get("event_type")?.as_str()?;
     let name = event_type.strip_prefix("users.messages.")?.rsplit('.').next()?;
-    let kind = match name {
-        "Send" | "CarrierSend" => MessageEventKind::Sent,
-        "Delivery" | "Open" | "Click" | "Read" | "Impression" | "ShortLinkClick" | "Dismiss" | "IosForeground" => {
-            MessageEventKind::Delivered
-        }
-        "Bounce" | "DeliveryFailure" | "Rejection" | "Failure" | "Abort" => MessageEventKind::Failed,
-        _ => return None,
-    };
+    let kind = MessageEventKind::of_event_name(name)?;
     let text = |key: &str| record.get(key).and_then(serde_json::Value::as_str).map(str::to_owned);
     Some(MessageEvent {
         customer_id: CustomerId::new(record.get("external_user_id")?.as_str()?).ok()?,
@@ -115,7 +123,7 @@ impl CurrentsDirectory {
 }
 
 /// The value property of custom events under `metric`, if any.
-fn value_property(metric: &MetricKind) -> Option<&str> {
+pub(crate) fn value_property(metric: &MetricKind) -> Option<&str> {
     match metric {
         MetricKind::EventValue { property, .. } => Some(property),
         _ => None,

@@ -1,0 +1,337 @@
+//! [`CurrentsFeed`]: outcomes and message events from a Braze Currents bucket, as Braze writes it
+//! (Avro files under `event_type=…/date=…/`; see `offerloop_currents`).
+//!
+//! - **Outcomes** (purchases, custom events, unsubscribes) are read from the files not yet in the
+//!   store's checkpoint of this use case and bucket, and stored with the keys of the files they came
+//!   from in one transaction ([`Store::record_feed_outcomes`]): a run that crashes re-reads the same
+//!   files, and a file is never read twice once stored. Every new event is returned, whatever its
+//!   time, so a late event (an old `time` in a new file) is attributed by its own time.
+//! - **Message events** (send, delivery and engagement, bounce and failure) are only needed for the
+//!   messages whose grace period ends, so they are read again each time, from the files Braze queued
+//!   since the period's start (`date=` hour), never checkpointed.
+//! - Events without an `external_user_id` (anonymous users) cannot be attributed: they are counted
+//!   and logged, not returned. Unreadable files are logged and retried at the next run.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use jiff::{SignedDuration, Timestamp};
+use offerloop_currents::{Bucket, CurrentsEvent, EventType, ReadReport};
+use offerloop_domain::{CustomerId, Outcome, OutcomeKind, UseCase};
+use offerloop_store::Store;
+
+use crate::outcomes::{MessageEvent, MessageEventKind, OutcomeSource, value_property};
+use crate::{Error, Result};
+
+/// How long before the first message's send Braze may have queued its events (a clock skew margin).
+const QUEUE_SLACK: SignedDuration = SignedDuration::from_hours(1);
+
+/// Outcomes and message events from a Currents bucket; see the [module docs](self).
+#[derive(Debug)]
+pub struct CurrentsFeed {
+    bucket: Bucket,
+    store: Arc<dyn Store>,
+}
+
+impl CurrentsFeed {
+    /// The feed of `bucket`, checkpointed in `store`.
+    pub fn new(bucket: Bucket, store: Arc<dyn Store>) -> Self {
+        Self { bucket, store }
+    }
+
+    /// Opens the bucket at `url` (credentials from the environment).
+    ///
+    /// # Errors
+    /// [`Error::Currents`] for a URL the bucket cannot be opened with.
+    pub fn open(url: &str, store: Arc<dyn Store>) -> Result<Self> {
+        Ok(Self::new(Bucket::open(url)?, store))
+    }
+}
+
+/// Whether files of `event_type` hold outcomes.
+fn holds_outcomes(event_type: &str) -> bool {
+    match EventType::of(event_type) {
+        EventType::Purchase | EventType::CustomEvent => true,
+        EventType::Message { name, .. } => name == "Unsubscribe",
+        EventType::Other(_) => false,
+    }
+}
+
+/// Whether files of `event_type` hold message events that say something about delivery.
+fn holds_message_events(event_type: &str) -> bool {
+    matches!(EventType::of(event_type), EventType::Message { name, .. } if MessageEventKind::of_event_name(&name).is_some())
+}
+
+/// The outcome an event is, or `None` for one that is not an outcome or names no customer.
+fn outcome_of(event: &CurrentsEvent, value_property: Option<&str>) -> Option<Outcome> {
+    let customer_id = CustomerId::new(event.external_user_id.as_deref()?).ok()?;
+    let (kind, value) = match &event.event_type {
+        // Real Currents purchases carry one product at its `price` (no quantity field).
+        EventType::Purchase => (
+            OutcomeKind::Purchase {
+                product_id: event.product_id.clone()?,
+            },
+            event.price.unwrap_or(0.0),
+        ),
+        EventType::CustomEvent => {
+            let value = value_property
+                .and_then(|p| {
+                    let properties: serde_json::Value = serde_json::from_str(event.properties.as_deref()?).ok()?;
+                    properties.get(p)?.as_f64()
+                })
+                .unwrap_or(0.0);
+            (
+                OutcomeKind::CustomEvent {
+                    name: event.name.clone()?,
+                },
+                value,
+            )
+        }
+        EventType::Message { channel, name } if name == "Unsubscribe" => (
+            OutcomeKind::Unsubscribe {
+                channel: Some(channel.clone()),
+            },
+            0.0,
+        ),
+        _ => return None,
+    };
+    Some(Outcome {
+        customer_id,
+        kind,
+        occurred_at: event.time,
+        value,
+        dedupe_key: format!("currents:{}", event.id),
+    })
+}
+
+/// The message event an event is, or `None`.
+fn message_event_of(event: &CurrentsEvent) -> Option<MessageEvent> {
+    let EventType::Message { name, .. } = &event.event_type else {
+        return None;
+    };
+    Some(MessageEvent {
+        customer_id: CustomerId::new(event.external_user_id.as_deref()?).ok()?,
+        kind: MessageEventKind::of_event_name(name)?,
+        occurred_at: event.time,
+        campaign_id: event.campaign_id.clone(),
+        canvas_id: event.canvas_id.clone(),
+    })
+}
+
+fn log(report: &ReadReport, url: &str, what: &str) {
+    for (key, reason) in &report.unreadable {
+        tracing::warn!(
+            bucket = url,
+            key,
+            reason,
+            "an unreadable Currents file was skipped; it is read again next run"
+        );
+    }
+    tracing::info!(
+        bucket = url,
+        what,
+        files = report.files_read,
+        events = report.events,
+        duplicates = report.duplicates,
+        without_external_id = report.without_external_id,
+        "read Currents"
+    );
+}
+
+#[async_trait]
+impl OutcomeSource for CurrentsFeed {
+    async fn outcomes(&self, use_case: &UseCase, _from: Timestamp, to: Timestamp) -> Result<Vec<Outcome>> {
+        let name = use_case.name.as_str();
+        let url = self.bucket.url();
+        let checkpoint = self.store.feed_keys_read(name, url)?;
+        let new = self
+            .bucket
+            .read_new_where(&checkpoint, &mut HashSet::new(), |k| holds_outcomes(&k.event_type))
+            .await?;
+        log(&new.report, url, "outcomes");
+        let property = value_property(&use_case.metric.kind);
+        let outcomes: Vec<Outcome> = new.events.iter().filter_map(|e| outcome_of(e, property)).collect();
+        self.store
+            .record_feed_outcomes(name, url, &new.keys, &outcomes, to)
+            .map_err(Error::from)?;
+        Ok(outcomes)
+    }
+
+    async fn message_events(
+        &self,
+        _use_case: &UseCase,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Option<Vec<MessageEvent>>> {
+        // A file's `date=` is the start of the hour its events were queued in, at or after their time.
+        let earliest = from
+            .checked_sub(QUEUE_SLACK + SignedDuration::from_hours(1))
+            .unwrap_or(from);
+        let read = self
+            .bucket
+            .read_new_where(&HashSet::new(), &mut HashSet::new(), |k| {
+                k.queued_hour >= earliest && holds_message_events(&k.event_type)
+            })
+            .await?;
+        log(&read.report, self.bucket.url(), "message events");
+        Ok(Some(
+            read.events
+                .iter()
+                .filter_map(message_event_of)
+                .filter(|e| (from..to).contains(&e.occurred_at))
+                .collect(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use apache_avro::types::Value;
+    use apache_avro::{Codec, Schema, Writer};
+
+    use super::*;
+    use crate::testing::FakeStore;
+
+    const PURCHASE: &str = r#"{"type":"record","name":"Purchase","namespace":"dataexport.S3.inner.users.behaviors","fields":[{"name":"id","type":"string"},{"name":"user_id","type":"string"},{"name":"external_user_id","type":["null","string"],"default":null},{"name":"time","type":"int"},{"name":"product_id","type":"string"},{"name":"price","type":"float"},{"name":"currency","type":"string"},{"name":"properties","type":"string"}]}"#;
+    const DELIVERY: &str = r#"{"type":"record","name":"Delivery","namespace":"dataexport.S3.inner.users.messages.email","fields":[{"name":"id","type":"string"},{"name":"user_id","type":"string"},{"name":"external_user_id","type":["null","string"],"default":null},{"name":"time","type":"int"},{"name":"campaign_id","type":["null","string"],"default":null}]}"#;
+
+    fn key(event_type: &str, hour: &str, n: u32) -> String {
+        format!(
+            "currents/dataexport.prod-01.S3.integration.69cadaaed2d51b7c75b1a3e5/event_type={event_type}/date={hour}/version=10/us-01/f+0+{n}.avro"
+        )
+    }
+
+    fn opt(v: Option<&str>) -> Value {
+        match v {
+            Some(s) => Value::Union(1, Box::new(Value::String(s.into()))),
+            None => Value::Union(0, Box::new(Value::Null)),
+        }
+    }
+
+    fn write(dir: &std::path::Path, key: &str, schema: &str, records: Vec<Vec<(&str, Value)>>) {
+        let schema = Schema::parse_str(schema).unwrap();
+        let mut w = Writer::with_codec(&schema, Vec::new(), Codec::Null).unwrap();
+        for r in records {
+            w.append_value(Value::Record(r.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()))
+                .unwrap();
+        }
+        let path = dir.join(key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, w.into_inner().unwrap()).unwrap();
+    }
+
+    fn purchase(id: &str, customer: Option<&str>, time: i32, price: f32) -> Vec<(&'static str, Value)> {
+        vec![
+            ("id", Value::String(id.into())),
+            ("user_id", Value::String("5f0c1b2a3d4e5f6071829304".into())),
+            ("external_user_id", opt(customer)),
+            ("time", Value::Int(time)),
+            ("product_id", Value::String("boots".into())),
+            ("price", Value::Float(price)),
+            ("currency", Value::String("USD".into())),
+            ("properties", Value::String("{}".into())),
+        ]
+    }
+
+    fn use_case() -> UseCase {
+        offerloop_domain::config::parse_use_case(include_str!("../../../examples/winback.toml"), "winback.toml")
+            .unwrap()
+    }
+
+    fn t(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn outcomes_are_read_once_with_their_files_checkpointed_and_late_events_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("file://{}", dir.path().display());
+        let store = Arc::new(FakeStore::default());
+        let feed = CurrentsFeed::open(&url, store.clone()).unwrap();
+        let uc = use_case();
+        // 2026-01-02T10:00:00Z = 1767348000.
+        write(
+            dir.path(),
+            &key("users.behaviors.Purchase", "2026-01-02-10", 1),
+            PURCHASE,
+            vec![
+                purchase("e1", Some("c1"), 1_767_348_000, 12.34),
+                purchase("e2", None, 1_767_348_001, 5.0),
+            ],
+        );
+        // A late event (a week old) in a new folder, and the duplicate of e1.
+        write(
+            dir.path(),
+            &key("users.behaviors.Purchase", "2026-01-02-11", 2),
+            PURCHASE,
+            vec![
+                purchase("e0", Some("c2"), 1_766_743_200, 7.5),
+                purchase("e1", Some("c1"), 1_767_348_000, 12.34),
+            ],
+        );
+        let now = t("2026-01-02T12:00:00Z");
+        let got = feed.outcomes(&uc, t("2026-01-02T00:00:00Z"), now).await.unwrap();
+        let mut keys: Vec<(&str, f64)> = got.iter().map(|o| (o.dedupe_key.as_str(), o.value)).collect();
+        keys.sort_by(|a, b| a.0.cmp(b.0));
+        assert_eq!(
+            keys,
+            [("currents:e0", 7.5), ("currents:e1", 12.34)],
+            "anonymous e2 is not an outcome"
+        );
+        assert_eq!(
+            store
+                .outcomes_between("winback-lapsed-90d", Timestamp::MIN, now)
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(store.feed_keys_read("winback-lapsed-90d", &url).unwrap().len(), 2);
+        // Read again: nothing new.
+        assert!(
+            feed.outcomes(&uc, t("2026-01-02T00:00:00Z"), now)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn message_events_come_from_the_files_queued_since_the_period() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("file://{}", dir.path().display());
+        let feed = CurrentsFeed::open(&url, Arc::new(FakeStore::default())).unwrap();
+        let delivery = |id: &str, time: i32| {
+            vec![
+                ("id", Value::String(id.into())),
+                ("user_id", Value::String("u".into())),
+                ("external_user_id", opt(Some("c1"))),
+                ("time", Value::Int(time)),
+                ("campaign_id", opt(Some("camp-1"))),
+            ]
+        };
+        let event_type = "users.messages.email.Delivery";
+        write(
+            dir.path(),
+            &key(event_type, "2026-01-02-10", 1),
+            DELIVERY,
+            vec![delivery("d1", 1_767_348_000)],
+        );
+        write(
+            dir.path(),
+            &key(event_type, "2025-12-01-10", 2),
+            DELIVERY,
+            vec![delivery("d0", 1_764_583_200)],
+        );
+        let from = t("2026-01-02T09:00:00Z");
+        let events = feed
+            .message_events(&use_case(), from, t("2026-01-03T00:00:00Z"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].kind, MessageEventKind::Delivered);
+        assert_eq!(events[0].campaign_id.as_deref(), Some("camp-1"));
+        assert_eq!(events[0].occurred_at, t("2026-01-02T10:00:00Z"));
+    }
+}
