@@ -11,7 +11,7 @@ use jiff::civil::Date;
 use offerloop_activation::{Activator, BrazeActivator, DryRunActivator};
 use offerloop_braze::{ApiKey, BrazeApi, BrazeClient, BrazeConfig};
 use offerloop_domain::UseCase;
-use offerloop_engine::{Clock, DailyRun, RunOptions, RunSummary};
+use offerloop_engine::{Clock, CurrentsFeed, DailyRun, RunOptions, RunSummary};
 use offerloop_store::{SqliteStore, Store};
 
 use crate::validate::{self, Verdict};
@@ -113,7 +113,13 @@ pub async fn run(args: &RunArgs, clock: Arc<dyn Clock>) -> anyhow::Result<RunSum
         .use_case
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let run = DailyRun::builder(use_case, date)
+    let feed = match &use_case.outcomes.currents {
+        Some(url) => Some(Arc::new(
+            CurrentsFeed::open(url, store.clone()).with_context(|| format!("opening the Currents bucket {url}"))?,
+        )),
+        None => None,
+    };
+    let mut builder = DailyRun::builder(use_case, date)
         .braze(braze)
         .store(store)
         .activator(activator)
@@ -122,9 +128,11 @@ pub async fn run(args: &RunArgs, clock: Arc<dyn Clock>) -> anyhow::Result<RunSum
             base_dir,
             concurrency: args.concurrency,
             ..RunOptions::default()
-        })
-        .build()?;
-    Ok(run.execute().await?)
+        });
+    if let Some(feed) = feed {
+        builder = builder.outcome_source(feed);
+    }
+    Ok(builder.build()?.execute().await?)
 }
 
 /// The summary for people.

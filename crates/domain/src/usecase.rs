@@ -268,6 +268,19 @@ pub struct UseCase {
     pub activation: ActivationMapping,
     /// How to reach Braze.
     pub braze: BrazeConnection,
+    /// Where outcomes are read from besides profile exports.
+    #[serde(default)]
+    pub outcomes: OutcomeFeeds,
+}
+
+/// Where a use case reads outcomes (`[outcomes]`); without a feed, outcomes are the differences
+/// between successive profile exports.
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+pub struct OutcomeFeeds {
+    /// The Braze Currents bucket prefix (`s3://…`, `gs://…`, `az://…`, `file:///…`): the connector's
+    /// folder path, under which Braze writes `dataexport.…/event_type=…/date=…/…avro`. Credentials
+    /// come from the environment, never from the file.
+    pub currents: Option<String>,
 }
 
 impl UseCase {

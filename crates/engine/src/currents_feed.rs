@@ -3,8 +3,8 @@
 //!
 //! - **Outcomes** (purchases, custom events, unsubscribes) are read from the files not yet in the
 //!   store's checkpoint of this use case and bucket, and stored with the keys of the files they came
-//!   from in one transaction ([`Store::record_feed_outcomes`]): a run that crashes re-reads the same
-//!   files, and a file is never read twice once stored. Every new event is returned, whatever its
+//!   from in one transaction (its [`OutcomeSource::record`], [`Store::record_feed_outcomes`]): a run
+//!   that crashes before re-reads the same files, and a file is never read twice once stored. Every new event is returned, whatever its
 //!   time, so a late event (an old `time` in a new file) is attributed by its own time.
 //! - **Message events** (send, delivery and engagement, bounce and failure) are only needed for the
 //!   messages whose grace period ends, so they are read again each time, from the files Braze queued
@@ -13,7 +13,7 @@
 //!   and logged, not returned. Unreadable files are logged and retried at the next run.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
@@ -22,28 +22,38 @@ use offerloop_domain::{CustomerId, Outcome, OutcomeKind, UseCase};
 use offerloop_store::Store;
 
 use crate::outcomes::{MessageEvent, MessageEventKind, OutcomeSource, value_property};
-use crate::{Error, Result};
+use crate::Result;
 
 /// How long before the first message's send Braze may have queued its events (a clock skew margin).
 const QUEUE_SLACK: SignedDuration = SignedDuration::from_hours(1);
 
-/// Outcomes and message events from a Currents bucket; see the [module docs](self).
+/// Outcomes and message events from a Braze Currents bucket: outcomes from the files not yet in the
+/// store's checkpoint, stored with their keys in one transaction ([`OutcomeSource::record`]); message
+/// events from the files queued since the period asked about, read again each time.
 #[derive(Debug)]
 pub struct CurrentsFeed {
     bucket: Bucket,
+    /// Where the checkpoint is read from.
     store: Arc<dyn Store>,
+    /// The keys of the files the last [`OutcomeSource::outcomes`] read, checkpointed by
+    /// [`OutcomeSource::record`] with their outcomes.
+    pending: Mutex<Vec<String>>,
 }
 
 impl CurrentsFeed {
     /// The feed of `bucket`, checkpointed in `store`.
     pub fn new(bucket: Bucket, store: Arc<dyn Store>) -> Self {
-        Self { bucket, store }
+        Self {
+            bucket,
+            store,
+            pending: Mutex::new(Vec::new()),
+        }
     }
 
     /// Opens the bucket at `url` (credentials from the environment).
     ///
     /// # Errors
-    /// [`Error::Currents`] for a URL the bucket cannot be opened with.
+    /// [`crate::Error::Currents`] for a URL the bucket cannot be opened with.
     pub fn open(url: &str, store: Arc<dyn Store>) -> Result<Self> {
         Ok(Self::new(Bucket::open(url)?, store))
     }
@@ -141,7 +151,7 @@ fn log(report: &ReadReport, url: &str, what: &str) {
 
 #[async_trait]
 impl OutcomeSource for CurrentsFeed {
-    async fn outcomes(&self, use_case: &UseCase, _from: Timestamp, to: Timestamp) -> Result<Vec<Outcome>> {
+    async fn outcomes(&self, use_case: &UseCase, _from: Timestamp, _to: Timestamp) -> Result<Vec<Outcome>> {
         let name = use_case.name.as_str();
         let url = self.bucket.url();
         let checkpoint = self.store.feed_keys_read(name, url)?;
@@ -152,10 +162,13 @@ impl OutcomeSource for CurrentsFeed {
         log(&new.report, url, "outcomes");
         let property = value_property(&use_case.metric.kind);
         let outcomes: Vec<Outcome> = new.events.iter().filter_map(|e| outcome_of(e, property)).collect();
-        self.store
-            .record_feed_outcomes(name, url, &new.keys, &outcomes, to)
-            .map_err(Error::from)?;
+        *self.pending.lock().unwrap_or_else(PoisonError::into_inner) = new.keys;
         Ok(outcomes)
+    }
+
+    fn record(&self, store: &dyn Store, use_case: &UseCase, outcomes: &[Outcome], now: Timestamp) -> Result<usize> {
+        let keys = std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner));
+        Ok(store.record_feed_outcomes(use_case.name.as_str(), self.bucket.url(), &keys, outcomes, now)?)
     }
 
     async fn message_events(
@@ -188,51 +201,9 @@ impl OutcomeSource for CurrentsFeed {
 #[cfg(test)]
 mod tests {
     use apache_avro::types::Value;
-    use apache_avro::{Codec, Schema, Writer};
 
     use super::*;
-    use crate::testing::FakeStore;
-
-    const PURCHASE: &str = r#"{"type":"record","name":"Purchase","namespace":"dataexport.S3.inner.users.behaviors","fields":[{"name":"id","type":"string"},{"name":"user_id","type":"string"},{"name":"external_user_id","type":["null","string"],"default":null},{"name":"time","type":"int"},{"name":"product_id","type":"string"},{"name":"price","type":"float"},{"name":"currency","type":"string"},{"name":"properties","type":"string"}]}"#;
-    const DELIVERY: &str = r#"{"type":"record","name":"Delivery","namespace":"dataexport.S3.inner.users.messages.email","fields":[{"name":"id","type":"string"},{"name":"user_id","type":"string"},{"name":"external_user_id","type":["null","string"],"default":null},{"name":"time","type":"int"},{"name":"campaign_id","type":["null","string"],"default":null}]}"#;
-
-    fn key(event_type: &str, hour: &str, n: u32) -> String {
-        format!(
-            "currents/dataexport.prod-01.S3.integration.69cadaaed2d51b7c75b1a3e5/event_type={event_type}/date={hour}/version=10/us-01/f+0+{n}.avro"
-        )
-    }
-
-    fn opt(v: Option<&str>) -> Value {
-        match v {
-            Some(s) => Value::Union(1, Box::new(Value::String(s.into()))),
-            None => Value::Union(0, Box::new(Value::Null)),
-        }
-    }
-
-    fn write(dir: &std::path::Path, key: &str, schema: &str, records: Vec<Vec<(&str, Value)>>) {
-        let schema = Schema::parse_str(schema).unwrap();
-        let mut w = Writer::with_codec(&schema, Vec::new(), Codec::Null).unwrap();
-        for r in records {
-            w.append_value(Value::Record(r.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()))
-                .unwrap();
-        }
-        let path = dir.join(key);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, w.into_inner().unwrap()).unwrap();
-    }
-
-    fn purchase(id: &str, customer: Option<&str>, time: i32, price: f32) -> Vec<(&'static str, Value)> {
-        vec![
-            ("id", Value::String(id.into())),
-            ("user_id", Value::String("5f0c1b2a3d4e5f6071829304".into())),
-            ("external_user_id", opt(customer)),
-            ("time", Value::Int(time)),
-            ("product_id", Value::String("boots".into())),
-            ("price", Value::Float(price)),
-            ("currency", Value::String("USD".into())),
-            ("properties", Value::String("{}".into())),
-        ]
-    }
+    use crate::testing::{DELIVERY, FakeStore, PURCHASE, currents_key as key, opt, purchase, write_avro as write};
 
     fn use_case() -> UseCase {
         offerloop_domain::config::parse_use_case(include_str!("../../../examples/winback.toml"), "winback.toml")
@@ -272,6 +243,11 @@ mod tests {
         );
         let now = t("2026-01-02T12:00:00Z");
         let got = feed.outcomes(&uc, t("2026-01-02T00:00:00Z"), now).await.unwrap();
+        assert!(
+            store.feed_keys_read("winback-lapsed-90d", &url).unwrap().is_empty(),
+            "nothing before record"
+        );
+        assert_eq!(feed.record(store.as_ref(), &uc, &got, now).unwrap(), 2);
         let mut keys: Vec<(&str, f64)> = got.iter().map(|o| (o.dedupe_key.as_str(), o.value)).collect();
         keys.sort_by(|a, b| a.0.cmp(b.0));
         assert_eq!(

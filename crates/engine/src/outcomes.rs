@@ -20,6 +20,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use offerloop_domain::metric::MetricKind;
 use offerloop_domain::{CustomerId, Outcome, OutcomeKind, UseCase};
+use offerloop_store::Store;
 
 use crate::{Error, Result};
 
@@ -29,6 +30,18 @@ pub trait OutcomeSource: Send + Sync + fmt::Debug {
     /// Every outcome of `use_case`'s customers that occurred in `[from, to)` (a superset is fine:
     /// attribution ignores what does not match; each outcome carries a stable `dedupe_key`).
     async fn outcomes(&self, use_case: &UseCase, from: Timestamp, to: Timestamp) -> Result<Vec<Outcome>>;
+
+    /// Stores what the last [`OutcomeSource::outcomes`] returned and returns how many were new. By
+    /// default [`Store::record_outcomes`]; a source that keeps a checkpoint (the files it has read)
+    /// stores it in the same transaction ([`Store::record_feed_outcomes`]), so a crash before this
+    /// call reads the same files again and one after it never reads them twice.
+    ///
+    /// # Errors
+    /// The store's.
+    fn record(&self, store: &dyn Store, use_case: &UseCase, outcomes: &[Outcome], now: Timestamp) -> Result<usize> {
+        let _ = now;
+        Ok(store.record_outcomes(use_case.name.as_str(), outcomes)?)
+    }
 
     /// Every message event (send, delivery or engagement, bounce or abort) of `use_case`'s customers
     /// in `[from, to)`, of any campaign or canvas (a superset is fine), or `None` when the source

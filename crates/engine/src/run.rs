@@ -509,7 +509,10 @@ impl DailyRun {
                 None => Vec::new(),
             },
         };
-        summary.outcomes_new = self.store.record_outcomes(self.name(), &observed)? as u64;
+        summary.outcomes_new = match &self.outcomes {
+            Some(source) => source.record(self.store.as_ref(), &self.use_case, &observed, now)?,
+            None => self.store.record_outcomes(self.name(), &observed)?,
+        } as u64;
         let decisions = self.store.decisions_between(self.name(), from, run.started_at)?;
         let finals: std::collections::HashSet<String> = self
             .store

@@ -1250,3 +1250,72 @@ async fn early_learning_skips_messages_never_sent() {
     assert_eq!(early.rewards_learned + later.rewards_learned, first.decisions - never);
     assert_eq!(early.deliveries.not_sent + later.deliveries.not_sent, never);
 }
+
+/// The production path for outcomes: a Braze Currents bucket. A purchase Braze wrote there after
+/// day 1's decision (and written again in a later file, as at-least-once delivery does) becomes that
+/// decision's reward on day 2, once; the files read are checkpointed in the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purchase_in_a_currents_bucket_becomes_the_reward_of_the_decision_before_it() {
+    use crate::CurrentsFeed;
+    use crate::testing::{PURCHASE, currents_key, purchase, write_avro};
+
+    let w = world();
+    let bucket = w.dir.path().join("bucket");
+    std::fs::create_dir_all(&bucket).unwrap();
+    let url = format!("file://{}", bucket.display());
+    let with_feed = |date: Date, activator: Arc<FakeActivator>| {
+        let options = run(&w, braze(), activator.clone(), date).options().clone();
+        DailyRun::builder(use_case(), date)
+            .braze(Arc::new(braze()))
+            .store(w.store.clone())
+            .activator(activator)
+            .clock(w.clock.clone())
+            .options(options)
+            .outcome_source(Arc::new(CurrentsFeed::open(&url, w.store.clone()).unwrap()))
+            .build()
+            .unwrap()
+    };
+    let activator = Arc::new(FakeActivator::default());
+    let first = with_feed(DAY, activator.clone()).execute().await.unwrap();
+    let decision = w
+        .store
+        .decisions(first.run_id)
+        .unwrap()
+        .into_iter()
+        .find(|d| d.group == Group::Treatment && d.policy_version != NO_MESSAGE_VERSION)
+        .expect("a treated customer");
+    let customer = decision.customer_id.as_str().to_owned();
+    let bought_at = i32::try_from(decision.decided_at.as_second() + 7_200).unwrap();
+    let record = || purchase("evt-1", Some(&customer), bought_at, 50.0);
+    write_avro(
+        &bucket,
+        &currents_key("users.behaviors.Purchase", "2026-01-05-14", 1),
+        PURCHASE,
+        vec![record()],
+    );
+    write_avro(
+        &bucket,
+        &currents_key("users.behaviors.Purchase", "2026-01-05-15", 2),
+        PURCHASE,
+        vec![record()],
+    );
+
+    w.clock.set("2026-01-06T12:00:00Z".parse::<Timestamp>().unwrap());
+    let second = with_feed(Date::constant(2026, 1, 6), activator)
+        .execute()
+        .await
+        .unwrap();
+    assert_eq!(second.outcomes_new, 1, "the duplicate is one outcome");
+    let rewards = w
+        .store
+        .rewards_between(
+            "winback-lapsed-90d",
+            "2026-01-01T00:00:00Z".parse().unwrap(),
+            "2026-01-07T00:00:00Z".parse().unwrap(),
+        )
+        .unwrap();
+    let reward = rewards.iter().find(|r| r.decision_id == decision.id).unwrap();
+    assert_eq!(reward.attributed_outcomes, 1);
+    assert!((reward.value - (50.0 - decision.cost)).abs() < 1e-9, "{reward:?}");
+    assert_eq!(w.store.feed_keys_read("winback-lapsed-90d", &url).unwrap().len(), 2);
+}

@@ -21,8 +21,8 @@ use crate::ids::{Fraction, Identifier, identifier_problem};
 use crate::metric::{ConversionOn, MAX_ATTRIBUTION_WINDOW_DAYS, MetricKind, SuccessMetric};
 use crate::predicate::{Comparison, Literal, Predicate};
 use crate::usecase::{
-    ActivationMapping, Algorithm, Audience, AudienceSource, BrazeConnection, Guardrails, PolicySettings, UseCase,
-    UseCaseKind,
+    ActivationMapping, Algorithm, Audience, AudienceSource, BrazeConnection, Guardrails, OutcomeFeeds, PolicySettings,
+    UseCase, UseCaseKind,
 };
 use crate::{Error, Result};
 
@@ -108,6 +108,10 @@ fn read_root(cx: &mut Cx<'_>, mut root: Table<'_, '_>) -> Option<UseCase> {
         Some(t) => read_activation(cx, t, &catalog),
         None => read_activation_default(cx, &root, &catalog),
     };
+    let outcomes = match root.table(cx, "outcomes", false) {
+        Some(t) => read_outcomes(cx, t),
+        None => Some(OutcomeFeeds::default()),
+    };
     root.finish(cx);
 
     // Cross-section checks that need several sections at once.
@@ -176,7 +180,44 @@ fn read_root(cx: &mut Cx<'_>, mut root: Table<'_, '_>) -> Option<UseCase> {
         policy,
         activation: activation?,
         braze: braze?,
+        outcomes: outcomes?,
     })
+}
+
+/// The URL schemes a Currents connector writes to (and `file` for a local copy).
+const CURRENTS_SCHEMES: [&str; 7] = ["s3", "s3a", "gs", "az", "abfs", "abfss", "file"];
+
+fn read_outcomes(cx: &mut Cx<'_>, mut t: Table<'_, '_>) -> Option<OutcomeFeeds> {
+    let errors = cx.error_count();
+    let currents = t.nonempty(cx, "currents", false).and_then(|(url, span)| {
+        let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+        match scheme {
+            Some(s) if CURRENTS_SCHEMES.contains(&s.as_str()) => {
+                if url.contains('@') || url.contains('?') {
+                    cx.error(
+                        span,
+                        &t.key_path("currents"),
+                        "no credentials or options in the URL: set them in the environment (AWS_*, GOOGLE_*, AZURE_STORAGE_*)",
+                    );
+                    None
+                } else {
+                    Some(url)
+                }
+            }
+            _ => {
+                cx.error(
+                    span,
+                    &t.key_path("currents"),
+                    format!(
+                        "`{url}` is not a bucket URL: use s3://bucket/prefix, gs://bucket/prefix, az://container/prefix or file:///path"
+                    ),
+                );
+                None
+            }
+        }
+    });
+    t.finish(cx);
+    (cx.error_count() == errors).then_some(OutcomeFeeds { currents })
 }
 
 fn read_header(cx: &mut Cx<'_>, root: &mut Table<'_, '_>) -> Option<(Identifier, UseCaseKind, String, String)> {
@@ -1610,6 +1651,42 @@ control_fraction = 0.1
             Ok(_) => panic!("expected errors"),
             Err(Error::Config(d)) => d.iter().map(ToString::to_string).collect(),
             Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+
+    #[test]
+    fn a_currents_bucket_is_read_from_outcomes() {
+        let text = format!(
+            "{}\n[outcomes]\ncurrents = \"s3://acme-currents/currents\"\n",
+            use_case("", "", "")
+        );
+        let uc = parse_use_case(&text, "tpl.toml").unwrap();
+        assert_eq!(uc.outcomes.currents.as_deref(), Some("s3://acme-currents/currents"));
+        assert_eq!(
+            parse_use_case(&use_case("", "", ""), "tpl.toml")
+                .unwrap()
+                .outcomes
+                .currents,
+            None
+        );
+    }
+
+    #[test]
+    fn a_currents_url_that_is_not_a_bucket_or_holds_credentials_is_located() {
+        for (url, says) in [
+            ("https://example.com/x", "is not a bucket URL"),
+            ("s3://AKIA:secret@acme/currents", "no credentials or options in the URL"),
+        ] {
+            let base = use_case("", "", "");
+            let line = base.lines().count() + 3;
+            let text = format!("{base}\n[outcomes]\ncurrents = \"{url}\"\n");
+            let got = errors(&text);
+            assert_eq!(got.len(), 1, "{got:?}");
+            assert!(
+                got[0].starts_with(&format!("tpl.toml:{line}:12 outcomes.currents: ")),
+                "{got:?}"
+            );
+            assert!(got[0].contains(says), "{got:?}");
         }
     }
 
