@@ -7,6 +7,7 @@
 
 pub mod braze_check;
 pub mod check_cmd;
+pub mod currents_cmd;
 pub mod demo_cmd;
 pub mod demo_oracle;
 pub mod init;

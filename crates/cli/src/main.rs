@@ -159,6 +159,29 @@ enum Command {
         #[command(subcommand)]
         command: SimCommand,
     },
+    /// A Braze Currents bucket (Currents for Data Storage), as `[outcomes] currents` reads it.
+    Currents {
+        #[command(subcommand)]
+        command: CurrentsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CurrentsCommand {
+    /// What the bucket holds before a first run: files and events per event type and day, users,
+    /// events without an external id, purchase revenue per currency, duplicates, unreadable files.
+    /// Credentials come from the environment (AWS_*, GOOGLE_*, AZURE_STORAGE_*).
+    Scan {
+        /// The connector's prefix: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix or
+        /// file:///path.
+        url: String,
+        /// Only files Braze queued at or after this time (RFC 3339, e.g. 2026-12-01T00:00:00Z).
+        #[arg(long, value_name = "TIME")]
+        since: Option<jiff::Timestamp>,
+        /// Print the result as JSON (fields documented in docs/configuration.md).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -241,6 +264,9 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     state_file,
                 },
         } => run_templates_sync(&use_case, dry_run, &state_file),
+        Command::Currents {
+            command: CurrentsCommand::Scan { url, since, json },
+        } => run_currents_scan(&url, since, json),
         Command::Sim {
             command:
                 SimCommand::Serve {
@@ -390,6 +416,29 @@ fn run_demo(args: offerloop_cli::demo_cmd::DemoArgs) -> anyhow::Result<ExitCode>
         );
     }))?;
     print!("{}", offerloop_cli::demo_cmd::render(&report));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_currents_scan(url: &str, since: Option<jiff::Timestamp>, json: bool) -> anyhow::Result<ExitCode> {
+    let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        indicatif::ProgressBar::new(0)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("reading {pos}/{len} files {wide_bar} {eta}")
+            .context("the progress bar's template")?,
+    );
+    let report = runtime()?.block_on(offerloop_cli::currents_cmd::scan(url, since, |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    }))?;
+    bar.finish_and_clear();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", offerloop_cli::currents_cmd::render(&report));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

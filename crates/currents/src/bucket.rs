@@ -226,7 +226,10 @@ impl Bucket {
     }
 
     /// The bytes of `key`.
-    async fn fetch(&self, key: &str) -> Result<bytes::Bytes> {
+    ///
+    /// # Errors
+    /// [`Error::Bucket`] when the object cannot be read.
+    pub async fn fetch(&self, key: &str) -> Result<bytes::Bytes> {
         let path = Path::from(key);
         let got = self
             .store

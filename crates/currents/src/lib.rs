@@ -23,6 +23,7 @@ pub mod error;
 pub mod event;
 pub mod file;
 pub mod key;
+pub mod scan;
 #[cfg(test)]
 mod testing;
 
@@ -30,3 +31,4 @@ pub use bucket::{Bucket, NewEvents, ReadReport};
 pub use error::{Error, Result};
 pub use event::{CurrentsEvent, EventType};
 pub use key::CurrentsKey;
+pub use scan::{ScanReport, scan};

@@ -21,8 +21,8 @@ use offerloop_currents::{Bucket, CurrentsEvent, EventType, ReadReport};
 use offerloop_domain::{CustomerId, Outcome, OutcomeKind, UseCase};
 use offerloop_store::Store;
 
-use crate::outcomes::{MessageEvent, MessageEventKind, OutcomeSource, value_property};
 use crate::Result;
+use crate::outcomes::{MessageEvent, MessageEventKind, OutcomeSource, value_property};
 
 /// How long before the first message's send Braze may have queued its events (a clock skew margin).
 const QUEUE_SLACK: SignedDuration = SignedDuration::from_hours(1);
