@@ -44,7 +44,7 @@
 //! Recipients are grouped by (kind, target, schedule) and cut into requests of at most
 //! [`MAX_RECIPIENTS`] in increasing decision-id order, so any permutation of the same decisions gives
 //! the same batches, ids and bytes. With `activation.write_profile_attributes`, `/users/track` batches
-//! of at most [`MAX_TRACK_OBJECTS`] attribute objects `{"external_id", "_update_existing_only": true,
+//! of at most `[braze] track_objects_per_request` ([`MAX_TRACK_OBJECTS`] by default) attribute objects `{"external_id", "_update_existing_only": true,
 //! "<prefix><dimension>": "<option id>", ...}` come first (profile attributes are applied
 //! asynchronously by Braze; sending them first gives them the best chance to be there when the
 //! message renders). A batch id is the xxh3-128 hash (hex) of the use case, run date, kind, schedule
@@ -77,7 +77,8 @@ use xxhash_rust::xxh3::Xxh3;
 
 use crate::{ActivationRequest, BatchKind, Error, PlannedBatch, Result};
 
-/// Most attribute objects in one `/users/track` request (Braze refuses more).
+/// Most attribute objects in one `/users/track` request (Braze refuses more); a use case may set
+/// fewer (`[braze] track_objects_per_request`).
 pub const MAX_TRACK_OBJECTS: usize = 75;
 
 /// Largest serialised per-recipient `trigger_properties` / `context`, in bytes. Braze's limit is
@@ -586,10 +587,13 @@ pub fn plan(use_case: &UseCase, date: Date, requests: &[ActivationRequest]) -> R
         groups.entry((target, when)).or_default().push(entry);
     }
 
-    let mut batches = Vec::with_capacity(attributes.len().div_ceil(MAX_TRACK_OBJECTS) + groups.len());
+    let per_request = usize::try_from(use_case.braze.track_objects_per_request)
+        .unwrap_or(MAX_TRACK_OBJECTS)
+        .clamp(1, MAX_TRACK_OBJECTS);
+    let mut batches = Vec::with_capacity(attributes.len().div_ceil(per_request) + groups.len());
     let mut chunks = attributes.into_iter().peekable();
     while chunks.peek().is_some() {
-        let chunk: Vec<Entry<'_, '_>> = chunks.by_ref().take(MAX_TRACK_OBJECTS).collect();
+        let chunk: Vec<Entry<'_, '_>> = chunks.by_ref().take(per_request).collect();
         let decision_ids: Vec<String> = chunk.iter().map(|e| e.decision_id.to_owned()).collect();
         let request = TrackRequest::new().attributes(chunk.iter().map(|e| layout.attributes(e)));
         batches.push(batch(
@@ -938,6 +942,21 @@ pub(crate) mod tests {
                 "schedule": {"time": "2026-01-05T12:30:00", "in_local_time": true},
             })
         );
+    }
+
+    /// Workspaces whose contract allows 50 updates per request set it; nothing else changes.
+    #[test]
+    fn profile_attributes_follow_the_use_cases_objects_per_request() {
+        let mut use_case = example("winback");
+        use_case.braze.track_objects_per_request = 50;
+        let requests = winback_requests(&use_case, 120);
+        let batches = plan(&use_case, date("2026-01-05"), &requests).unwrap();
+        let sizes: Vec<usize> = batches
+            .iter()
+            .filter(|b| b.kind == BatchKind::TrackAttributes)
+            .map(|b| b.decision_ids.len())
+            .collect();
+        assert_eq!(sizes, [50, 50, 20]);
     }
 
     #[test]

@@ -87,6 +87,18 @@ pub struct BrazeConnection {
     pub endpoint: String,
     /// Name of the environment variable that holds the REST API key.
     pub api_key_env: String,
+    /// Attribute objects per `/users/track` request: Braze's limit is 75 per array, but workspaces on
+    /// the "Monthly Active Users CY 24-25" package accept at most 50 updates per request, combined
+    /// across attributes, events and purchases.
+    #[serde(default = "default_track_objects")]
+    pub track_objects_per_request: u32,
+}
+
+/// Braze's documented maximum of objects per `/users/track` array.
+pub const MAX_TRACK_OBJECTS: u32 = 75;
+
+fn default_track_objects() -> u32 {
+    MAX_TRACK_OBJECTS
 }
 
 /// Where the audience comes from.

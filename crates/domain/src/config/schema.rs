@@ -20,6 +20,7 @@ use crate::holdout::{ControlAction, Holdout};
 use crate::ids::{Fraction, Identifier, identifier_problem};
 use crate::metric::{ConversionOn, MAX_ATTRIBUTION_WINDOW_DAYS, MetricKind, SuccessMetric};
 use crate::predicate::{Comparison, Literal, Predicate};
+use crate::usecase::MAX_TRACK_OBJECTS;
 use crate::usecase::{
     ActivationMapping, Algorithm, Audience, AudienceSource, BrazeConnection, Guardrails, OutcomeFeeds, PolicySettings,
     UseCase, UseCaseKind,
@@ -314,10 +315,16 @@ fn read_braze(cx: &mut Cx<'_>, mut t: Table<'_, '_>) -> Option<BrazeConnection> 
         "api_key",
         "an API key never belongs in a file; set `api_key_env` to the name of the environment variable that holds it",
     );
+    let track_objects = t
+        .integer(cx, "track_objects_per_request", false, 1, u64::from(MAX_TRACK_OBJECTS))
+        .map_or(MAX_TRACK_OBJECTS, |(n, _)| {
+            u32::try_from(n).unwrap_or(MAX_TRACK_OBJECTS)
+        });
     t.finish(cx);
     Some(BrazeConnection {
         endpoint: endpoint?,
         api_key_env: api_key_env?,
+        track_objects_per_request: track_objects,
     })
 }
 
@@ -1652,6 +1659,32 @@ control_fraction = 0.1
             Err(Error::Config(d)) => d.iter().map(ToString::to_string).collect(),
             Err(e) => panic!("unexpected error {e}"),
         }
+    }
+
+    #[test]
+    fn track_objects_per_request_defaults_to_75_and_stays_within_brazes_limit() {
+        let base = use_case("", "", "");
+        assert_eq!(
+            parse_use_case(&base, "tpl.toml")
+                .unwrap()
+                .braze
+                .track_objects_per_request,
+            75
+        );
+        let with = |n: &str| base.replacen("[braze]\n", &format!("[braze]\ntrack_objects_per_request = {n}\n"), 1);
+        assert_eq!(
+            parse_use_case(&with("50"), "tpl.toml")
+                .unwrap()
+                .braze
+                .track_objects_per_request,
+            50
+        );
+        let got = errors(&with("100"));
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(
+            got[0].contains("braze.track_objects_per_request: must be in [1, 75], got 100"),
+            "{got:?}"
+        );
     }
 
     #[test]
