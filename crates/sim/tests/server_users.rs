@@ -259,6 +259,33 @@ async fn track_rejects_arrays_over_75_objects_and_applies_nothing() {
     assert!(ws.events.is_empty());
 }
 
+/// Workspaces on the "Monthly Active Users CY 24-25" package accept 50 updates per request,
+/// attributes, events and purchases combined; the scenario says so with `track_updates_per_request`.
+#[tokio::test]
+async fn a_combined_track_limit_refuses_a_request_over_it_and_applies_nothing() {
+    let scenario = SCENARIO.replacen(
+        "[[braze.api_keys]]",
+        "[braze]\ntrack_updates_per_request = 50\n\n[[braze.api_keys]]",
+        1,
+    );
+    let sim = Sim::start(&scenario, SimConfig::default()).await;
+    let id = sim.id(0);
+    let over: Vec<Value> = (0..50).map(|_| track_event(&id)).collect();
+    let reply = sim
+        .post(
+            "/users/track",
+            ALL,
+            json!({"events": over, "attributes": [{"external_id": id, "x": 1}]}),
+        )
+        .await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.message(), "Max Input Length Exceeded");
+    assert!(sim.ws().events.is_empty() && sim.ws().users.delta(0).is_none());
+    let attributes: Vec<Value> = (0..50).map(|i| json!({"external_id": id, "x": i})).collect();
+    let reply = sim.post("/users/track", ALL, json!({"attributes": attributes})).await;
+    assert_eq!(reply.status, 201, "50 updates are within the limit");
+}
+
 #[tokio::test]
 async fn track_validation_errors_are_partial_with_the_good_objects_applied() {
     let sim = start().await;

@@ -532,6 +532,18 @@ fn track_inner(state: &AppState, body: &Bytes) -> Result<Response, ApiError> {
     let events = track_array(&body, "events")?;
     let purchases = track_array(&body, "purchases")?;
     let mut ws = state.lock();
+    let updates = [attributes, events, purchases]
+        .iter()
+        .flatten()
+        .map(|a| a.len())
+        .sum::<usize>();
+    if let Some(limit) = ws.catalog.track_updates_per_request
+        && updates > limit
+    {
+        return Err(ApiError::bad_request("Max Input Length Exceeded").with_errors(vec![json!({
+            "type": format!("this workspace accepts at most {limit} updates per request, attributes, events and purchases combined; got {updates}"),
+        })]));
+    }
     let now = ws.now;
     let mut errors = Vec::new();
     let mut out = Map::new();

@@ -290,6 +290,8 @@ pub struct Catalog {
     pub ids: IdGen,
     /// Segment sizes already reported by `/segments/data_series`, by segment and UTC day.
     pub segment_sizes: BTreeMap<(String, jiff::civil::Date), u64>,
+    /// The workspace's combined `/users/track` limit per request, if its contract has one.
+    pub track_updates_per_request: Option<usize>,
 }
 
 impl Default for Catalog {
@@ -402,6 +404,7 @@ pub fn from_spec(spec: &WorkspaceSpec, start: Timestamp) -> Catalog {
         tags,
         ids,
         segment_sizes: BTreeMap::new(),
+        track_updates_per_request: spec.track_updates_per_request,
     }
 }
 

@@ -25,6 +25,11 @@ pub struct WorkspaceSpec {
     /// Email templates that already exist.
     #[serde(default)]
     pub email_templates: Vec<EmailTemplateSpec>,
+    /// At most this many `/users/track` updates per request, attributes, events and purchases
+    /// combined, as on Braze's "Monthly Active Users CY 24-25" package (50); none: only the 75 per
+    /// array that every workspace has.
+    #[serde(default)]
+    pub track_updates_per_request: Option<usize>,
 }
 
 /// The key used when a scenario declares none (every permission).
