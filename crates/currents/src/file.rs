@@ -75,50 +75,34 @@ mod tests {
 
     #[test]
     fn added_fields_are_ignored_and_missing_optional_ones_are_none() {
-        // A newer schema with a field offerloop does not know, and an older one without `external_user_id`.
+        // The same purchase in a newer schema with a field offerloop does not know, and in an older
+        // one without `external_user_id` (`record` takes the values its schema has).
+        let values = [
+            ("id", Value::String("e1".into())),
+            ("user_id", Value::String("u".into())),
+            ("external_user_id", Value::String("cust-1".into())),
+            ("loyalty_tier", Value::String("gold".into())),
+            ("time", Value::Int(1_700_000_000)),
+            ("product_id", Value::String("p".into())),
+            ("price", Value::Float(1.5)),
+            ("currency", Value::String("EUR".into())),
+            ("properties", Value::String("{}".into())),
+        ];
+        let read = |fields: &[(&str, &str, bool)]| {
+            let bytes = container(
+                &schema("users.behaviors.Purchase", fields),
+                Codec::Null,
+                vec![record(fields, &values)],
+            );
+            decode(KEY, "users.behaviors.Purchase", &bytes).unwrap()
+        };
         let mut newer = PURCHASE.to_vec();
         newer.insert(3, ("loyalty_tier", "string", true));
-        let bytes = container(
-            &schema("users.behaviors.Purchase", &newer),
-            Codec::Null,
-            vec![record(
-                &newer,
-                &[
-                    ("id", Value::String("e1".into())),
-                    ("user_id", Value::String("u".into())),
-                    ("external_user_id", Value::String("cust-1".into())),
-                    ("loyalty_tier", Value::String("gold".into())),
-                    ("time", Value::Int(1_700_000_000)),
-                    ("product_id", Value::String("p".into())),
-                    ("price", Value::Float(1.5)),
-                    ("currency", Value::String("EUR".into())),
-                    ("properties", Value::String("{}".into())),
-                ],
-            )],
-        );
-        let events = decode(KEY, "users.behaviors.Purchase", &bytes).unwrap();
-        assert_eq!(events[0].external_user_id.as_deref(), Some("cust-1"));
+        assert_eq!(read(&newer)[0].external_user_id.as_deref(), Some("cust-1"));
 
-        let older: Vec<_> = PURCHASE.iter().copied().filter(|f| f.0 != "external_user_id").collect();
         assert!(optional(PURCHASE, "external_user_id"));
-        let bytes = container(
-            &schema("users.behaviors.Purchase", &older),
-            Codec::Null,
-            vec![record(
-                &older,
-                &[
-                    ("id", Value::String("e1".into())),
-                    ("user_id", Value::String("u".into())),
-                    ("time", Value::Int(1_700_000_000)),
-                    ("product_id", Value::String("p".into())),
-                    ("price", Value::Float(1.5)),
-                    ("currency", Value::String("EUR".into())),
-                    ("properties", Value::String("{}".into())),
-                ],
-            )],
-        );
-        let events = decode(KEY, "users.behaviors.Purchase", &bytes).unwrap();
-        assert_eq!(events[0].external_user_id, None);
+        let older: Vec<_> = PURCHASE.iter().copied().filter(|f| f.0 != "external_user_id").collect();
+        assert_eq!(read(&older)[0].external_user_id, None);
     }
 
     #[test]

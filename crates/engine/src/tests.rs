@@ -107,18 +107,22 @@ fn run_with(w: &World, uc: UseCase, api: MockBrazeApi, activator: Arc<dyn Activa
 
 const DAY: Date = Date::constant(2026, 1, 5);
 
-/// A run of the default use case with `early_learning_share` set to `share`.
-fn run_sharing(w: &World, activator: Arc<FakeActivator>, date: Date, share: Option<f64>) -> DailyRun {
-    let mut options = run(w, braze(), activator.clone(), date).options().clone();
-    options.early_learning_share = share;
+/// A builder of the default use case's run with the harness's options, for tests that change one.
+fn builder(w: &World, activator: Arc<FakeActivator>, date: Date) -> crate::DailyRunBuilder {
+    let options = run(w, braze(), activator.clone(), date).options().clone();
     DailyRun::builder(use_case(), date)
         .braze(Arc::new(braze()))
         .store(w.store.clone())
         .activator(activator)
         .clock(w.clock.clone())
         .options(options)
-        .build()
-        .unwrap()
+}
+
+/// A run of the default use case with `early_learning_share` set to `share`.
+fn run_sharing(w: &World, activator: Arc<FakeActivator>, date: Date, share: Option<f64>) -> DailyRun {
+    let mut options = run(w, braze(), activator.clone(), date).options().clone();
+    options.early_learning_share = share;
+    builder(w, activator, date).options(options).build().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1264,13 +1268,7 @@ async fn a_purchase_in_a_currents_bucket_becomes_the_reward_of_the_decision_befo
     std::fs::create_dir_all(&bucket).unwrap();
     let url = format!("file://{}", bucket.display());
     let with_feed = |date: Date, activator: Arc<FakeActivator>| {
-        let options = run(&w, braze(), activator.clone(), date).options().clone();
-        DailyRun::builder(use_case(), date)
-            .braze(Arc::new(braze()))
-            .store(w.store.clone())
-            .activator(activator)
-            .clock(w.clock.clone())
-            .options(options)
+        builder(&w, activator, date)
             .outcome_source(Arc::new(CurrentsFeed::open(&url, w.store.clone()).unwrap()))
             .build()
             .unwrap()

@@ -17,6 +17,15 @@ fn outcome(key: &str, customer: &str, when: &str, kind: OutcomeKind, value: f64)
     }
 }
 
+/// Decisions `d0`, `d1`, `d2` of customers `c0`–`c2` in `run`, stored.
+fn record_three_decisions(store: &SqliteStore, run: i64) -> Vec<offerloop_domain::Decision> {
+    let decisions: Vec<_> = (0..3)
+        .map(|i| decision(&format!("d{i}"), &format!("c{i}"), i))
+        .collect();
+    store.record_decisions(run, &decisions).unwrap();
+    decisions
+}
+
 fn reward(id: &str, value: f64, status: RewardStatus, outcomes: usize) -> Reward {
     Reward {
         decision_id: id.to_owned(),
@@ -89,10 +98,7 @@ fn outcomes_round_trip_and_are_deduplicated_per_use_case() {
 #[test]
 fn rewards_round_trip_and_a_final_reward_is_never_replaced_by_a_pending_one() {
     let (store, run) = store_with_run();
-    let decisions: Vec<_> = (0..3)
-        .map(|i| decision(&format!("d{i}"), &format!("c{i}"), i))
-        .collect();
-    store.record_decisions(run, &decisions).unwrap();
+    record_three_decisions(&store, run);
 
     store
         .upsert_rewards(&[
@@ -180,10 +186,7 @@ fn matured_feedback_joins_final_rewards_with_the_features_and_forgets_what_was_l
             }],
         )
         .unwrap();
-    let decisions: Vec<_> = (0..3)
-        .map(|i| decision(&format!("d{i}"), &format!("c{i}"), i))
-        .collect();
-    store.record_decisions(run, &decisions).unwrap();
+    let decisions = record_three_decisions(&store, run);
     let later = decision("n0", "c0", 86_400);
     store.record_decisions(next.id, std::slice::from_ref(&later)).unwrap();
     store
@@ -248,10 +251,7 @@ fn pending_feedback_is_the_unlearned_open_windows_and_learning_early_retires_the
             }],
         )
         .unwrap();
-    let decisions: Vec<_> = (0..3)
-        .map(|i| decision(&format!("d{i}"), &format!("c{i}"), i))
-        .collect();
-    store.record_decisions(run, &decisions).unwrap();
+    record_three_decisions(&store, run);
     store
         .upsert_rewards(&[
             reward("d0", 1.0, RewardStatus::Pending, 1),
@@ -411,10 +411,7 @@ fn a_decision_keeps_its_first_delivery_record_and_unknown_decisions_are_refused(
 #[test]
 fn decisions_learned_early_come_back_once_final_for_the_drift_detectors() {
     let (store, run) = store_with_run();
-    let decisions: Vec<_> = (0..3)
-        .map(|i| decision(&format!("d{i}"), &format!("c{i}"), i))
-        .collect();
-    store.record_decisions(run, &decisions).unwrap();
+    record_three_decisions(&store, run);
     store
         .upsert_rewards(&[
             reward("d0", 1.0, RewardStatus::Pending, 1),
