@@ -58,7 +58,6 @@ async fn harness(customers: usize) -> Harness {
     let config = SimConfig {
         export_delay: Duration::from_millis(20),
         export_dir: Some(dir.path().join("sim-exports")),
-        currents_dir: Some(dir.path().join("currents")),
         ..SimConfig::default()
     };
     let sim = Arc::new(SimBraze::start(World::new(scenario).unwrap(), config).await.unwrap());

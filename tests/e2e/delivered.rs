@@ -15,8 +15,9 @@ use jiff::SignedDuration;
 use offerloop_activation::BrazeActivator;
 use offerloop_braze::export::ExportPoll;
 use offerloop_braze::{ApiKey, BrazeClient, BrazeConfig};
-use offerloop_engine::{Clock, CurrentsDirectory, DailyRun, RunOptions, RunSummary, is_message};
+use offerloop_engine::{Clock, CurrentsFeed, DailyRun, RunOptions, RunSummary, is_message};
 use offerloop_sim::state::EventKind;
+use offerloop_sim::state::currents::CurrentsConfig;
 use offerloop_sim::state::spec::ApiKeySpec;
 use offerloop_sim::{Scenario, SimBraze, SimConfig, World};
 use offerloop_store::{SqliteStore, Store};
@@ -68,11 +69,12 @@ async fn every_recorded_referral_message_is_delivered_when_run_at_midnight_utc()
         ip_allowlist: vec![],
     }];
     let dir = tempfile::tempdir().unwrap();
-    let currents = dir.path().join("currents");
+    let currents = CurrentsConfig::new(dir.path().join("bucket"));
+    let bucket_url = format!("file://{}", currents.prefix_dir().display());
     let config = SimConfig {
         export_delay: Duration::from_millis(20),
         export_dir: Some(dir.path().join("sim-exports")),
-        currents_dir: Some(currents.clone()),
+        currents: Some(currents),
         ..SimConfig::default()
     };
     let sim = Arc::new(SimBraze::start(World::new(scenario).unwrap(), config).await.unwrap());
@@ -98,7 +100,7 @@ async fn every_recorded_referral_message_is_delivered_when_run_at_midnight_utc()
             .store(store.clone())
             .activator(Arc::new(BrazeActivator::new(braze.clone())))
             .clock(Arc::new(SimClock(sim.clone())))
-            .outcome_source(Arc::new(CurrentsDirectory::new(&currents)))
+            .outcome_source(Arc::new(CurrentsFeed::open(&bucket_url, store.clone()).unwrap()))
             .options(RunOptions {
                 export_dir: dir.path().join("exports"),
                 export_poll: ExportPoll::default()

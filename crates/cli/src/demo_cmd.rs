@@ -6,7 +6,9 @@
 //! attributes and options the scenario serves, matched by the scenario's `name`; `--use-case FILE`
 //! overrides it) pointed at the simulator, and runs one [`DailyRun`] per simulated day through the
 //! real [`BrazeClient`], the SQLite store and the Braze activator, reading outcomes from the
-//! simulator's Currents feed.
+//! simulator's Currents connector: Avro files under Braze's key layout in `OUT/bucket/currents/`,
+//! read by [`CurrentsFeed`] through the `[outcomes] currents = "file://…"` the written use case names
+//! (so `offerloop run` on that file reads the same bucket).
 //!
 //! Braze's rate limits are per real minute while the demo lives a simulated day in seconds, so the demo
 //! lifts them on both sides (the simulator's and the client's; `offerloop run` keeps Braze's).
@@ -29,7 +31,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,9 +42,8 @@ use offerloop_activation::BrazeActivator;
 use offerloop_braze::export::ExportPoll;
 use offerloop_braze::{ApiKey, BrazeApi, BrazeClient, BrazeConfig, RateLimit, RateLimitPool};
 use offerloop_domain::{Decision, FeatureValue, Group, RewardStatus, UseCase};
-use offerloop_engine::{
-    AudienceFeatures, Clock, CurrentsDirectory, DailyRun, NO_MESSAGE_VERSION, RunOptions, RunSummary,
-};
+use offerloop_engine::{AudienceFeatures, Clock, CurrentsFeed, DailyRun, NO_MESSAGE_VERSION, RunOptions, RunSummary};
+use offerloop_sim::state::currents::CurrentsConfig;
 use offerloop_sim::{Scenario, SimBraze, SimConfig, World};
 use offerloop_store::{SqliteStore, Store};
 use serde::{Deserialize, Serialize};
@@ -296,6 +297,22 @@ pub fn point_at(text: &str, base_url: &str) -> String {
     out
 }
 
+/// `text` with `[outcomes] currents = "{url}"` appended, unless it already names a Currents bucket.
+pub fn with_currents(text: &str, url: &str) -> String {
+    if text.lines().any(|l| l.trim() == "[outcomes]") {
+        return text.to_owned();
+    }
+    format!("{text}\n[outcomes]\n# The simulator's Currents connector writes here.\ncurrents = \"{url}\"\n")
+}
+
+/// The `file://` URL of directory `dir` (made absolute).
+fn file_url(dir: &Path) -> anyhow::Result<String> {
+    let absolute = std::path::absolute(dir).with_context(|| format!("resolving {}", dir.display()))?;
+    url::Url::from_directory_path(&absolute)
+        .map(String::from)
+        .map_err(|()| anyhow::anyhow!("{} cannot be a file:// URL", absolute.display()))
+}
+
 /// The demo use case: the shipped win-back example pointed at `base_url`.
 pub fn demo_use_case_text(base_url: &str) -> String {
     point_at(USE_CASE, base_url)
@@ -371,7 +388,14 @@ pub async fn run(args: &DemoArgs, mut on_day: impl FnMut(u32, &RunSummary)) -> a
     let (scenario_name, seed) = (scenario.name.clone(), scenario.seed);
     let world = World::new(scenario)?;
     if args.out.exists() {
-        for stale in ["state.db", "state.db-wal", "state.db-shm", "currents", "exports"] {
+        for stale in [
+            "state.db",
+            "state.db-wal",
+            "state.db-shm",
+            "bucket",
+            "currents",
+            "exports",
+        ] {
             let p = args.out.join(stale);
             if p.is_dir() {
                 std::fs::remove_dir_all(&p).with_context(|| format!("removing {}", p.display()))?;
@@ -381,9 +405,13 @@ pub async fn run(args: &DemoArgs, mut on_day: impl FnMut(u32, &RunSummary)) -> a
         }
     }
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
-    let currents = args.out.join("currents");
+    let currents = CurrentsConfig {
+        seed,
+        ..CurrentsConfig::new(args.out.join("bucket"))
+    };
+    let bucket_url = file_url(&currents.prefix_dir())?;
     let config = SimConfig {
-        currents_dir: Some(currents.clone()),
+        currents: Some(currents),
         export_delay: Duration::from_millis(50),
         export_dir: Some(args.out.join("sim-exports")),
         // Braze's limits are per real minute and the demo lives a day in seconds (a use case reading
@@ -399,7 +427,7 @@ pub async fn run(args: &DemoArgs, mut on_day: impl FnMut(u32, &RunSummary)) -> a
         .map_or_else(|| offerloop_sim::state::DEFAULT_API_KEY.to_string(), |k| k.key);
 
     let use_case_file = args.out.join(&use_case_name);
-    let text = point_at(&use_case_text, &sim.base_url());
+    let text = with_currents(&point_at(&use_case_text, &sim.base_url()), &bucket_url);
     std::fs::write(&use_case_file, &text).with_context(|| format!("writing {}", use_case_file.display()))?;
     let use_case = Arc::new(
         offerloop_domain::config::parse_use_case(&text, &use_case_name)
@@ -422,7 +450,7 @@ pub async fn run(args: &DemoArgs, mut on_day: impl FnMut(u32, &RunSummary)) -> a
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&args.out.join("state.db"))?);
     let activator = Arc::new(BrazeActivator::new(braze.clone()));
     let clock: Arc<dyn Clock> = Arc::new(SimClock(sim.clone()));
-    let outcomes = Arc::new(CurrentsDirectory::new(&currents));
+    let outcomes = Arc::new(CurrentsFeed::open(&bucket_url, store.clone())?);
     let mut report = DemoReport {
         scenario: scenario_name,
         seed,

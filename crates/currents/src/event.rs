@@ -86,6 +86,10 @@ pub struct CurrentsEvent {
     pub name: Option<String>,
     /// Purchase or custom event: the properties, a JSON-encoded object (not parsed here).
     pub properties: Option<String>,
+    /// Subscription change: the new state (`Subscribed`, `Unsubscribed`, `Opted In`; any case).
+    pub subscription_status: Option<String>,
+    /// Subscription change: the channel (`email`, `sms`, `push`, `whatsapp`, …).
+    pub channel: Option<String>,
 }
 
 /// Why a record could not be read as an event.
@@ -121,6 +125,8 @@ impl CurrentsEvent {
         let currency = text("currency")?;
         let name = text("name")?;
         let properties = text("properties")?;
+        let subscription_status = text("subscription_status")?;
+        let channel = text("channel")?;
         let time = seconds(fields.remove("time"))?;
         let price = price(fields.remove("price"))?;
         Ok(Self {
@@ -142,6 +148,8 @@ impl CurrentsEvent {
             currency,
             name,
             properties,
+            subscription_status,
+            channel,
         })
     }
 }

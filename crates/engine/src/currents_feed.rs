@@ -59,12 +59,19 @@ impl CurrentsFeed {
     }
 }
 
+/// The subscription changes of channels other than email (an email unsubscribe is read from
+/// `users.messages.email.Unsubscribe`, which Braze writes beside the global change).
+const SUBSCRIPTION_CHANGES: [&str; 2] = [
+    "users.behaviors.subscriptiongroup.StateChange",
+    "users.behaviors.subscription.GlobalStateChange",
+];
+
 /// Whether files of `event_type` hold outcomes.
 fn holds_outcomes(event_type: &str) -> bool {
     match EventType::of(event_type) {
         EventType::Purchase | EventType::CustomEvent => true,
         EventType::Message { name, .. } => name == "Unsubscribe",
-        EventType::Other(_) => false,
+        EventType::Other(other) => SUBSCRIPTION_CHANGES.contains(&other.as_str()),
     }
 }
 
@@ -104,6 +111,17 @@ fn outcome_of(event: &CurrentsEvent, value_property: Option<&str>) -> Option<Out
             },
             0.0,
         ),
+        EventType::Other(other) if SUBSCRIPTION_CHANGES.contains(&other.as_str()) => {
+            let unsubscribed = event
+                .subscription_status
+                .as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case("unsubscribed"));
+            let channel = event.channel.as_deref().map(str::to_ascii_lowercase);
+            if !unsubscribed || channel.as_deref() == Some("email") {
+                return None;
+            }
+            (OutcomeKind::Unsubscribe { channel }, 0.0)
+        }
         _ => return None,
     };
     Some(Outcome {
@@ -117,15 +135,21 @@ fn outcome_of(event: &CurrentsEvent, value_property: Option<&str>) -> Option<Out
 
 /// The message event an event is, or `None`.
 fn message_event_of(event: &CurrentsEvent) -> Option<MessageEvent> {
-    let EventType::Message { name, .. } = &event.event_type else {
+    let EventType::Message { channel, name } = &event.event_type else {
         return None;
     };
     Some(MessageEvent {
         customer_id: CustomerId::new(event.external_user_id.as_deref()?).ok()?,
         kind: MessageEventKind::of_event_name(name)?,
         occurred_at: event.time,
+        channel: channel.clone(),
         campaign_id: event.campaign_id.clone(),
+        message_variation_id: event.message_variation_id.clone(),
         canvas_id: event.canvas_id.clone(),
+        canvas_variation_id: event.canvas_variation_id.clone(),
+        canvas_step_id: event.canvas_step_id.clone(),
+        dispatch_id: event.dispatch_id.clone(),
+        send_id: event.send_id.clone(),
     })
 }
 
@@ -309,5 +333,79 @@ mod tests {
         assert_eq!(events[0].kind, MessageEventKind::Delivered);
         assert_eq!(events[0].campaign_id.as_deref(), Some("camp-1"));
         assert_eq!(events[0].occurred_at, t("2026-01-02T10:00:00Z"));
+    }
+
+    fn event(event_type: &str, status: Option<&str>, channel: Option<&str>) -> CurrentsEvent {
+        CurrentsEvent {
+            event_type: EventType::of(event_type),
+            id: "e".into(),
+            time: t("2026-01-02T10:00:00Z"),
+            user_id: Some("u".into()),
+            external_user_id: Some("c1".into()),
+            timezone: None,
+            campaign_id: Some("camp".into()),
+            message_variation_id: Some("var".into()),
+            canvas_id: None,
+            canvas_variation_id: None,
+            canvas_step_id: None,
+            dispatch_id: Some("disp".into()),
+            send_id: None,
+            product_id: None,
+            price: None,
+            currency: None,
+            name: None,
+            properties: None,
+            subscription_status: status.map(str::to_owned),
+            channel: channel.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn sms_whatsapp_and_push_unsubscribes_come_from_subscription_changes_and_email_ones_once() {
+        let kind = |e: &CurrentsEvent| outcome_of(e, None).map(|o| o.kind);
+        let group = "users.behaviors.subscriptiongroup.StateChange";
+        let global = "users.behaviors.subscription.GlobalStateChange";
+        let unsubscribe = |c: &str| {
+            Some(OutcomeKind::Unsubscribe {
+                channel: Some(c.into()),
+            })
+        };
+        assert_eq!(
+            kind(&event(group, Some("Unsubscribed"), Some("sms"))),
+            unsubscribe("sms")
+        );
+        assert_eq!(
+            kind(&event(group, Some("unsubscribed"), Some("WhatsApp"))),
+            unsubscribe("whatsapp")
+        );
+        assert_eq!(
+            kind(&event(global, Some("Unsubscribed"), Some("push"))),
+            unsubscribe("push")
+        );
+        assert_eq!(kind(&event(group, Some("Subscribed"), Some("sms"))), None);
+        assert_eq!(
+            kind(&event(global, Some("Unsubscribed"), Some("email"))),
+            None,
+            "read from email.Unsubscribe"
+        );
+        assert_eq!(
+            kind(&event("users.messages.email.Unsubscribe", None, None)),
+            unsubscribe("email")
+        );
+        assert!(holds_outcomes(group) && holds_outcomes(global));
+        assert!(!holds_outcomes("users.messages.sms.InboundReceive"));
+    }
+
+    #[test]
+    fn message_events_keep_channel_variation_and_dispatch() {
+        let read = message_event_of(&event("users.messages.whatsapp.Read", None, None)).unwrap();
+        assert_eq!(read.kind, MessageEventKind::Delivered);
+        assert_eq!(read.channel, "whatsapp");
+        assert_eq!(read.message_variation_id.as_deref(), Some("var"));
+        assert_eq!(read.dispatch_id.as_deref(), Some("disp"));
+        let failure = message_event_of(&event("users.messages.webhook.Failure", None, None)).unwrap();
+        assert_eq!(failure.kind, MessageEventKind::Failed);
+        assert!(message_event_of(&event("users.messages.sms.InboundReceive", None, None)).is_none());
+        assert!(message_event_of(&event("users.behaviors.Purchase", None, None)).is_none());
     }
 }

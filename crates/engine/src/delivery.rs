@@ -193,6 +193,12 @@ mod tests {
             occurred_at: ts(at),
             campaign_id: Some(campaign.into()),
             canvas_id: None,
+            channel: "email".into(),
+            message_variation_id: None,
+            canvas_variation_id: None,
+            canvas_step_id: None,
+            dispatch_id: None,
+            send_id: None,
         }
     }
 

@@ -47,9 +47,7 @@ pub use delivery::DeliveryCounts;
 pub use early::{DelaySummary, NO_MESSAGE_GROUP};
 pub use error::{Error, Result};
 pub use guardrails::{Blocked, Budget, GuardrailCounts, MessageHistory, in_quiet_hours};
-pub use outcomes::{
-    CurrentsDirectory, MessageEvent, MessageEventKind, OutcomeSource, currents_message_event, currents_outcome,
-};
+pub use outcomes::{MessageEvent, MessageEventKind, OutcomeSource};
 pub use profile::{
     AudienceFeatures, Counter, ExportedCustomer, ProfileCounters, counters_of, customer_from_export,
     profile_delta_outcomes,

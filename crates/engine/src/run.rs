@@ -167,7 +167,7 @@ impl DailyRunBuilder {
         self
     }
 
-    /// An outcome feed (e.g. [`crate::CurrentsDirectory`]); preferred to profile deltas.
+    /// An outcome feed (e.g. [`crate::CurrentsFeed`]); preferred to profile deltas.
     #[must_use]
     pub fn outcome_source(mut self, source: Arc<dyn OutcomeSource>) -> Self {
         self.outcomes = Some(source);

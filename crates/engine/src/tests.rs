@@ -1154,6 +1154,12 @@ async fn the_feed_finds_messages_never_sent_and_bounces() {
             occurred_at: d.planned_send_at.unwrap(),
             campaign_id: campaign_id.clone(),
             canvas_id: canvas_id.clone(),
+            channel: "email".into(),
+            message_variation_id: None,
+            canvas_variation_id: None,
+            canvas_step_id: None,
+            dispatch_id: None,
+            send_id: None,
         };
         let mut feed = events.0.lock().unwrap();
         match i % 3 {
@@ -1239,6 +1245,12 @@ async fn early_learning_skips_messages_never_sent() {
             occurred_at: d.planned_send_at.unwrap(),
             campaign_id,
             canvas_id,
+            channel: "email".into(),
+            message_variation_id: None,
+            canvas_variation_id: None,
+            canvas_step_id: None,
+            dispatch_id: None,
+            send_id: None,
         });
     }
     // 11 hours after the last send (00:00 UTC): within its grace, nothing of it is learned yet.

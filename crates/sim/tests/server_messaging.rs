@@ -91,7 +91,11 @@ struct Sim {
 
 impl Sim {
     async fn start() -> Sim {
-        let world = World::new(Scenario::from_toml_str(SCENARIO, None).unwrap()).unwrap();
+        Sim::start_with(SCENARIO).await
+    }
+
+    async fn start_with(scenario: &str) -> Sim {
+        let world = World::new(Scenario::from_toml_str(scenario, None).unwrap()).unwrap();
         let sim = SimBraze::start(world, SimConfig::default()).await.unwrap();
         Sim { sim }
     }
@@ -722,4 +726,169 @@ async fn at_most_100_send_ids_are_created_per_day() {
         .await;
     assert_eq!(status, 429, "{body}");
     assert!(!sim.ws().catalog.has_send_id("camp-live", "one-too-many"));
+}
+
+#[tokio::test]
+async fn an_unknown_segment_is_fatal_before_anything_changes() {
+    let sim = Sim::start().await;
+    let listed: Vec<String> = (0..3).map(|i| sim.id(i)).collect();
+    let cases = [
+        json!({"campaign_id": "camp-live", "segment_id": "seg-nope", "broadcast": true, "messages": {"email": {"body": "x"}}}),
+        json!({"external_user_ids": listed, "segment_id": "seg-nope", "messages": {"email": {"body": "x"}}}),
+    ];
+    for body in cases {
+        let (status, response) = sim.post("/messages/send", body).await;
+        assert_eq!(status, 400, "{response}");
+        assert_eq!(response["message"], "Invalid segment_id");
+    }
+    assert_eq!(sim.send_count(), 0);
+    assert!(
+        sim.ws().catalog.send_ids.is_empty(),
+        "a refused broadcast tracks no generated send id: {:?}",
+        sim.ws().catalog.send_ids
+    );
+}
+
+#[tokio::test]
+async fn campaign_and_canvas_broadcasts_reach_all_users_without_a_target_segment() {
+    let sim = Sim::start().await;
+    let everyone: BTreeSet<String> = (0..40).map(|i| sim.id(i)).collect();
+    for body in [
+        json!({"campaign_id": "camp-live", "broadcast": true}),
+        json!({"canvas_id": "canvas-live", "broadcast": true}),
+    ] {
+        let path = if body.get("campaign_id").is_some() {
+            "/campaigns/trigger/send"
+        } else {
+            "/canvas/trigger/send"
+        };
+        let (status, response) = sim.post(path, body).await;
+        assert_eq!(status, 201, "{path}: {response}");
+        let reached: BTreeSet<String> = sim
+            .sends_of(&dispatch(&response))
+            .into_iter()
+            .map(|(u, _, _)| u)
+            .collect();
+        assert_eq!(reached, everyone, "{path}: Braze's All Users");
+    }
+}
+
+#[tokio::test]
+async fn campaign_and_canvas_sends_reach_only_their_target_segment() {
+    let scenario = format!(
+        "{SCENARIO}
+[[braze.campaigns]]
+id = \"camp-premium\"
+name = \"Premium only\"
+channels = [\"email\"]
+segment = \"seg-premium\"
+
+[[braze.canvases]]
+id = \"canvas-premium\"
+name = \"Premium journey\"
+segment = \"seg-premium\"
+steps = [{{ id = \"step-q\", name = \"Welcome\", messages = [{{ channel = \"email\", body = \"hi\" }}] }}]
+"
+    );
+    let sim = Sim::start_with(&scenario).await;
+    let premium: BTreeSet<String> = {
+        let ws = sim.ws();
+        (0..ws.world.len())
+            .filter(|i| ws.users.profile(&ws.world, *i)["custom_attributes"]["plan"] == "premium")
+            .map(|i| ws.world.external_id(i).to_owned())
+            .collect()
+    };
+    assert!(!premium.is_empty() && premium.len() < 40, "the scenario mixes plans");
+    let listed: Vec<String> = (0..10).map(|i| sim.id(i)).collect();
+    let recipients: Vec<Value> = listed.iter().map(|u| json!({"external_user_id": u})).collect();
+    for (path, id_key, id) in [
+        ("/campaigns/trigger/send", "campaign_id", "camp-premium"),
+        ("/canvas/trigger/send", "canvas_id", "canvas-premium"),
+    ] {
+        let (status, body) = sim.post(path, json!({id_key: id, "broadcast": true})).await;
+        assert_eq!(status, 201, "{path}: {body}");
+        let reached: BTreeSet<String> = sim.sends_of(&dispatch(&body)).into_iter().map(|(u, _, _)| u).collect();
+        assert_eq!(reached, premium, "{path}: a broadcast reaches the target segment");
+        let (status, body) = sim.post(path, json!({id_key: id, "recipients": recipients})).await;
+        assert_eq!(status, 201, "{path}: {body}");
+        let reached: BTreeSet<String> = sim.sends_of(&dispatch(&body)).into_iter().map(|(u, _, _)| u).collect();
+        let expected: BTreeSet<String> = listed.iter().filter(|u| premium.contains(*u)).cloned().collect();
+        assert_eq!(
+            reached, expected,
+            "{path}: listed users outside the segment receive nothing"
+        );
+    }
+    let broken = scenario.replace(
+        "segment = \"seg-premium\"\n\n[[braze.canvases]]",
+        "segment = \"seg-gone\"\n\n[[braze.canvases]]",
+    );
+    let error = Scenario::from_toml_str(&broken, None).unwrap_err().to_string();
+    assert!(error.contains("segment") && error.contains("seg-gone"), "{error}");
+}
+
+/// A workspace with control variants on a single-channel and a multichannel campaign.
+const CONTROL_SCENARIO: &str = r#"
+name = "control"
+seed = 4
+customers = 5
+start = "2026-01-05T00:00:00Z"
+
+[conversion]
+type = "purchase"
+product_id = "sku"
+value = { kind = "fixed", value = 10 }
+
+[response]
+open = { base = 0.0 }
+click = { base = -1.0 }
+convert = { base = -1.0 }
+unsubscribe = { base = -6.0 }
+organic = { base = -9.0 }
+
+[[braze.campaigns]]
+id = "camp-sms-control"
+name = "SMS with control"
+channels = ["sms"]
+control_variant = true
+
+[[braze.campaigns]]
+id = "camp-push-email-control"
+name = "Push and email with control"
+channels = ["push", "email"]
+control_variant = true
+"#;
+
+#[tokio::test]
+async fn a_control_variant_carries_the_campaigns_channel_and_type_control() {
+    let world = World::new(Scenario::from_toml_str(CONTROL_SCENARIO, None).unwrap()).unwrap();
+    let sim = SimBraze::start(world, SimConfig::default()).await.unwrap();
+    for (campaign, channel) in [("camp-sms-control", "sms"), ("camp-push-email-control", "ios_push")] {
+        let (status, details) = http::request(
+            &sim.base_url(),
+            "GET",
+            &format!("/campaigns/details?campaign_id={campaign}"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{details}");
+        let messages = details["messages"].as_object().unwrap();
+        let controls: Vec<&Value> = messages.values().filter(|m| m["type"] == "control").collect();
+        assert_eq!(
+            controls,
+            [&json!({"channel": channel, "type": "control"})],
+            "{campaign}: {details}"
+        );
+        let channels: Vec<&str> = details["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(
+            messages
+                .values()
+                .all(|m| channels.contains(&m["channel"].as_str().unwrap_or("?"))),
+            "every message, the control included, is on one of the campaign's channels: {details}"
+        );
+    }
 }

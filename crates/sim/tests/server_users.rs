@@ -556,6 +556,90 @@ async fn export_ids_finds_users_by_email_after_a_tracked_change() {
     assert_eq!(reply.body["invalid_user_ids"], json!(["seven@example.org"]));
 }
 
+#[tokio::test]
+async fn track_by_an_unknown_email_creates_an_email_only_profile() {
+    let sim = start().await;
+    let email = "walk-in@example.org";
+    let reply = sim
+        .post(
+            "/users/track",
+            ALL,
+            json!({
+                "attributes": [{"email": email, "first_name": "Walk", "plan": "basic"}],
+                "events": [{"email": email, "name": "app_opened", "time": "2026-01-04T10:00:00Z"}],
+                "purchases": [{"email": email, "product_id": "sku", "currency": "USD", "price": 5.0, "time": "2026-01-04T11:00:00Z"}],
+            }),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(reply.body["attributes_processed"], 1, "{}", reply.body);
+    assert_eq!(reply.body["events_processed"], 1);
+    assert_eq!(reply.body["purchases_processed"], 1);
+    assert!(reply.body.get("errors").is_none(), "{}", reply.body);
+    // Later objects with the same email update that profile.
+    sim.post(
+        "/users/track",
+        ALL,
+        json!({"attributes": [{"email": email, "last_name": "In"}]}),
+    )
+    .await;
+    {
+        let ws = sim.ws();
+        assert_eq!(ws.users.len(&ws.world), 41, "one profile was created");
+    }
+
+    let fields = [
+        "external_id",
+        "email",
+        "first_name",
+        "last_name",
+        "custom_attributes",
+        "custom_events",
+        "purchases",
+        "total_revenue",
+        "created_at",
+    ];
+    let reply = sim
+        .post(
+            "/users/export/ids",
+            ALL,
+            json!({"email_address": email, "fields_to_export": fields}),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let users = reply.body["users"].as_array().unwrap();
+    assert_eq!(users.len(), 1, "{}", reply.body);
+    let user = &users[0];
+    assert!(user.get("external_id").is_none(), "email-only: {user}");
+    assert_eq!(user["email"], email);
+    assert_eq!(user["first_name"], "Walk");
+    assert_eq!(user["last_name"], "In");
+    assert_eq!(user["custom_attributes"], json!({"plan": "basic"}));
+    assert_eq!(user["custom_events"][0]["name"], "app_opened");
+    assert_eq!(user["purchases"][0]["name"], "sku");
+    assert_eq!(user["total_revenue"], 5.0);
+    assert!(user["created_at"].is_string(), "{user}");
+
+    // `_update_existing_only: true` creates nobody.
+    let reply = sim
+        .post(
+            "/users/track",
+            ALL,
+            json!({"attributes": [{"email": "ghost@example.org", "_update_existing_only": true, "plan": "x"}]}),
+        )
+        .await;
+    assert_eq!(reply.body["attributes_processed"], 0, "{}", reply.body);
+    let reply = sim
+        .post(
+            "/users/export/ids",
+            ALL,
+            json!({"email_address": "ghost@example.org", "fields_to_export": ["email"]}),
+        )
+        .await;
+    assert_eq!(reply.body["users"], json!([]));
+    assert_eq!(reply.body["invalid_user_ids"], json!(["ghost@example.org"]));
+}
+
 // ---------------------------------------------------------------- /users/export/segment
 
 /// A one-shot HTTP server that records the body of the first request it receives.
@@ -927,10 +1011,14 @@ async fn latency_faults_delay_responses() {
 }
 
 #[tokio::test]
-async fn the_currents_feed_writes_applied_events_per_day() {
+async fn the_currents_feed_writes_applied_events_as_avro_under_brazes_key_layout() {
     let dir = tempfile::tempdir().unwrap();
     let config = SimConfig {
-        currents_dir: Some(dir.path().to_path_buf()),
+        currents: Some(offerloop_sim::state::currents::CurrentsConfig {
+            duplicate_rate: 0.0,
+            late_rate: 0.0,
+            ..offerloop_sim::state::currents::CurrentsConfig::new(dir.path())
+        }),
         ..SimConfig::default()
     };
     let sim = Sim::start(SCENARIO, config).await;
@@ -948,28 +1036,49 @@ async fn the_currents_feed_writes_applied_events_per_day() {
         Some(&json!({"seconds": 2 * 86_400})),
     )
     .await;
-    let mut lines = Vec::new();
-    for day in std::fs::read_dir(dir.path()).unwrap() {
-        for file in std::fs::read_dir(day.unwrap().path()).unwrap() {
-            let path = file.unwrap().path();
-            assert!(path.file_name().unwrap().to_str().unwrap().starts_with("events-"));
-            for line in std::fs::read_to_string(&path).unwrap().lines() {
-                lines.push(serde_json::from_str::<Value>(line).unwrap());
+    let mut records: Vec<(String, Vec<(String, apache_avro::types::Value)>)> = Vec::new();
+    let mut stack = vec![dir.path().join("currents")];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let key = path.strip_prefix(dir.path()).unwrap().to_string_lossy().into_owned();
+            assert!(key.ends_with(".avro") && key.contains("/version=10/us-01/"), "{key}");
+            let event_type = key
+                .split("event_type=")
+                .nth(1)
+                .unwrap()
+                .split('/')
+                .next()
+                .unwrap()
+                .to_owned();
+            let bytes = std::fs::read(&path).unwrap();
+            for r in apache_avro::Reader::new(&bytes[..]).unwrap() {
+                let apache_avro::types::Value::Record(fields) = r.unwrap() else {
+                    panic!()
+                };
+                records.push((event_type.clone(), fields));
             }
         }
     }
-    let types: Vec<&str> = lines.iter().map(|l| l["event_type"].as_str().unwrap()).collect();
+    let types: Vec<&str> = records.iter().map(|(t, _)| t.as_str()).collect();
     assert!(types.contains(&"users.messages.email.Send"), "{types:?}");
     assert!(types.contains(&"users.messages.email.Delivery"));
     assert!(types.contains(&"users.behaviors.CustomEvent"));
-    let send = lines
-        .iter()
-        .find(|l| l["event_type"] == "users.messages.email.Send")
-        .unwrap();
-    assert_eq!(send["dispatch_id"], "d-9");
-    assert_eq!(send["campaign_id"], "camp");
-    assert_eq!(send["external_user_id"], sim.id(2));
-    assert!(send["time"].is_i64());
+    let (_, send) = records.iter().find(|(t, _)| t == "users.messages.email.Send").unwrap();
+    let get = |name: &str| send.iter().find(|(k, _)| k == name).unwrap().1.clone();
+    let some = |s: &str| apache_avro::types::Value::Union(1, Box::new(apache_avro::types::Value::String(s.into())));
+    assert_eq!(get("dispatch_id"), some("d-9"));
+    assert_eq!(get("campaign_id"), some("camp"));
+    assert_eq!(get("external_user_id"), some(&sim.id(2)));
+    assert!(matches!(get("time"), apache_avro::types::Value::Int(_)));
+    let apache_avro::types::Value::String(user_id) = get("user_id") else {
+        panic!()
+    };
+    assert_eq!(user_id.len(), 24, "the Braze id, not the external id");
 }
 
 /// A segment export of a large world (default 1,000,000 customers; `OFFERLOOP_SIM_EXPORT_USERS`

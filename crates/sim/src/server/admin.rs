@@ -148,8 +148,9 @@ async fn events(State(state): State<AppState>) -> Json<Value> {
 
 async fn flush_currents(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let mut ws = state.lock();
+    let now = ws.now;
     if let Some(feed) = &mut ws.currents {
-        feed.flush()
+        feed.flush(now)
             .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     }
     Ok(success(json!({})))

@@ -204,6 +204,17 @@ fn message_object(v: &Variation) -> Value {
     Value::Object(map)
 }
 
+/// A control variant's `messages` entry, as Braze gives it: `{channel, type: "control"}`, with the
+/// channel the control is for (the campaign's first channel; the simulator has one control per campaign).
+fn control_object(channel: Option<&str>) -> Value {
+    let mut map = Map::new();
+    if let Some(channel) = channel {
+        map.insert("channel".into(), json!(channel));
+    }
+    map.insert("type".into(), json!("control"));
+    Value::Object(map)
+}
+
 /// `conversion_behaviors` of a campaign or Canvas (3-day windows).
 fn conversion_behaviors(events: &[String]) -> Vec<Value> {
     events
@@ -242,13 +253,10 @@ async fn campaigns_details(State(state): State<AppState>, Query(params): Params)
         for v in &c.variations {
             messages.insert(v.id.clone(), message_object(v));
         }
-        if let Some(control) = &c.control_id {
-            messages.insert(
-                control.clone(),
-                json!({ "channel": "control", "name": "Control", "type": "control" }),
-            );
-        }
         let channels: Vec<&str> = c.channels().into_iter().map(braze_channel_name).collect();
+        if let Some(control) = &c.control_id {
+            messages.insert(control.clone(), control_object(channels.first().copied()));
+        }
         let (first_sent, last_sent) = first_last(&ws, |m| m.campaign_id.as_deref() == Some(id));
         Ok(json!({
             "created_at": format_time(c.created_at),

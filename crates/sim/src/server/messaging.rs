@@ -12,9 +12,11 @@
 //! `user_alias` recipients are accepted but reach nobody (the simulator's users have no aliases), and
 //! unknown identifiers are skipped silently, as Braze does, unless `send_to_existing_only: false` with
 //! `attributes` creates them. `attributes` are applied (plain set) before the send; standard profile
-//! fields go to the profile, the rest to custom attributes. A broadcast reaches every user (the
-//! simulator's campaigns have no dashboard target segment) or, for `/messages/send`, the `segment_id`'s
-//! members; `audience` filters support `AND`/`OR`/`NOT`, `custom_attribute`, `email_subscription_status`
+//! fields go to the profile, the rest to custom attributes. `/messages/send` with a `segment_id` reaches
+//! only the segment's members (listed users outside it receive nothing; an unknown `segment_id` is
+//! fatal). The simulator's campaigns and Canvases declare no dashboard target segment, so they target
+//! Braze's "All Users": a broadcast reaches every user and listed recipients are not filtered.
+//! `audience` filters support `AND`/`OR`/`NOT`, `custom_attribute`, `email_subscription_status`
 //! and `push_subscription_status`. Schedule updates change the time only. `recipient_subscription_state`,
 //! `override_frequency_capping`/`override_messaging_limits` and `attachments` are accepted and ignored
 //! (reachability is the world's: [`Workspace::deliver`] decides delivery or bounce).
@@ -35,6 +37,7 @@ use super::envelope::{ApiError, success};
 use crate::state::Workspace;
 use crate::state::catalog::{parse_time, validate_send_id};
 use crate::state::sends::{self, ScheduleTime, SendPlan, Source, Target};
+use crate::state::spec::SegmentSpec;
 use crate::world::Channel;
 
 /// Most listed recipients in one request.
@@ -163,6 +166,7 @@ fn send(ws: &mut Workspace, kind: Kind, body: &Map<String, Value>, scheduled: bo
         None
     };
     let audience = Audience::parse(kind, body)?;
+    let segment = target_segment(ws, &source, &audience)?;
     let campaign_id = match &source {
         Source::Campaign { campaign_id } => Some(campaign_id.clone()),
         Source::Messages { campaign_id, .. } => campaign_id.clone(),
@@ -211,7 +215,7 @@ fn send(ws: &mut Workspace, kind: Kind, body: &Map<String, Value>, scheduled: bo
         fields.insert("notice".into(), json!(notice));
         return Ok(Value::Object(fields));
     }
-    let targets = audience.resolve(ws, &request_properties)?;
+    let targets = audience.resolve(ws, &request_properties, segment.as_ref())?;
     match schedule_time {
         None => {
             let now = ws.now;
@@ -226,6 +230,24 @@ fn send(ws: &mut Workspace, kind: Kind, body: &Map<String, Value>, scheduled: bo
         }
     }
     Ok(Value::Object(fields))
+}
+
+/// The segment a send is restricted to: `/messages/send`'s `segment_id`, checked to exist (before
+/// anything changes, as every fatal error), or the campaign's or canvas's target segment (its
+/// scenario `segment`; none is Braze's "All Users").
+fn target_segment(ws: &Workspace, source: &Source, audience: &Audience) -> Result<Option<SegmentSpec>, ApiError> {
+    let declared = match source {
+        Source::Campaign { campaign_id } => ws.catalog.campaign(campaign_id).and_then(|c| c.spec.segment.clone()),
+        Source::Canvas { canvas_id } => ws.catalog.canvas(canvas_id).and_then(|c| c.spec.segment.clone()),
+        Source::Messages { .. } => None,
+    };
+    match audience.segment_id.as_ref().or(declared.as_ref()) {
+        Some(id) => match ws.catalog.segment(id) {
+            Some(segment) => Ok(Some(segment.spec.clone())),
+            None => Err(ApiError::bad_request("Invalid segment_id")),
+        },
+        None => Ok(None),
+    }
 }
 
 /// What the request sends, and the `notice` when it is accepted but nothing will go out.
@@ -559,16 +581,14 @@ impl Audience {
         })
     }
 
-    /// The users the request reaches, deduplicated (first occurrence wins), with merged properties.
-    /// Creates users and applies `attributes` as asked.
-    fn resolve(&self, ws: &mut Workspace, request: &Map<String, Value>) -> Result<Vec<Target>, ApiError> {
-        let segment = match &self.segment_id {
-            Some(id) => match ws.catalog.segment(id) {
-                Some(segment) => Some(segment.spec.clone()),
-                None => return Err(ApiError::bad_request("Invalid segment_id")),
-            },
-            None => None,
-        };
+    /// The users the request reaches, deduplicated (first occurrence wins), with merged properties;
+    /// with a `segment`, only its members. Creates users and applies `attributes` as asked.
+    fn resolve(
+        &self,
+        ws: &mut Workspace,
+        request: &Map<String, Value>,
+        segment: Option<&SegmentSpec>,
+    ) -> Result<Vec<Target>, ApiError> {
         let mut candidates: Vec<(usize, Map<String, Value>)> = Vec::new();
         if self.recipients.is_empty() {
             // Broadcast, or an audience over the whole population.
@@ -610,7 +630,7 @@ impl Audience {
             }
             if segment.is_some() || self.filter.is_some() {
                 let profile = ws.users.profile(&ws.world, user);
-                if segment.as_ref().is_some_and(|s| !s.contains(&profile)) {
+                if segment.is_some_and(|s| !s.contains(&profile)) {
                     continue;
                 }
                 if let Some(filter) = &self.filter
@@ -911,7 +931,7 @@ channels = ["email"]
         let request = request_properties(Kind::Campaign, &body).unwrap();
         let targets = Audience::parse(Kind::Campaign, &body)
             .unwrap()
-            .resolve(&mut ws, &request)
+            .resolve(&mut ws, &request, None)
             .unwrap();
         assert_eq!(targets.len(), 2);
         assert_eq!(targets[0].user, 0);
@@ -933,7 +953,7 @@ channels = ["email"]
             let recipients: Vec<Value> =
                 picks.iter().map(|i| json!({"external_user_id": ws.world.external_id(*i)})).collect();
             let body = obj(json!({"campaign_id": "c", "recipients": recipients}));
-            let targets = Audience::parse(Kind::Campaign, &body).unwrap().resolve(&mut ws, &Map::new()).unwrap();
+            let targets = Audience::parse(Kind::Campaign, &body).unwrap().resolve(&mut ws, &Map::new(), None).unwrap();
             let mut expected: Vec<usize> = Vec::new();
             for p in &picks {
                 if !expected.contains(p) {

@@ -55,8 +55,9 @@ pub struct SimConfig {
     /// Where export ZIPs are written; `None`: a directory under the system temp dir named after the
     /// process and port, removed when the server is dropped.
     pub export_dir: Option<PathBuf>,
-    /// When set, applied events are written there as a Currents-style feed ([`crate::state::currents`]).
-    pub currents_dir: Option<PathBuf>,
+    /// When set, applied events are written as Braze Currents writes them to a bucket
+    /// ([`crate::state::currents`]).
+    pub currents: Option<crate::state::currents::CurrentsConfig>,
 }
 
 impl Default for SimConfig {
@@ -69,7 +70,7 @@ impl Default for SimConfig {
             export_ttl: Duration::from_secs(4 * 3600),
             export_users_per_file: 5_000,
             export_dir: None,
-            currents_dir: None,
+            currents: None,
         }
     }
 }
@@ -142,8 +143,8 @@ impl SimBraze {
             }
         };
         let mut workspace = Workspace::new(Arc::new(world));
-        if let Some(dir) = &config.currents_dir {
-            workspace.currents = Some(crate::state::currents::Currents::new(dir));
+        if let Some(currents) = &config.currents {
+            workspace.currents = Some(crate::state::currents::Currents::new(currents.clone()));
         }
         let state = AppState::new(workspace, config, &format!("http://{addr}"));
         let app = router(state.clone());

@@ -4,10 +4,11 @@
 //! `/users/track` semantics: objects are validated one by one; a bad object becomes an entry of
 //! `errors[]` (`{"type", "input_array", "index"}`) and the others are applied (201, partial success).
 //! Only a malformed body or an array over [`MAX_TRACK_OBJECTS`] is fatal (400, nothing applied).
-//! Unknown `external_id`s create users unless `_update_existing_only` is true; objects identified by
-//! `user_alias`, `braze_id`, `email` or `phone` only update existing users (unknown: skipped, as
-//! Braze does silently). Tracked events and purchases are applied at once, with times in the future
-//! clamped to the simulated now.
+//! Unknown `external_id`s create users unless `_update_existing_only` is true; so does an object
+//! identified by `email` alone whose address no profile has: it creates an email-only profile (no
+//! `external_id`), which later lookups by email find. Objects identified by `user_alias`, `braze_id`
+//! or `phone` only update existing users (unknown: skipped, as Braze does silently). Tracked events
+//! and purchases are applied at once, with times in the future clamped to the simulated now.
 //!
 //! Simplifications: an attributes object with one invalid attribute is refused whole (Braze drops
 //! only the bad attribute, or every nested custom attribute update of the request); user aliases
@@ -208,7 +209,7 @@ fn identifier(obj: &Map<String, Value>) -> Result<Identifier, String> {
     Err("'external_id' or 'braze_id' or 'user_alias' or 'email' or 'phone' is required".into())
 }
 
-/// The user an object names: existing, created (unknown `external_id` unless
+/// The user an object names: existing, created (unknown `external_id` or `email` unless
 /// `_update_existing_only`), or none (skipped silently).
 fn resolve(
     ws: &mut Workspace,
@@ -233,8 +234,16 @@ fn resolve(
         },
         Identifier::Alias => None,
         Identifier::Other(field, value) => {
+            let now = ws.now;
             let world = ws.world.clone();
-            ws.users.find_by(&world, field, value)
+            match ws.users.find_by(&world, field, value) {
+                Some(i) => Some(i),
+                // Braze creates an email-only profile for an email no profile has.
+                None if *field == "email" && !update_existing_only => {
+                    Some(ws.users.create_email_only(&world, value, now))
+                }
+                None => None,
+            }
         }
     })
 }

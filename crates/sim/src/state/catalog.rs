@@ -529,6 +529,7 @@ mod tests {
             draft: false,
             paused: false,
             control_variant: false,
+            segment: None,
             conversion_events: vec!["purchase".into()],
             messages: vec![MessageSpec {
                 channel: Channel::Email,
@@ -580,6 +581,7 @@ mod tests {
                 enabled: true,
                 archived: false,
                 api_triggered: true,
+                segment: None,
                 steps: vec![CanvasStepSpec {
                     id: "s1".into(),
                     name: "Step 1".into(),

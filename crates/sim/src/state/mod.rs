@@ -2,7 +2,7 @@
 //! segments, email templates, send ids), the send log and schedules, segment exports, the event log,
 //! and the simulated clock. One `Workspace` per server, behind a mutex; handlers lock it briefly.
 //!
-//! Ownership while it is being built: `mod.rs`, `users.rs`, `exports.rs`, `currents.rs` (users,
+//! Ownership while it is being built: `mod.rs`, `users.rs`, `exports.rs`, `currents/` (users,
 //! outcomes, clock, exports, Currents feed) by one author; `catalog.rs`, `sends.rs` (catalog,
 //! send log, schedules, analytics) by another; `spec.rs` and `events.rs` are the shared contract.
 //!
@@ -175,7 +175,21 @@ impl Workspace {
     /// Appends `event` to the log (and to the Currents feed when enabled).
     pub fn record(&mut self, event: Event) {
         if let Some(feed) = &mut self.currents {
-            feed.push(&event);
+            let index = self.users.index_of(&self.world, &event.external_user_id);
+            let user_id = match index.filter(|i| *i < self.world.len()) {
+                Some(i) => self.world.braze_id(i),
+                // A user created through the API: a Braze id derived from its external id.
+                None => format!(
+                    "{:024x}",
+                    u128::from(xxhash_rust::xxh3::xxh3_64(event.external_user_id.as_bytes()))
+                ),
+            };
+            let timezone = index.and_then(|i| self.users.time_zone(&self.world, i));
+            let who = currents::records::Identity {
+                user_id: &user_id,
+                timezone: timezone.as_deref(),
+            };
+            feed.push(&event, &who);
         }
         self.events.push(event);
     }
@@ -318,8 +332,9 @@ impl Workspace {
 
     /// Writes the buffered Currents events to new files (no-op when the feed is disabled).
     pub fn flush_currents(&mut self) {
+        let now = self.now;
         if let Some(feed) = &mut self.currents
-            && let Err(error) = feed.flush()
+            && let Err(error) = feed.flush(now)
         {
             tracing::error!(%error, "writing the Currents feed failed");
         }

@@ -73,6 +73,10 @@ pub struct CampaignSpec {
     /// Has a Braze control variant (what `offerloop check` must catch).
     #[serde(default)]
     pub control_variant: bool,
+    /// The id of the segment the campaign targets (one of `segments`); none is Braze's "All Users".
+    /// A broadcast reaches the segment; listed recipients outside it receive nothing.
+    #[serde(default)]
+    pub segment: Option<String>,
     /// Conversion behaviours: the custom event or `purchase` it tracks as conversion.
     #[serde(default)]
     pub conversion_events: Vec<String>,
@@ -121,6 +125,9 @@ pub struct CanvasSpec {
     /// API-triggered entry.
     #[serde(default = "yes")]
     pub api_triggered: bool,
+    /// The id of the segment the canvas targets (one of `segments`); none is Braze's "All Users".
+    #[serde(default)]
+    pub segment: Option<String>,
     /// Steps, in order; an entered user receives the first step's message(s).
     pub steps: Vec<CanvasStepSpec>,
     /// Conversion behaviours.

@@ -6,8 +6,9 @@
 //! canvases received (with `engaged`/`converted`), and the messages of the last 7 days (fatigue and
 //! conversion attribution). [`Users::profile`] merges the two into the current Braze export object.
 //!
-//! Users created by `/users/track` (an unknown `external_id`) get indices after the world's customers:
-//! `world.len()`, `world.len() + 1`, ...; they have no start profile and no response model.
+//! Users created by `/users/track` (an unknown `external_id`, or an unknown `email` alone: an email-only
+//! profile without `external_id`) get indices after the world's customers: `world.len()`,
+//! `world.len() + 1`, ...; they have no start profile and no response model.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -25,7 +26,8 @@ pub const FATIGUE_WINDOW: SignedDuration = SignedDuration::from_hours(7 * 24);
 #[derive(Debug, Default)]
 pub struct Users {
     deltas: HashMap<usize, UserDelta>,
-    created: Vec<String>,
+    /// Created users in index order: their `external_id`, `None` for an email-only profile.
+    created: Vec<Option<String>>,
     created_index: HashMap<String, usize>,
     /// `(field, value) → user` for [`INDEXED_FIELDS`], built on the first lookup by one of them.
     lookup: Option<HashMap<(&'static str, String), usize>>,
@@ -140,7 +142,7 @@ impl Users {
         if index < world.len() {
             Some(world.external_id(index))
         } else {
-            self.created.get(index - world.len()).map(String::as_str)
+            self.created.get(index - world.len()).and_then(Option::as_deref)
         }
     }
 
@@ -150,9 +152,19 @@ impl Users {
             return index;
         }
         let index = world.len() + self.created.len();
-        self.created.push(external_id.to_owned());
+        self.created.push(Some(external_id.to_owned()));
         self.created_index.insert(external_id.to_owned(), index);
         self.deltas.entry(index).or_default().created_at = Some(at);
+        index
+    }
+
+    /// Creates an email-only profile (no `external_id`) with `email` at `at`, as `/users/track` does
+    /// for an object identified by an unknown email; [`Users::find_by`] finds it by that email.
+    pub fn create_email_only(&mut self, world: &World, email: &str, at: Timestamp) -> usize {
+        let index = world.len() + self.created.len();
+        self.created.push(None);
+        self.deltas.entry(index).or_default().created_at = Some(at);
+        self.set_field(world, index, "email", Value::String(email.to_owned()));
         index
     }
 
@@ -319,7 +331,9 @@ impl Users {
             match self.created.get(index - world.len()) {
                 Some(id) => {
                     let mut map = Map::new();
-                    map.insert("external_id".into(), Value::String(id.clone()));
+                    if let Some(id) = id {
+                        map.insert("external_id".into(), Value::String(id.clone()));
+                    }
                     map
                 }
                 None => return Map::new(),
@@ -587,6 +601,28 @@ mod tests {
         let p = users.profile(&w, 5);
         assert_eq!(p["external_id"], "new-user");
         assert_eq!(p["created_at"], "2026-01-05T10:00:00Z");
+    }
+
+    #[test]
+    fn email_only_profiles_have_no_external_id_and_are_found_by_email() {
+        let w = world(5);
+        let mut users = Users::default();
+        // Build the lookup index first: the new profile must be added to it.
+        assert_eq!(users.find_by(&w, "email", "walk-in@example.org"), None);
+        let i = users.create_email_only(&w, "walk-in@example.org", ts("2026-01-05T10:00:00Z"));
+        assert_eq!(i, 5);
+        assert_eq!(users.len(&w), 6);
+        assert_eq!(users.external_id(&w, 5), None);
+        assert_eq!(users.find_by(&w, "email", "walk-in@example.org"), Some(5));
+        let p = users.profile(&w, 5);
+        assert!(!p.contains_key("external_id"));
+        assert_eq!(p["email"], "walk-in@example.org");
+        assert_eq!(p["created_at"], "2026-01-05T10:00:00Z");
+        // Without an index yet, the first lookup builds one that includes it.
+        let mut fresh = Users::default();
+        let j = fresh.create_email_only(&w, "other@example.org", ts("2026-01-05T10:00:00Z"));
+        assert_eq!(fresh.find_by(&w, "email", "other@example.org"), Some(j));
+        assert_eq!(fresh.create(&w, "after", ts("2026-01-05T11:00:00Z")), 6);
     }
 
     #[test]

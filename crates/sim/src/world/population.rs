@@ -165,6 +165,13 @@ impl World {
         digits.parse().ok().filter(|i| *i < self.len())
     }
 
+    /// The Braze user id of customer `index` (the export's `braze_id`, Currents' `user_id`): 24 hex
+    /// digits, as in Braze's samples.
+    pub fn braze_id(&self, index: usize) -> String {
+        let h = |salt: &str| hash_for(self.scenario.seed, index, salt);
+        format!("{:016x}{:08x}", h("braze"), h("braze2") as u32)
+    }
+
     /// Approximate heap bytes held per customer (ids and columns), for capacity planning.
     pub fn bytes_per_customer(&self) -> usize {
         let columns: usize = self
@@ -269,10 +276,7 @@ impl World {
         let first = FIRST_NAMES[(h("first") % FIRST_NAMES.len() as u64) as usize];
         let last = LAST_NAMES[(h("last") % LAST_NAMES.len() as u64) as usize];
         out.insert("external_id".into(), json!(self.external_id(c)));
-        out.insert(
-            "braze_id".into(),
-            json!(format!("{:016x}{:08x}", h("braze"), h("braze2") as u32)),
-        );
+        out.insert("braze_id".into(), json!(self.braze_id(c)));
         out.insert("first_name".into(), json!(first));
         out.insert("last_name".into(), json!(last));
         out.insert(

@@ -468,6 +468,7 @@ fn compile(file: ScenarioFile, loc: &Locator<'_>) -> Result<Scenario> {
         tz_attr,
     };
     check_delays(&model, loc)?;
+    check_target_segments(&file.braze, loc)?;
     Ok(Scenario {
         name: file.name,
         seed: file.seed,
@@ -491,6 +492,31 @@ fn check_delays(model: &Model, loc: &Locator<'_>) -> Result<()> {
     ] {
         if !(v.is_finite() && v > 0.0) {
             return Err(loc.at(&P::k("delays").key(key), "must be a positive number"));
+        }
+    }
+    Ok(())
+}
+
+/// Every campaign's and canvas's target segment is one of the workspace's segments.
+fn check_target_segments(braze: &WorkspaceSpec, loc: &Locator<'_>) -> Result<()> {
+    let known = |id: &str| braze.segments.iter().any(|s| s.id == id);
+    let targets = braze
+        .campaigns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (P::k("braze").key("campaigns").idx(i), c.segment.as_deref()))
+        .chain(
+            braze
+                .canvases
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (P::k("braze").key("canvases").idx(i), c.segment.as_deref())),
+        );
+    for (path, segment) in targets {
+        if let Some(id) = segment
+            && !known(id)
+        {
+            return Err(loc.at(&path.key("segment"), format!("no segment `{id}` in [[braze.segments]]")));
         }
     }
     Ok(())
