@@ -6,6 +6,7 @@
 mod braze_contract;
 mod check;
 mod config;
+mod currents_s3;
 mod daily_run;
 mod delivered;
 mod templates;

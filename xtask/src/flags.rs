@@ -11,7 +11,7 @@ Tasks:
   ci            Run every check CI runs: tidy, rustfmt, clippy, docs, the test suite, then report-check
   tidy          Check repository rules: doc headers, crate layering, no todo!/unimplemented!
   report-check  Render the demo's HTML report in headless Chromium and check what it shows
-  bench         Run a crate's benchmarks: `cargo xtask bench policy|domain|braze|sim|store|daily-run|loop`
+  bench         Run a crate's benchmarks: `cargo xtask bench policy|domain|braze|sim|store|daily-run|loop|currents`
   help          Print this message (also: --help, -h, or `cargo xtask <TASK> --help`)";
 
 const CI_HELP: &str = "\
@@ -72,6 +72,9 @@ Runs the benchmarks of one crate in release mode and prints their figures:
   loop    cargo bench -p offerloop-cli --bench loop        decision quality in the daily loop: every scenario of
           crates/sim/scenarios/ × 3 seeds × 30 days against the simulator's oracle (about 25 min;
           LOOP_CUSTOMERS, LOOP_DAYS, LOOP_SEEDS, LOOP_SCENARIOS, LOOP_CURVE_SAMPLE)
+  currents  cargo bench -p offerloop-cli --bench currents  10M Currents events of 100k users in a local
+          bucket (generated once): streamed, deduplicated and attributed; the engine's read; peak RSS
+          (CURRENTS_EVENTS, CURRENTS_USERS)
 
 Record what matters in docs/benchmarks.md with the command that produced it.";
 
@@ -84,6 +87,7 @@ pub(crate) const BENCHES: &[(&str, &[&str])] = &[
     ("store", &["bench", "-p", "offerloop-store", "--bench", "store"]),
     ("daily-run", &["bench", "-p", "offerloop-cli", "--bench", "daily_run"]),
     ("loop", &["bench", "-p", "offerloop-cli", "--bench", "loop"]),
+    ("currents", &["bench", "-p", "offerloop-cli", "--bench", "currents"]),
 ];
 
 /// What to do, parsed from the command line.
@@ -116,9 +120,9 @@ pub(crate) fn parse(args: &[String]) -> Result<Task, String> {
         ["ci"] => Ok(Task::Ci),
         ["tidy"] => Ok(Task::Tidy),
         ["report-check"] => Ok(Task::ReportCheck),
-        ["bench"] => {
-            Err("which benchmarks? `cargo xtask bench policy|domain|braze|sim|store|daily-run|loop`".to_owned())
-        }
+        ["bench"] => Err(
+            "which benchmarks? `cargo xtask bench policy|domain|braze|sim|store|daily-run|loop|currents`".to_owned(),
+        ),
         ["bench", name] => BENCHES
             .iter()
             .find(|(n, _)| n == name)

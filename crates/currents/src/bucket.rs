@@ -4,20 +4,22 @@
 //! `abfs://`, `https://<account>.blob.core.windows.net/…`) or `file:///path`. Credentials come from the
 //! environment the way each cloud's SDK reads them (`AWS_ACCESS_KEY_ID`, `AWS_REGION`,
 //! `AWS_ENDPOINT_URL`…; `GOOGLE_SERVICE_ACCOUNT`…; `AZURE_STORAGE_ACCOUNT_NAME`, `AZURE_STORAGE_*`…),
-//! never from a use-case file. [`Bucket::read_new`] reads the event files whose keys are not in the
-//! caller's checkpoint, deduplicates events by `(event type, id)` against the ids the caller has
-//! seen, and reports what it skipped.
+//! never from a use-case file. [`Bucket::for_each_new`] streams the events of the files whose keys are
+//! not in the caller's checkpoint, in queue-hour order, deduplicated by `(event type, id)` over a
+//! window ([`Dedupe`]), and reports what it skipped; [`Bucket::read_new`] collects them.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use futures::TryStreamExt as _;
+use futures::{StreamExt as _, TryStreamExt as _, stream};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt as _};
 
+use crate::dedupe::Dedupe;
 use crate::event::CurrentsEvent;
 use crate::file;
 use crate::key::CurrentsKey;
+
 use crate::{Error, Result};
 
 /// An opened bucket prefix.
@@ -58,11 +60,56 @@ pub struct ReadReport {
     pub duplicates: usize,
     /// Returned events without an `external_user_id` (anonymous users, or a profile without one).
     pub without_external_id: usize,
-    /// Objects under the prefix that are not event files (no `.avro` name, no `event_type=`/`date=`).
+    /// Objects in the `event_type=` folders read that are not event files (no `.avro` name, no
+    /// `date=`).
     pub not_event_files: usize,
     /// Files that could not be read, with the reason; they are not checkpointed, so a later complete
     /// copy's events are read and this one is retried (and reported) again.
     pub unreadable: Vec<(String, String)>,
+}
+
+/// Which files [`Bucket::for_each_new`] lists and reads: the event types wanted and, optionally,
+/// only the files Braze queued from an hour on. Only the wanted `event_type=` folders are listed,
+/// each from its `date=` of `queued_since` on, so a read of a few types or hours does not list
+/// the whole bucket.
+pub struct Select<'a> {
+    /// Whether files of an event type are wanted.
+    pub event_type: &'a (dyn Fn(&str) -> bool + Sync),
+    /// Only files queued at or after this hour.
+    pub queued_since: Option<jiff::Timestamp>,
+}
+
+impl std::fmt::Debug for Select<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Select")
+            .field("queued_since", &self.queued_since)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Select<'_> {
+    /// Every file.
+    pub fn all() -> Select<'static> {
+        Select {
+            event_type: &|_| true,
+            queued_since: None,
+        }
+    }
+}
+
+/// How deep below the prefix the `event_type=` folders may be (the connector folder is one level).
+const MAX_FOLDER_DEPTH: usize = 4;
+
+/// How many files [`Bucket::for_each_new`] fetches and decodes ahead.
+pub const FILES_IN_FLIGHT: usize = 4;
+
+/// What [`Bucket::for_each_new`] read.
+#[derive(Debug, Default)]
+pub struct FilesRead {
+    /// The keys read completely: add them to the checkpoint once their events are stored.
+    pub keys: Vec<String>,
+    /// What was read and skipped.
+    pub report: ReadReport,
 }
 
 /// The result of [`Bucket::read_new`].
@@ -169,40 +216,147 @@ impl Bucket {
         Ok((files, others))
     }
 
-    /// Reads every event file whose key is not in `checkpoint`, dropping events whose `(event type,
-    /// id)` is in `seen` (and adding the new ones to it). A file that cannot be read is reported in
+    /// The event files `select` picks, and the number of other objects in the folders listed. Lists
+    /// only the wanted `event_type=` folders ([`Bucket::event_type_folders`]), each from `date=` of
+    /// `queued_since` on.
+    ///
+    /// # Errors
+    /// As [`Bucket::list`].
+    pub async fn list_selected(&self, select: &Select<'_>) -> Result<(Vec<EventFile>, usize)> {
+        let mut files = Vec::new();
+        let mut others = 0;
+        for (folder, event_type) in self.event_type_folders().await? {
+            if !(select.event_type)(&event_type) {
+                continue;
+            }
+            let listing = match select.queued_since {
+                Some(since) => {
+                    let hour = jiff::tz::TimeZone::UTC
+                        .to_datetime(since)
+                        .strftime("%Y-%m-%d-%H")
+                        .to_string();
+                    let offset = folder.clone().join(format!("date={hour}"));
+                    self.store.list_with_offset(Some(&folder), &offset)
+                }
+                None => self.store.list(Some(&folder)),
+            };
+            let objects: Vec<_> = listing
+                .try_collect()
+                .await
+                .map_err(|e| self.error(format!("listing `{folder}`: {e}")))?;
+            for meta in objects {
+                let key = meta.location.to_string();
+                match CurrentsKey::parse(&key)? {
+                    Some(parsed) => files.push(EventFile {
+                        key,
+                        parsed,
+                        size: meta.size,
+                    }),
+                    None => others += 1,
+                }
+            }
+        }
+        files.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok((files, others))
+    }
+
+    /// The `event_type=` folders under the prefix, with their event types: found by walking the
+    /// folders (a delimiter listing per level, at most [`MAX_FOLDER_DEPTH`] levels) until a folder's
+    /// name starts with `event_type=`; the folders above it (the connector's) are opaque.
+    ///
+    /// # Errors
+    /// [`Error::Bucket`] when listing fails.
+    pub async fn event_type_folders(&self) -> Result<Vec<(Path, String)>> {
+        let mut found = Vec::new();
+        let mut level = vec![self.prefix.clone()];
+        for _ in 0..MAX_FOLDER_DEPTH {
+            let mut next = Vec::new();
+            for folder in level {
+                let folder = (folder.as_ref() != "").then_some(folder);
+                let listing = self
+                    .store
+                    .list_with_delimiter(folder.as_ref())
+                    .await
+                    .map_err(|e| self.error(format!("listing `{}`: {e}", folder.clone().unwrap_or_default())))?;
+                for sub in listing.common_prefixes {
+                    let name = sub.filename().unwrap_or_default().to_owned();
+                    match name.strip_prefix("event_type=") {
+                        Some(event_type) => found.push((sub.clone(), event_type.to_owned())),
+                        None => next.push(sub),
+                    }
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            level = next;
+        }
+        Ok(found)
+    }
+
+    /// Reads every event file whose key is not in `checkpoint`, dropping events already seen
+    /// (`seen`, by `(event type, id)`). A file that cannot be read is reported in
     /// [`ReadReport::unreadable`] and skipped; the others are still read.
     ///
     /// # Errors
     /// [`Error::Bucket`] when listing or fetching fails (the read stops: nothing is lost, since no key
     /// of this call has been checkpointed by the caller yet).
-    pub async fn read_new(
-        &self,
-        checkpoint: &HashSet<String>,
-        seen: &mut HashSet<(String, String)>,
-    ) -> Result<NewEvents> {
-        self.read_new_where(checkpoint, seen, |_| true).await
+    pub async fn read_new(&self, checkpoint: &HashSet<String>, seen: &mut Dedupe) -> Result<NewEvents> {
+        self.read_new_where(checkpoint, seen, &Select::all()).await
     }
 
-    /// [`Bucket::read_new`] for the files whose key `wanted` accepts (an event type, an hour range).
+    /// [`Bucket::read_new`] for the files `select` picks, every event collected.
+    /// [`Bucket::for_each_new`] streams them instead.
     ///
     /// # Errors
     /// As [`Bucket::read_new`].
     pub async fn read_new_where(
         &self,
         checkpoint: &HashSet<String>,
-        seen: &mut HashSet<(String, String)>,
-        wanted: impl Fn(&CurrentsKey) -> bool,
+        seen: &mut Dedupe,
+        select: &Select<'_>,
     ) -> Result<NewEvents> {
-        let (files, others) = self.list().await?;
-        let mut out = NewEvents::default();
-        out.report.not_event_files = others;
-        for file in files
+        let mut events = Vec::new();
+        let read = self
+            .for_each_new(checkpoint, seen, select, |_, event| events.push(event))
+            .await?;
+        Ok(NewEvents {
+            events,
+            keys: read.keys,
+            report: read.report,
+        })
+    }
+
+    /// Streams the new events of the files `select` picks and `checkpoint` lacks, file by file in
+    /// queue-hour order, to `each`: up to [`FILES_IN_FLIGHT`] files are fetched and
+    /// decoded (on the blocking pool) ahead of the one being handed over, so memory holds a few files
+    /// and `seen`'s window, whatever the number of files. `seen` is advanced to each file's queue
+    /// hour before its events are checked.
+    ///
+    /// # Errors
+    /// As [`Bucket::read_new`].
+    pub async fn for_each_new(
+        &self,
+        checkpoint: &HashSet<String>,
+        seen: &mut Dedupe,
+        select: &Select<'_>,
+        mut each: impl FnMut(&EventFile, CurrentsEvent),
+    ) -> Result<FilesRead> {
+        let (files, others) = self.list_selected(select).await?;
+        let mut files: Vec<EventFile> = files
             .into_iter()
-            .filter(|f| !checkpoint.contains(&f.key) && wanted(&f.parsed))
-        {
-            let bytes = self.fetch(&file.key).await?;
-            let events = match file::decode(&file.key, &file.parsed.event_type, &bytes) {
+            .filter(|f| !checkpoint.contains(&f.key))
+            .filter(|f| select.queued_since.is_none_or(|s| f.parsed.queued_hour >= s))
+            .collect();
+        files.sort_by(|a, b| (a.parsed.queued_hour, &a.key).cmp(&(b.parsed.queued_hour, &b.key)));
+        let mut out = FilesRead::default();
+        out.report.not_event_files = others;
+        let mut decoded = stream::iter(files)
+            .map(|file| self.fetch_and_decode(file))
+            .buffered(FILES_IN_FLIGHT);
+        while let Some(next) = decoded.next().await {
+            let (file, events) = next?;
+            let events = match events {
                 Ok(events) => events,
                 Err(e) => {
                     tracing::warn!(key = %file.key, error = %e, "skipping an unreadable Currents file");
@@ -210,10 +364,12 @@ impl Bucket {
                     continue;
                 }
             };
+            seen.advance(file.parsed.queued_hour);
             for event in events {
-                if seen.insert((file.parsed.event_type.clone(), event.id.clone())) {
+                if seen.first_time(&file.parsed.event_type, &event.id, file.parsed.queued_hour) {
                     out.report.without_external_id += usize::from(event.external_user_id.is_none());
-                    out.events.push(event);
+                    out.report.events += 1;
+                    each(&file, event);
                 } else {
                     out.report.duplicates += 1;
                 }
@@ -221,8 +377,18 @@ impl Bucket {
             out.report.files_read += 1;
             out.keys.push(file.key);
         }
-        out.report.events = out.events.len();
         Ok(out)
+    }
+
+    /// `file`'s bytes, decoded on the blocking pool: a fetch error stops the read, a decode error
+    /// is the file's.
+    async fn fetch_and_decode(&self, file: EventFile) -> Result<(EventFile, Result<Vec<CurrentsEvent>>)> {
+        let bytes = self.fetch(&file.key).await?;
+        let (key, event_type) = (file.key.clone(), file.parsed.event_type.clone());
+        let events = tokio::task::spawn_blocking(move || file::decode(&key, &event_type, &bytes))
+            .await
+            .map_err(|e| self.error(format!("decoding `{}`: {e}", file.key)))?;
+        Ok((file, events))
     }
 
     /// The bytes of `key`.
@@ -273,6 +439,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_selection_lists_only_its_event_types_from_its_hour_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let bucket = Bucket::open(&format!("file://{}", dir.path().display())).unwrap();
+        let local = object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap();
+        for (hour, id) in [("2025-12-31-23", "a"), ("2026-01-01-00", "b"), ("2026-01-01-01", "c")] {
+            let bytes = purchase_file(Codec::Null, vec![purchase(id, Some("c1"), 1.0)]);
+            put(&local, &key(hour, &format!("f+0+{id}")), bytes.clone()).await;
+            let other = key(hour, &format!("f+0+{id}")).replace(PURCHASE_TYPE, "users.behaviors.CustomEvent");
+            put(&local, &other, bytes).await;
+        }
+        let folders = bucket.event_type_folders().await.unwrap();
+        let mut types: Vec<&str> = folders.iter().map(|(_, t)| t.as_str()).collect();
+        types.sort_unstable();
+        assert_eq!(types, ["users.behaviors.CustomEvent", PURCHASE_TYPE]);
+        let select = Select {
+            event_type: &|t| t == PURCHASE_TYPE,
+            queued_since: Some("2026-01-01T00:30:00Z".parse().unwrap()),
+        };
+        let (files, _) = bucket.list_selected(&select).await.unwrap();
+        let hours: Vec<String> = files.iter().map(|f| f.parsed.queued_hour.to_string()).collect();
+        assert_eq!(
+            hours,
+            ["2026-01-01T00:00:00Z", "2026-01-01T01:00:00Z"],
+            "the hour holding the instant on"
+        );
+        assert!(files.iter().all(|f| f.parsed.event_type == PURCHASE_TYPE));
+        let got = bucket
+            .read_new_where(&HashSet::new(), &mut Dedupe::unbounded(), &select)
+            .await
+            .unwrap();
+        let ids: Vec<&str> = got.events.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["c"], "files queued before the instant's hour are not read");
+    }
+
+    #[tokio::test]
     async fn reads_new_files_once_drops_duplicates_and_skips_broken_files_until_a_complete_one_comes() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("file://{}", dir.path().display());
@@ -294,10 +495,17 @@ mod tests {
         let full = purchase_file(Codec::Null, vec![purchase("e4", Some("c4"), 1.0)]);
         let truncated = full[..full.len() - 3].to_vec();
         put(&local, &key("2026-01-01-01", "f+0+3"), truncated).await;
+        // A marker inside an event-type folder (counted) and one beside the connector (not listed).
+        put(
+            &local,
+            &key("2026-01-01-01", "f+0+4").replace(".avro", ".json"),
+            b"{}".to_vec(),
+        )
+        .await;
         put(&local, "currents/_SUCCESS", b"ok".to_vec()).await;
 
         let mut checkpoint = HashSet::new();
-        let mut seen = HashSet::new();
+        let mut seen = Dedupe::unbounded();
         let got = bucket.read_new(&checkpoint, &mut seen).await.unwrap();
         let ids: Vec<&str> = got.events.iter().map(|e| e.id.as_str()).collect();
         assert_eq!(ids, ["e1", "e2", "e3"]);
@@ -349,92 +557,14 @@ mod tests {
     /// `moto_server` on the PATH (`.ci/run` installs it). Without one the test says it is skipped,
     /// except under CI, where it fails.
     mod s3 {
-        use std::io::{Read as _, Write as _};
-        use std::net::{TcpListener, TcpStream};
-        use std::process::{Child, Command, Stdio};
-        use std::time::{Duration, Instant};
-
-        use object_store::aws::AmazonS3Builder;
-
         use super::*;
-
-        struct Moto {
-            child: Child,
-            endpoint: String,
-        }
-
-        impl Drop for Moto {
-            fn drop(&mut self) {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-            }
-        }
-
-        fn start_moto() -> Option<Moto> {
-            let program = std::env::var("OFFERLOOP_MOTO_SERVER").unwrap_or_else(|_| "moto_server".to_owned());
-            let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            let child = match Command::new(&program)
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-            {
-                Ok(child) => child,
-                Err(e) => {
-                    assert!(
-                        std::env::var_os("CI").is_none(),
-                        "CI must provide an S3 server: `{program}` did not start ({e}); .ci/run installs moto"
-                    );
-                    eprintln!(
-                        "SKIPPED: no S3 server (`{program}`: {e}); install `moto[server]` or set OFFERLOOP_MOTO_SERVER"
-                    );
-                    return None;
-                }
-            };
-            let moto = Moto {
-                child,
-                endpoint: format!("http://127.0.0.1:{port}"),
-            };
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while TcpStream::connect(("127.0.0.1", port)).is_err() {
-                assert!(
-                    Instant::now() < deadline,
-                    "moto did not listen on port {port} within 30 s"
-                );
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            Some(moto)
-        }
-
-        /// `PUT /<bucket>`: moto accepts unsigned requests.
-        fn create_bucket(endpoint: &str, bucket: &str) {
-            let host = endpoint.trim_start_matches("http://");
-            let mut stream = TcpStream::connect(host).unwrap();
-            stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-            write!(
-                stream,
-                "PUT /{bucket} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            )
-            .unwrap();
-            let mut response = String::new();
-            stream.read_to_string(&mut response).unwrap();
-            assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-        }
+        use crate::test_servers::MotoServer;
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn reads_a_connector_layout_from_an_s3_server_across_list_pages() {
-            let Some(moto) = start_moto() else { return };
-            create_bucket(&moto.endpoint, "acme-currents");
-            let s3 = AmazonS3Builder::new()
-                .with_endpoint(&moto.endpoint)
-                .with_allow_http(true)
-                .with_bucket_name("acme-currents")
-                .with_region("us-east-1")
-                .with_access_key_id("testing")
-                .with_secret_access_key("testing")
-                .build()
-                .unwrap();
-            let store: Arc<dyn ObjectStore> = Arc::new(s3);
+            let Some(moto) = MotoServer::start() else { return };
+            moto.create_bucket("acme-currents");
+            let store = moto.store("acme-currents");
             // More files than one ListObjectsV2 page (1,000 keys), plus a file of another connector
             // outside the prefix.
             let files = 1_030;
@@ -457,7 +587,7 @@ mod tests {
             )
             .await;
             let bucket = Bucket::from_store("s3://acme-currents/currents", store, Path::from("currents"));
-            let mut seen = HashSet::new();
+            let mut seen = Dedupe::unbounded();
             let got = bucket.read_new(&HashSet::new(), &mut seen).await.unwrap();
             assert_eq!(got.report.files_read, files);
             assert_eq!(got.events.len(), files);

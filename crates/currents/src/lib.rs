@@ -19,15 +19,19 @@
 //! caller's.
 
 pub mod bucket;
+pub mod dedupe;
 pub mod error;
 pub mod event;
 pub mod file;
 pub mod key;
 pub mod scan;
+#[cfg(any(test, feature = "test-servers"))]
+pub mod test_servers;
 #[cfg(test)]
 mod testing;
 
-pub use bucket::{Bucket, NewEvents, ReadReport};
+pub use bucket::{Bucket, FilesRead, NewEvents, ReadReport, Select};
+pub use dedupe::Dedupe;
 pub use error::{Error, Result};
 pub use event::{CurrentsEvent, EventType};
 pub use key::CurrentsKey;

@@ -9,6 +9,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::bucket::Bucket;
+use crate::dedupe::Dedupe;
 use crate::event::EventType;
 use crate::{Result, file};
 
@@ -87,7 +88,7 @@ pub async fn scan(
         other_objects,
         ..ScanReport::default()
     };
-    let mut seen: HashSet<(String, String)> = HashSet::new();
+    let mut seen = Dedupe::unbounded();
     let mut users: HashSet<String> = HashSet::new();
     let mut anonymous: HashSet<String> = HashSet::new();
     for (done, f) in files.iter().enumerate() {
@@ -110,7 +111,7 @@ pub async fn scan(
                     .or_default();
                 count.files += 1;
                 for e in events {
-                    if !seen.insert((f.parsed.event_type.clone(), e.id.clone())) {
+                    if !seen.first_time(&f.parsed.event_type, &e.id, f.parsed.queued_hour) {
                         report.duplicates += 1;
                         continue;
                     }

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
-use offerloop_currents::{Bucket, CurrentsEvent, EventType, ReadReport};
+use offerloop_currents::{Bucket, CurrentsEvent, Dedupe, EventType, ReadReport, Select};
 use offerloop_domain::{CustomerId, Outcome, OutcomeKind, UseCase};
 use offerloop_store::Store;
 
@@ -179,14 +179,22 @@ impl OutcomeSource for CurrentsFeed {
         let name = use_case.name.as_str();
         let url = self.bucket.url();
         let checkpoint = self.store.feed_keys_read(name, url)?;
-        let new = self
-            .bucket
-            .read_new_where(&checkpoint, &mut HashSet::new(), |k| holds_outcomes(&k.event_type))
-            .await?;
-        log(&new.report, url, "outcomes");
         let property = value_property(&use_case.metric.kind);
-        let outcomes: Vec<Outcome> = new.events.iter().filter_map(|e| outcome_of(e, property)).collect();
-        *self.pending.lock().unwrap_or_else(PoisonError::into_inner) = new.keys;
+        let mut outcomes = Vec::new();
+        let read = self
+            .bucket
+            .for_each_new(
+                &checkpoint,
+                &mut Dedupe::default(),
+                &Select {
+                    event_type: &holds_outcomes,
+                    queued_since: None,
+                },
+                |_, event| outcomes.extend(outcome_of(&event, property)),
+            )
+            .await?;
+        log(&read.report, url, "outcomes");
+        *self.pending.lock().unwrap_or_else(PoisonError::into_inner) = read.keys;
         Ok(outcomes)
     }
 
@@ -205,20 +213,23 @@ impl OutcomeSource for CurrentsFeed {
         let earliest = from
             .checked_sub(QUEUE_SLACK + SignedDuration::from_hours(1))
             .unwrap_or(from);
+        let mut events = Vec::new();
         let read = self
             .bucket
-            .read_new_where(&HashSet::new(), &mut HashSet::new(), |k| {
-                k.queued_hour >= earliest && holds_message_events(&k.event_type)
-            })
+            .for_each_new(
+                &HashSet::new(),
+                &mut Dedupe::default(),
+                &Select {
+                    event_type: &holds_message_events,
+                    queued_since: Some(earliest),
+                },
+                |_, event| {
+                    events.extend(message_event_of(&event).filter(|e| (from..to).contains(&e.occurred_at)));
+                },
+            )
             .await?;
         log(&read.report, self.bucket.url(), "message events");
-        Ok(Some(
-            read.events
-                .iter()
-                .filter_map(message_event_of)
-                .filter(|e| (from..to).contains(&e.occurred_at))
-                .collect(),
-        ))
+        Ok(Some(events))
     }
 }
 
