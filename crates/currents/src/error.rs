@@ -25,6 +25,15 @@ pub enum Error {
         #[source]
         source: Box<apache_avro::Error>,
     },
+    /// The file is not a readable Avro object container, found while reading it field by field
+    /// (truncated, corrupt, an unknown codec); the reason names the record.
+    #[error("Currents file `{key}`: not a readable Avro object container: {reason}")]
+    Container {
+        /// The object key.
+        key: String,
+        /// What is wrong, and where.
+        reason: String,
+    },
     /// The bucket cannot be opened, listed or read.
     #[error("Currents bucket `{url}`: {reason}")]
     Bucket {

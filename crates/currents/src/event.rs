@@ -1,8 +1,6 @@
 //! One Currents event, with the fields attribution and delivery read, taken from an Avro record by
 //! field name.
 
-use std::collections::HashMap;
-
 use apache_avro::types::Value;
 use jiff::Timestamp;
 
@@ -99,6 +97,29 @@ pub(crate) struct FieldProblem {
     pub reason: String,
 }
 
+/// The fields an event is read from; every other field is skipped.
+pub(crate) const READ: [&str; 19] = [
+    "id",
+    "user_id",
+    "external_user_id",
+    "timezone",
+    "campaign_id",
+    "message_variation_id",
+    "canvas_id",
+    "canvas_variation_id",
+    "canvas_step_id",
+    "dispatch_id",
+    "send_id",
+    "product_id",
+    "currency",
+    "name",
+    "properties",
+    "subscription_status",
+    "channel",
+    "time",
+    "price",
+];
+
 impl CurrentsEvent {
     /// The event in `record` of a file of `event_type`.
     pub(crate) fn from_record(event_type: &EventType, record: Value) -> Result<Self, FieldProblem> {
@@ -108,8 +129,23 @@ impl CurrentsEvent {
                 reason: "the file's values are not records".to_owned(),
             });
         };
-        let mut fields: HashMap<String, Value> = fields.into_iter().collect();
-        let mut text = |name: &'static str| optional_string(fields.remove(name), name);
+        // One pass over the record's fields, keeping the ones read (a record has 15–35 fields).
+        let mut slots: [Option<Value>; READ.len()] = Default::default();
+        for (name, value) in fields {
+            if let Some(i) = READ.iter().position(|r| *r == name) {
+                slots[i] = Some(value);
+            }
+        }
+        Self::from_slots(event_type, slots)
+    }
+
+    /// The event whose fields of [`READ`] are `slots` (in its order; `None` when absent).
+    pub(crate) fn from_slots(
+        event_type: &EventType,
+        mut slots: [Option<Value>; READ.len()],
+    ) -> Result<Self, FieldProblem> {
+        let mut take = |name: &'static str| READ.iter().position(|r| *r == name).and_then(|i| slots[i].take());
+        let mut text = |name: &'static str| optional_string(take(name), name);
         let id = text("id")?.ok_or_else(|| missing("id"))?;
         let user_id = text("user_id")?;
         let external_user_id = text("external_user_id")?;
@@ -127,8 +163,8 @@ impl CurrentsEvent {
         let properties = text("properties")?;
         let subscription_status = text("subscription_status")?;
         let channel = text("channel")?;
-        let time = seconds(fields.remove("time"))?;
-        let price = price(fields.remove("price"))?;
+        let time = seconds(take("time"))?;
+        let price = price(take("price"))?;
         Ok(Self {
             event_type: event_type.clone(),
             id,

@@ -24,6 +24,7 @@ pub mod error;
 pub mod event;
 pub mod file;
 pub mod key;
+mod projection;
 pub mod scan;
 #[cfg(any(test, feature = "test-servers"))]
 pub mod test_servers;

@@ -12,7 +12,7 @@
 //! - Events without an `external_user_id` (anonymous users) cannot be attributed: they are counted
 //!   and logged, not returned. Unreadable files are logged and retried at the next run.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
@@ -38,6 +38,10 @@ pub struct CurrentsFeed {
     /// The keys of the files the last [`OutcomeSource::outcomes`] read, checkpointed by
     /// [`OutcomeSource::record`] with their outcomes.
     pending: Mutex<Vec<String>>,
+    /// The message events of each file read, by queue hour and key: a later call in the same
+    /// process (the demo's days, a service) reads only the files it has not, and forgets the files
+    /// queued before the period it is asked about.
+    message_files: Mutex<BTreeMap<(Timestamp, String), Vec<MessageEvent>>>,
 }
 
 impl CurrentsFeed {
@@ -47,6 +51,7 @@ impl CurrentsFeed {
             bucket,
             store,
             pending: Mutex::new(Vec::new()),
+            message_files: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -213,23 +218,38 @@ impl OutcomeSource for CurrentsFeed {
         let earliest = from
             .checked_sub(QUEUE_SLACK + SignedDuration::from_hours(1))
             .unwrap_or(from);
-        let mut events = Vec::new();
+        let known: HashSet<String> = {
+            let mut cache = self.message_files.lock().unwrap_or_else(PoisonError::into_inner);
+            cache.retain(|(hour, _), _| *hour >= earliest);
+            cache.keys().map(|(_, key)| key.clone()).collect()
+        };
+        let mut new: BTreeMap<(Timestamp, String), Vec<MessageEvent>> = BTreeMap::new();
         let read = self
             .bucket
             .for_each_new(
-                &HashSet::new(),
+                &known,
                 &mut Dedupe::default(),
                 &Select {
                     event_type: &holds_message_events,
                     queued_since: Some(earliest),
                 },
-                |_, event| {
-                    events.extend(message_event_of(&event).filter(|e| (from..to).contains(&e.occurred_at)));
+                |file, event| {
+                    let events = new.entry((file.parsed.queued_hour, file.key.clone())).or_default();
+                    events.extend(message_event_of(&event));
                 },
             )
             .await?;
         log(&read.report, self.bucket.url(), "message events");
-        Ok(Some(events))
+        let mut cache = self.message_files.lock().unwrap_or_else(PoisonError::into_inner);
+        cache.extend(new);
+        Ok(Some(
+            cache
+                .values()
+                .flatten()
+                .filter(|e| (from..to).contains(&e.occurred_at))
+                .cloned()
+                .collect(),
+        ))
     }
 }
 
@@ -344,6 +364,38 @@ mod tests {
         assert_eq!(events[0].kind, MessageEventKind::Delivered);
         assert_eq!(events[0].campaign_id.as_deref(), Some("camp-1"));
         assert_eq!(events[0].occurred_at, t("2026-01-02T10:00:00Z"));
+
+        // A later call reads the new file only: the first one's events come from the feed's memory.
+        let first = dir.path().join(key(event_type, "2026-01-02-10", 1));
+        std::fs::remove_file(&first).unwrap();
+        write(
+            dir.path(),
+            &key(event_type, "2026-01-02-11", 3),
+            DELIVERY,
+            vec![delivery("d2", 1_767_351_600)],
+        );
+        let events = feed
+            .message_events(&use_case(), from, t("2026-01-03T00:00:00Z"))
+            .await
+            .unwrap()
+            .unwrap();
+        let mut times: Vec<Timestamp> = events.iter().map(|e| e.occurred_at).collect();
+        times.sort();
+        assert_eq!(times, [t("2026-01-02T10:00:00Z"), t("2026-01-02T11:00:00Z")]);
+        // A period after the first file's hour forgets it.
+        let later = feed
+            .message_events(&use_case(), t("2026-01-02T14:00:00Z"), t("2026-01-03T00:00:00Z"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(later.is_empty());
+        assert!(
+            feed.message_files
+                .lock()
+                .unwrap()
+                .keys()
+                .all(|(hour, _)| *hour >= t("2026-01-02T11:00:00Z"))
+        );
     }
 
     fn event(event_type: &str, status: Option<&str>, channel: Option<&str>) -> CurrentsEvent {
