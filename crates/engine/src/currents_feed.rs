@@ -7,8 +7,9 @@
 //!   that crashes before re-reads the same files, and a file is never read twice once stored. Every new event is returned, whatever its
 //!   time, so a late event (an old `time` in a new file) is attributed by its own time.
 //! - **Message events** (send, delivery and engagement, bounce and failure) are only needed for the
-//!   messages whose grace period ends, so they are read again each time, from the files Braze queued
-//!   since the period's start (`date=` hour), never checkpointed.
+//!   messages whose grace period ends, so they are read from the files Braze queued since the
+//!   period's start (`date=` hour), never checkpointed in the store; the feed keeps each file's
+//!   events in memory, so a later call of the same process reads only the files it has not.
 //! - Events without an `external_user_id` (anonymous users) cannot be attributed: they are counted
 //!   and logged, not returned. Unreadable files are logged and retried at the next run.
 
