@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use futures::{StreamExt as _, TryStreamExt as _, stream};
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt as _};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt as _};
 
 use crate::dedupe::Dedupe;
 use crate::event::CurrentsEvent;
@@ -199,19 +199,8 @@ impl Bucket {
             .try_collect()
             .await
             .map_err(|e| self.error(format!("listing `{}`: {e}", self.prefix)))?;
-        let mut files = Vec::new();
-        let mut others = 0;
-        for meta in objects {
-            let key = meta.location.to_string();
-            match CurrentsKey::parse(&key)? {
-                Some(parsed) => files.push(EventFile {
-                    key,
-                    parsed,
-                    size: meta.size,
-                }),
-                None => others += 1,
-            }
-        }
+        let (mut files, mut others) = (Vec::new(), 0);
+        split_objects(objects, &mut files, &mut others)?;
         files.sort_by(|a, b| a.key.cmp(&b.key));
         Ok((files, others))
     }
@@ -244,17 +233,7 @@ impl Bucket {
                 .try_collect()
                 .await
                 .map_err(|e| self.error(format!("listing `{folder}`: {e}")))?;
-            for meta in objects {
-                let key = meta.location.to_string();
-                match CurrentsKey::parse(&key)? {
-                    Some(parsed) => files.push(EventFile {
-                        key,
-                        parsed,
-                        size: meta.size,
-                    }),
-                    None => others += 1,
-                }
-            }
+            split_objects(objects, &mut files, &mut others)?;
         }
         files.sort_by(|a, b| a.key.cmp(&b.key));
         Ok((files, others))
@@ -413,6 +392,22 @@ impl Bucket {
             reason,
         }
     }
+}
+
+/// Adds the event files of `objects` to `files` and counts the others in `others`.
+fn split_objects(objects: Vec<ObjectMeta>, files: &mut Vec<EventFile>, others: &mut usize) -> Result<()> {
+    for meta in objects {
+        let key = meta.location.to_string();
+        match CurrentsKey::parse(&key)? {
+            Some(parsed) => files.push(EventFile {
+                key,
+                parsed,
+                size: meta.size,
+            }),
+            None => *others += 1,
+        }
+    }
+    Ok(())
 }
 
 /// The key prefix of a cloud URL: its path without the leading `/`.
