@@ -40,15 +40,13 @@ fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
+#[path = "support/rss.rs"]
+#[allow(dead_code)]
+mod rss;
+
 /// Peak resident set size of this process so far, in MiB.
 fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<f64>().ok())
-        .map_or(f64::NAN, |kib| kib / 1024.0)
+    rss::peak_rss_mib("self")
 }
 
 fn user(u: usize) -> String {

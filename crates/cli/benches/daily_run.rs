@@ -45,27 +45,9 @@ const USE_CASE: &str = include_str!("../../../examples/winback.toml");
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Peak resident set size of process `pid` (`self` for this one) so far, in MiB.
-fn peak_rss_mib(pid: &str) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<f64>().ok())
-        .map_or(f64::NAN, |kib| kib / 1024.0)
-}
-
-/// Resident set size of this process now, in MiB.
-fn current_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<f64>().ok())
-        .map_or(f64::NAN, |kib| kib / 1024.0)
-}
+#[path = "support/rss.rs"]
+mod rss;
+use rss::{current_rss_mib, peak_rss_mib};
 
 /// The simulator's clock, read once: it only moves when told to, and the run does not tell it.
 #[derive(Debug)]

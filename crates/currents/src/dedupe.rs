@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use jiff::{SignedDuration, Timestamp};
-use xxhash_rust::xxh3::xxh3_128;
+use xxhash_rust::xxh3::Xxh3;
 
 /// The events seen within a window of queue hours.
 #[derive(Debug, Clone)]
@@ -51,11 +51,11 @@ impl Dedupe {
 
     /// Whether `(event_type, id)` is new (and remembers it), for an event of a file queued at `hour`.
     pub fn first_time(&mut self, event_type: &str, id: &str, hour: Timestamp) -> bool {
-        let mut bytes = Vec::with_capacity(event_type.len() + id.len() + 1);
-        bytes.extend_from_slice(event_type.as_bytes());
-        bytes.push(0);
-        bytes.extend_from_slice(id.as_bytes());
-        let hash = xxh3_128(&bytes);
+        let mut hasher = Xxh3::new();
+        hasher.update(event_type.as_bytes());
+        hasher.update(&[0]);
+        hasher.update(id.as_bytes());
+        let hash = hasher.digest128();
         let hour = hour.as_second();
         match self.seen.insert(hash, hour) {
             Some(previous) => {

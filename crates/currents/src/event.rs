@@ -44,6 +44,25 @@ impl EventType {
     }
 }
 
+/// The ids that tie a message event to its message (braze-currents.md §3.1–3.2); each may be absent.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MessageIds {
+    /// The campaign.
+    pub campaign_id: Option<String>,
+    /// The campaign's message variation.
+    pub message_variation_id: Option<String>,
+    /// The canvas.
+    pub canvas_id: Option<String>,
+    /// The canvas variation.
+    pub canvas_variation_id: Option<String>,
+    /// The canvas step.
+    pub canvas_step_id: Option<String>,
+    /// The dispatch every message event of one send shares.
+    pub dispatch_id: Option<String>,
+    /// The message send id.
+    pub send_id: Option<String>,
+}
+
 /// One event as offerloop reads it. Ids are opaque strings; names are not read (Braze fills them late).
 #[derive(Clone, Debug, PartialEq)]
 pub struct CurrentsEvent {
@@ -59,20 +78,8 @@ pub struct CurrentsEvent {
     pub external_user_id: Option<String>,
     /// The user's IANA time zone at the event, when Braze knows it.
     pub timezone: Option<String>,
-    /// Campaign of a message event.
-    pub campaign_id: Option<String>,
-    /// Campaign variation of a message event.
-    pub message_variation_id: Option<String>,
-    /// Canvas of a message event.
-    pub canvas_id: Option<String>,
-    /// Canvas variation of a message event.
-    pub canvas_variation_id: Option<String>,
-    /// Canvas step of a message event.
-    pub canvas_step_id: Option<String>,
-    /// The dispatch every message event of one send shares.
-    pub dispatch_id: Option<String>,
-    /// The message send id.
-    pub send_id: Option<String>,
+    /// The campaign, canvas and dispatch a message event belongs to (all `None` for behaviours).
+    pub message: MessageIds,
     /// Purchase: the product.
     pub product_id: Option<String>,
     /// Purchase: the price, an Avro 32-bit float read as the decimal it was written as (12.34, not
@@ -150,13 +157,15 @@ impl CurrentsEvent {
         let user_id = text("user_id")?;
         let external_user_id = text("external_user_id")?;
         let timezone = text("timezone")?;
-        let campaign_id = text("campaign_id")?;
-        let message_variation_id = text("message_variation_id")?;
-        let canvas_id = text("canvas_id")?;
-        let canvas_variation_id = text("canvas_variation_id")?;
-        let canvas_step_id = text("canvas_step_id")?;
-        let dispatch_id = text("dispatch_id")?;
-        let send_id = text("send_id")?;
+        let message = MessageIds {
+            campaign_id: text("campaign_id")?,
+            message_variation_id: text("message_variation_id")?,
+            canvas_id: text("canvas_id")?,
+            canvas_variation_id: text("canvas_variation_id")?,
+            canvas_step_id: text("canvas_step_id")?,
+            dispatch_id: text("dispatch_id")?,
+            send_id: text("send_id")?,
+        };
         let product_id = text("product_id")?;
         let currency = text("currency")?;
         let name = text("name")?;
@@ -172,13 +181,7 @@ impl CurrentsEvent {
             user_id,
             external_user_id,
             timezone,
-            campaign_id,
-            message_variation_id,
-            canvas_id,
-            canvas_variation_id,
-            canvas_step_id,
-            dispatch_id,
-            send_id,
+            message,
             product_id,
             price,
             currency,

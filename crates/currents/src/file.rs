@@ -184,9 +184,9 @@ mod tests {
             }
         );
         assert_eq!(e.time, Timestamp::from_second(1_767_225_601).unwrap());
-        assert_eq!(e.canvas_id.as_deref(), Some("canvas-1"));
-        assert_eq!(e.campaign_id, None);
-        assert_eq!(e.dispatch_id.as_deref(), Some("d-1"));
+        assert_eq!(e.message.canvas_id.as_deref(), Some("canvas-1"));
+        assert_eq!(e.message.campaign_id, None);
+        assert_eq!(e.message.dispatch_id.as_deref(), Some("d-1"));
     }
 
     #[test]

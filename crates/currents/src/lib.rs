@@ -34,6 +34,6 @@ mod testing;
 pub use bucket::{Bucket, FilesRead, NewEvents, ReadReport, Select};
 pub use dedupe::Dedupe;
 pub use error::{Error, Result};
-pub use event::{CurrentsEvent, EventType};
+pub use event::{CurrentsEvent, EventType, MessageIds};
 pub use key::CurrentsKey;
 pub use scan::{ScanReport, scan};

@@ -149,13 +149,7 @@ fn message_event_of(event: &CurrentsEvent) -> Option<MessageEvent> {
         kind: MessageEventKind::of_event_name(name)?,
         occurred_at: event.time,
         channel: channel.clone(),
-        campaign_id: event.campaign_id.clone(),
-        message_variation_id: event.message_variation_id.clone(),
-        canvas_id: event.canvas_id.clone(),
-        canvas_variation_id: event.canvas_variation_id.clone(),
-        canvas_step_id: event.canvas_step_id.clone(),
-        dispatch_id: event.dispatch_id.clone(),
-        send_id: event.send_id.clone(),
+        ids: event.message.clone(),
     })
 }
 
@@ -363,7 +357,7 @@ mod tests {
             .unwrap();
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].kind, MessageEventKind::Delivered);
-        assert_eq!(events[0].campaign_id.as_deref(), Some("camp-1"));
+        assert_eq!(events[0].ids.campaign_id.as_deref(), Some("camp-1"));
         assert_eq!(events[0].occurred_at, t("2026-01-02T10:00:00Z"));
 
         // A later call reads the new file only: the first one's events come from the feed's memory.
@@ -407,13 +401,12 @@ mod tests {
             user_id: Some("u".into()),
             external_user_id: Some("c1".into()),
             timezone: None,
-            campaign_id: Some("camp".into()),
-            message_variation_id: Some("var".into()),
-            canvas_id: None,
-            canvas_variation_id: None,
-            canvas_step_id: None,
-            dispatch_id: Some("disp".into()),
-            send_id: None,
+            message: offerloop_currents::MessageIds {
+                campaign_id: Some("camp".into()),
+                message_variation_id: Some("var".into()),
+                dispatch_id: Some("disp".into()),
+                ..Default::default()
+            },
             product_id: None,
             price: None,
             currency: None,
@@ -465,8 +458,8 @@ mod tests {
         let read = message_event_of(&event("users.messages.whatsapp.Read", None, None)).unwrap();
         assert_eq!(read.kind, MessageEventKind::Delivered);
         assert_eq!(read.channel, "whatsapp");
-        assert_eq!(read.message_variation_id.as_deref(), Some("var"));
-        assert_eq!(read.dispatch_id.as_deref(), Some("disp"));
+        assert_eq!(read.ids.message_variation_id.as_deref(), Some("var"));
+        assert_eq!(read.ids.dispatch_id.as_deref(), Some("disp"));
         let failure = message_event_of(&event("users.messages.webhook.Failure", None, None)).unwrap();
         assert_eq!(failure.kind, MessageEventKind::Failed);
         assert!(message_event_of(&event("users.messages.sms.InboundReceive", None, None)).is_none());

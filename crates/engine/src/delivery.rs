@@ -101,8 +101,8 @@ pub fn deadline(decision: &Decision, grace: SignedDuration) -> Timestamp {
 
 fn matches(target: &MessageTarget, event: &MessageEvent) -> bool {
     match target {
-        MessageTarget::Campaign(id) => event.campaign_id.as_deref() == Some(id),
-        MessageTarget::Canvas(id) => event.canvas_id.as_deref() == Some(id),
+        MessageTarget::Campaign(id) => event.ids.campaign_id.as_deref() == Some(id),
+        MessageTarget::Canvas(id) => event.ids.canvas_id.as_deref() == Some(id),
     }
 }
 
@@ -191,14 +191,11 @@ mod tests {
             customer_id: CustomerId::new(customer).unwrap(),
             kind,
             occurred_at: ts(at),
-            campaign_id: Some(campaign.into()),
-            canvas_id: None,
             channel: "email".into(),
-            message_variation_id: None,
-            canvas_variation_id: None,
-            canvas_step_id: None,
-            dispatch_id: None,
-            send_id: None,
+            ids: offerloop_currents::MessageIds {
+                campaign_id: Some(campaign.into()),
+                ..Default::default()
+            },
         }
     }
 

@@ -14,6 +14,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
+use offerloop_currents::MessageIds;
 use offerloop_domain::metric::MetricKind;
 use offerloop_domain::{CustomerId, Outcome, UseCase};
 use offerloop_store::Store;
@@ -93,20 +94,8 @@ pub struct MessageEvent {
     pub occurred_at: Timestamp,
     /// The channel as Currents names it (`email`, `sms`, `pushnotification`, `whatsapp`, …).
     pub channel: String,
-    /// The campaign it belongs to, if any.
-    pub campaign_id: Option<String>,
-    /// The campaign's message variation (or the canvas step's message), if any.
-    pub message_variation_id: Option<String>,
-    /// The canvas it belongs to, if any.
-    pub canvas_id: Option<String>,
-    /// The canvas variation, if any.
-    pub canvas_variation_id: Option<String>,
-    /// The canvas step, if any.
-    pub canvas_step_id: Option<String>,
-    /// The dispatch every event of one send shares, if given.
-    pub dispatch_id: Option<String>,
-    /// The send id, if given.
-    pub send_id: Option<String>,
+    /// The campaign, canvas, variation and dispatch it belongs to.
+    pub ids: MessageIds,
 }
 
 /// The value property of custom events under `metric`, if any.

@@ -1152,14 +1152,12 @@ async fn the_feed_finds_messages_never_sent_and_bounces() {
             customer_id: d.customer_id.clone(),
             kind,
             occurred_at: d.planned_send_at.unwrap(),
-            campaign_id: campaign_id.clone(),
-            canvas_id: canvas_id.clone(),
             channel: "email".into(),
-            message_variation_id: None,
-            canvas_variation_id: None,
-            canvas_step_id: None,
-            dispatch_id: None,
-            send_id: None,
+            ids: offerloop_currents::MessageIds {
+                campaign_id: campaign_id.clone(),
+                canvas_id: canvas_id.clone(),
+                ..Default::default()
+            },
         };
         let mut feed = events.0.lock().unwrap();
         match i % 3 {
@@ -1243,14 +1241,12 @@ async fn early_learning_skips_messages_never_sent() {
             customer_id: d.customer_id.clone(),
             kind: MessageEventKind::Delivered,
             occurred_at: d.planned_send_at.unwrap(),
-            campaign_id,
-            canvas_id,
             channel: "email".into(),
-            message_variation_id: None,
-            canvas_variation_id: None,
-            canvas_step_id: None,
-            dispatch_id: None,
-            send_id: None,
+            ids: offerloop_currents::MessageIds {
+                campaign_id,
+                canvas_id,
+                ..Default::default()
+            },
         });
     }
     // 11 hours after the last send (00:00 UTC): within its grace, nothing of it is learned yet.
