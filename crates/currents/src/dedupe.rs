@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use jiff::{SignedDuration, Timestamp};
-use xxhash_rust::xxh3::Xxh3;
+use xxhash_rust::xxh3::xxh3_128;
 
 /// The events seen within a window of queue hours.
 #[derive(Debug, Clone)]
@@ -51,11 +51,7 @@ impl Dedupe {
 
     /// Whether `(event_type, id)` is new (and remembers it), for an event of a file queued at `hour`.
     pub fn first_time(&mut self, event_type: &str, id: &str, hour: Timestamp) -> bool {
-        let mut hasher = Xxh3::new();
-        hasher.update(event_type.as_bytes());
-        hasher.update(&[0]);
-        hasher.update(id.as_bytes());
-        let hash = hasher.digest128();
+        let hash = key_hash(event_type, id);
         let hour = hour.as_second();
         match self.seen.insert(hash, hour) {
             Some(previous) => {
@@ -104,6 +100,24 @@ impl Dedupe {
     pub fn is_empty(&self) -> bool {
         self.seen.is_empty()
     }
+}
+
+/// The 128-bit hash of `event_type`, a zero byte and `id`, assembled on the stack when it fits
+/// (Currents event types and ids are short; this runs for every event read).
+fn key_hash(event_type: &str, id: &str) -> u128 {
+    let len = event_type.len() + 1 + id.len();
+    let mut stack = [0_u8; 160];
+    let mut heap = Vec::new();
+    let buf: &mut [u8] = if len <= stack.len() {
+        &mut stack[..len]
+    } else {
+        heap.resize(len, 0);
+        &mut heap
+    };
+    buf[..event_type.len()].copy_from_slice(event_type.as_bytes());
+    buf[event_type.len()] = 0;
+    buf[event_type.len() + 1..].copy_from_slice(id.as_bytes());
+    xxh3_128(buf)
 }
 
 #[cfg(test)]
