@@ -11,9 +11,9 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use tokio::time::Instant;
-
+use super::poll::Wait;
 use super::{ExportError, ExportPoll};
+use crate::Endpoint;
 
 /// The export files in a prefix directory, with their sizes, sorted by path.
 type Snapshot = Vec<(PathBuf, u64)>;
@@ -30,15 +30,13 @@ pub async fn wait_for_directory(
     object_prefix: &str,
     policy: &ExportPoll,
 ) -> Result<Vec<PathBuf>, ExportError> {
-    let started = Instant::now();
-    let deadline = started + policy.timeout();
-    let mut delays = policy.delays();
-    let mut attempts = 0u32;
+    let mut wait = Wait::start(policy, Endpoint::UsersExportSegment);
     let mut previous: Option<Snapshot> = None;
     loop {
-        attempts += 1;
+        let attempts = wait.check();
         let snapshot = scan(root, object_prefix).await?;
         if !snapshot.is_empty() && previous.as_ref() == Some(&snapshot) {
+            wait.ready();
             tracing::info!(
                 attempts,
                 files = snapshot.len(),
@@ -47,22 +45,12 @@ pub async fn wait_for_directory(
             );
             return Ok(snapshot.into_iter().map(|(path, _)| path).collect());
         }
-        tracing::debug!(
-            attempts,
-            files = snapshot.len(),
-            object_prefix,
-            "segment export files not ready or still changing"
-        );
+        let why = match snapshot.len() {
+            0 => "no files yet".to_owned(),
+            n => format!("{n} file(s), still changing"),
+        };
         previous = Some(snapshot);
-        let now = Instant::now();
-        if now >= deadline {
-            return Err(ExportError::NotReady {
-                waited: now - started,
-                attempts,
-            });
-        }
-        let delay = delays.next().unwrap_or(policy.timeout());
-        tokio::time::sleep_until((now + delay).min(deadline)).await;
+        wait.not_ready(why).await?;
     }
 }
 
@@ -125,6 +113,8 @@ fn is_export_file(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
+
+    use tokio::time::Instant;
 
     use super::*;
     use crate::export::test_support::{user_line, write_gzip};
@@ -197,6 +187,73 @@ mod tests {
             panic!("{error:?}")
         };
         assert_eq!(waited, Duration::from_secs(120));
+    }
+
+    /// A `MakeWriter` that keeps what the fmt layer writes.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A long wait is never silent: every check reaches the progress callback, and the log says at
+    /// `info` that it is waiting, at the first check and then once a minute.
+    #[tokio::test(start_paused = true)]
+    async fn a_long_wait_reports_progress_and_logs_at_info_once_a_minute() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("segment-export/seg/2026-11-29/pfx-3")).unwrap();
+        let reports = std::sync::Arc::new(std::sync::Mutex::new(Vec::<crate::export::ExportWait>::new()));
+        let sink = std::sync::Arc::clone(&reports);
+        let policy = policy()
+            .with_timeout(Duration::from_secs(300))
+            .with_progress(crate::export::ExportProgress::new(move |w| {
+                sink.lock().unwrap().push(w.clone())
+            }));
+        let log = Captured::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+
+        let error = wait_for_directory(root.path(), "pfx-3", &policy).await.unwrap_err();
+
+        let ExportError::NotReady { attempts, .. } = error else {
+            panic!("{error:?}")
+        };
+        let reports = reports.lock().unwrap();
+        assert_eq!(reports.len(), attempts as usize);
+        assert!(reports.iter().all(|r| !r.ready && r.status == "no files yet"));
+        assert_eq!(
+            reports.iter().map(|r| r.checks).collect::<Vec<_>>(),
+            (1..=attempts).collect::<Vec<_>>()
+        );
+        let last = reports.last().unwrap();
+        assert_eq!(
+            (last.waited, last.timeout),
+            (Duration::from_secs(300), Duration::from_secs(300))
+        );
+        assert_eq!(last.endpoint, Endpoint::UsersExportSegment);
+        // Checks at 0, 2, 6, 14, then every 10 s: logged at 0, 64, 124, 184 and 244 s.
+        let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        let waiting: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("INFO") && l.contains("waiting for the export to be ready"))
+            .collect();
+        assert_eq!(waiting.len(), 5, "{text}");
+        assert!(
+            waiting[1].contains("waited_s=64") && waiting[1].contains("timeout_s=300"),
+            "{text}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -15,9 +15,10 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use futures::StreamExt as _;
-use tokio::time::Instant;
 
+use super::poll::Wait;
 use super::{ExportError, ExportPoll};
+use crate::Endpoint;
 
 /// Chunks buffered between the download and the disk writer.
 const WRITE_QUEUE: usize = 32;
@@ -37,29 +38,18 @@ pub async fn download_when_ready(
     dest: &Path,
     policy: &ExportPoll,
 ) -> Result<PathBuf, ExportError> {
-    let started = Instant::now();
-    let deadline = started + policy.timeout();
-    let mut delays = policy.delays();
-    let mut attempts = 0u32;
+    let mut wait = Wait::start(policy, Endpoint::UsersExportSegment);
     loop {
-        attempts += 1;
+        let attempts = wait.check();
         match attempt(http, url, dest).await {
             Ok(bytes) => {
+                wait.ready();
                 tracing::info!(attempts, bytes, dest = %dest.display(), "downloaded the segment export");
                 return Ok(dest.to_path_buf());
             }
-            Err(Attempt::Wait(why)) => tracing::debug!(attempts, %why, "segment export not downloadable yet"),
+            Err(Attempt::Wait(why)) => wait.not_ready(why).await?,
             Err(Attempt::Fail(error)) => return Err(error),
         }
-        let now = Instant::now();
-        if now >= deadline {
-            return Err(ExportError::NotReady {
-                waited: now - started,
-                attempts,
-            });
-        }
-        let delay = delays.next().unwrap_or(policy.timeout());
-        tokio::time::sleep_until((now + delay).min(deadline)).await;
     }
 }
 
@@ -162,6 +152,7 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::time::Duration;
 
+    use tokio::time::Instant;
     use wiremock::matchers::{method, path};
     use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -250,7 +241,7 @@ mod tests {
             .await
             .unwrap_err();
 
-        let ExportError::NotReady { waited, attempts } = error else {
+        let ExportError::NotReady { waited, attempts, .. } = error else {
             panic!("{error:?}")
         };
         assert!(waited >= Duration::from_secs(600), "{waited:?}");
@@ -259,6 +250,31 @@ mod tests {
         assert_eq!(attempts, 25);
         assert_eq!(server.received_requests().await.unwrap().len(), 25);
         assert!(!dest.exists() && !part_path(&dest).exists());
+    }
+
+    /// A URL that never becomes ready: the wait ends at the timeout, by the paused clock, and the
+    /// error says which export endpoint it was waiting for and what the timeout was, so the user
+    /// knows what to raise.
+    #[tokio::test(start_paused = true)]
+    async fn the_timeout_error_names_the_endpoint_and_the_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(404))
+            .mount(&server)
+            .await;
+        let policy = policy().with_timeout(Duration::from_secs(45 * 60));
+        let started = Instant::now();
+        let error = download_when_ready(&http(), &server.uri(), &dir.path().join("x.zip"), &policy)
+            .await
+            .unwrap_err();
+        assert_eq!(started.elapsed(), Duration::from_secs(45 * 60));
+        let message = error.to_string();
+        assert!(message.contains("POST /users/export/segment"), "{message}");
+        assert!(message.contains("timeout of 45m"), "{message}");
+        assert!(message.contains("--export-timeout"), "{message}");
+        // The download URL is a bearer credential: never in the message.
+        assert!(!message.contains(&server.uri()), "{message}");
     }
 
     #[tokio::test(start_paused = true)]

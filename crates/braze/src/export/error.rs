@@ -17,11 +17,20 @@ use std::time::Duration;
 pub enum ExportError {
     /// The export did not become available within the poll timeout.
     #[error(
-        "segment export not ready after waiting {waited:?} ({attempts} checks); it may still be running: wait longer, or start a smaller export"
+        "{endpoint} export{} not ready after waiting {} (timeout of {}, {attempts} checks); it may still be running in Braze: raise the timeout (`--export-timeout`), or export a smaller segment",
+        segment_id.as_ref().map(|s| format!(" of segment `{s}`")).unwrap_or_default(),
+        human(*waited),
+        human(*timeout)
     )]
     NotReady {
+        /// The export endpoint whose result was awaited (`POST /users/export/segment`).
+        endpoint: crate::Endpoint,
+        /// The segment exported, when the caller knows it.
+        segment_id: Option<String>,
         /// How long we waited, by the (injectable) Tokio clock.
         waited: Duration,
+        /// The timeout that ended the wait ([`super::ExportPoll::with_timeout`]).
+        timeout: Duration,
         /// How many times availability was checked.
         attempts: u32,
     },
@@ -93,6 +102,22 @@ pub enum ExportError {
     /// The background thread of [`super::ExportReader::into_stream`] stopped abnormally.
     #[error("segment export reader thread failed: {0}")]
     Worker(String),
+}
+
+/// A duration for people, to the second: `2h`, `45m`, `1h 30m`, `90s` → `1m 30s`, `0s`.
+fn human(d: Duration) -> String {
+    let secs = d.as_secs();
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    let parts: Vec<String> = [(h, "h"), (m, "m"), (s, "s")]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n}{unit}"))
+        .collect();
+    if parts.is_empty() {
+        format!("{}ms", d.as_millis())
+    } else {
+        parts.join(" ")
+    }
 }
 
 impl ExportError {

@@ -5,9 +5,13 @@
 //! skipped with [`serde::de::IgnoredAny`], which checks the JSON syntax without allocating or storing
 //! anything. Second, a [`FieldSet`] built from the export's `fields_to_export` drops the typed fields
 //! that were *not* requested, at parse time too: if a file carries `campaigns_received` but the export
-//! did not ask for it, the value is skipped and the field stays empty. A user's data therefore never
-//! contains more than the export asked for, whatever the file holds.
+//! did not ask for it, the value is skipped and the field stays empty. Third, when the export named
+//! its custom attributes (`custom_attributes_to_export`), an [`AttributeFilter`] keeps only those
+//! from the `custom_attributes` object: another attribute's value (a work email Braze returned
+//! anyway) is skipped like an unknown key, never allocated. A user's data therefore never contains
+//! more than the export asked for, whatever the file holds.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -122,6 +126,111 @@ impl FieldSet {
     }
 }
 
+/// The custom attributes a reader keeps: all of them, or only the named ones (sorted, deduplicated).
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct AttributeFilter(Option<Box<[String]>>);
+
+impl AttributeFilter {
+    /// Every custom attribute in the file.
+    pub const fn all() -> Self {
+        Self(None)
+    }
+
+    /// Only these custom attributes (by top-level name); an empty list keeps none.
+    pub fn only<I, S>(names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut names: Vec<String> = names.into_iter().map(Into::into).collect();
+        names.sort();
+        names.dedup();
+        Self(Some(names.into_boxed_slice()))
+    }
+
+    /// Whether the attribute named `name` is kept.
+    pub fn keeps(&self, name: &str) -> bool {
+        self.0
+            .as_ref()
+            .is_none_or(|names| names.binary_search_by(|n| n.as_str().cmp(name)).is_ok())
+    }
+}
+
+/// Parses a `custom_attributes` object (or `null`, read as empty), keeping only what the filter keeps.
+#[derive(Clone, Copy)]
+struct AttributesSeed<'f>(&'f AttributeFilter);
+
+impl<'de> DeserializeSeed<'de> for AttributesSeed<'_> {
+    type Value = BTreeMap<String, serde_json::Value>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for AttributesSeed<'_> {
+    type Value = BTreeMap<String, serde_json::Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map of custom attributes")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(BTreeMap::new())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(BTreeMap::new())
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut kept = BTreeMap::new();
+        while let Some(name) = map.next_key_seed(AttributeName(self.0))? {
+            match name {
+                Some(name) => {
+                    kept.insert(name, map.next_value()?);
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(kept)
+    }
+}
+
+/// A custom attribute's name: `Some` (allocated) when the filter keeps it, else `None`.
+#[derive(Clone, Copy)]
+struct AttributeName<'f>(&'f AttributeFilter);
+
+impl<'de> DeserializeSeed<'de> for AttributeName<'_> {
+    type Value = Option<String>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for AttributeName<'_> {
+    type Value = Option<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an attribute name")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(self.0.keeps(v).then(|| v.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(self.0.keeps(&v).then_some(v))
+    }
+}
+
 /// A key of the user object: a selected typed field, or anything else (skipped).
 enum Key {
     Typed(Field),
@@ -150,14 +259,18 @@ impl<'de> Deserialize<'de> for Key {
     }
 }
 
-/// Parses one user object, filling in only the fields of its [`FieldSet`].
+/// Parses one user object, filling in only the fields of its [`FieldSet`], and of its custom
+/// attributes only those its [`AttributeFilter`] keeps.
 ///
 /// Lenient where Braze omits rather than nulls: a `null` list or map reads as empty, like a missing
 /// one. Of a repeated key, the last value wins.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct UserSeed(pub(crate) FieldSet);
+pub(crate) struct UserSeed<'f> {
+    pub(crate) fields: FieldSet,
+    pub(crate) attributes: &'f AttributeFilter,
+}
 
-impl<'de> DeserializeSeed<'de> for UserSeed {
+impl<'de> DeserializeSeed<'de> for UserSeed<'_> {
     type Value = ExportedUser;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<ExportedUser, D::Error> {
@@ -165,7 +278,7 @@ impl<'de> DeserializeSeed<'de> for UserSeed {
     }
 }
 
-impl<'de> Visitor<'de> for UserSeed {
+impl<'de> Visitor<'de> for UserSeed<'_> {
     type Value = ExportedUser;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -194,7 +307,7 @@ impl<'de> Visitor<'de> for UserSeed {
         } = &mut user;
         while let Some(key) = map.next_key::<Key>()? {
             let field = match key {
-                Key::Typed(field) if self.0.has(field) => field,
+                Key::Typed(field) if self.fields.has(field) => field,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                     continue;
@@ -211,7 +324,7 @@ impl<'de> Visitor<'de> for UserSeed {
                 Field::EmailSubscribe => *email_subscribe = map.next_value()?,
                 Field::PushSubscribe => *push_subscribe = map.next_value()?,
                 Field::RandomBucket => *random_bucket = map.next_value()?,
-                Field::CustomAttributes => *custom_attributes = map.next_value::<Option<_>>()?.unwrap_or_default(),
+                Field::CustomAttributes => *custom_attributes = map.next_value_seed(AttributesSeed(self.attributes))?,
                 Field::CustomEvents => *custom_events = map.next_value::<Option<_>>()?.unwrap_or_default(),
                 Field::Purchases => *purchases = map.next_value::<Option<_>>()?.unwrap_or_default(),
                 Field::CampaignsReceived => *campaigns_received = map.next_value::<Option<_>>()?.unwrap_or_default(),
@@ -229,7 +342,13 @@ mod tests {
     use super::*;
 
     fn parse(fields: FieldSet, value: &serde_json::Value) -> ExportedUser {
-        UserSeed(fields).deserialize(value).unwrap()
+        let attributes = AttributeFilter::all();
+        UserSeed {
+            fields,
+            attributes: &attributes,
+        }
+        .deserialize(value)
+        .unwrap()
     }
 
     fn full_user() -> serde_json::Value {
@@ -305,8 +424,39 @@ mod tests {
     #[test]
     fn a_wrong_type_in_a_selected_field_is_an_error_and_in_a_dropped_field_is_not() {
         let value = json!({"random_bucket": "many"});
-        assert!(UserSeed(FieldSet::all()).deserialize(&value).is_err());
+        let all = AttributeFilter::all();
+        let seed = UserSeed {
+            fields: FieldSet::all(),
+            attributes: &all,
+        };
+        assert!(seed.deserialize(&value).is_err());
         let user = parse(FieldSet::from_fields_to_export(["external_id"]), &value);
         assert_eq!(user, ExportedUser::default());
+    }
+
+    #[test]
+    fn only_the_named_custom_attributes_are_kept() {
+        let value = json!({"external_id": "u1", "custom_attributes": {
+            "plan": "gold", "work_email": "jane@example.com", "orders": 3,
+            "home_address": {"street": "1 Main St", "city": "Springfield"}, "loyalty": {"tier": "a"}}});
+        let filter = AttributeFilter::only(["plan", "loyalty", "orders", "plan"]);
+        let seed = UserSeed {
+            fields: FieldSet::all(),
+            attributes: &filter,
+        };
+        let user = seed.deserialize(&value).unwrap();
+        let names: Vec<&str> = user.custom_attributes.keys().map(String::as_str).collect();
+        assert_eq!(names, ["loyalty", "orders", "plan"]);
+        assert_eq!(user.custom_attributes["loyalty"], json!({"tier": "a"}));
+        // No named attribute keeps none; `null` reads as empty under any filter.
+        let none = AttributeFilter::only(Vec::<String>::new());
+        let seed = UserSeed {
+            fields: FieldSet::all(),
+            attributes: &none,
+        };
+        assert!(seed.deserialize(&value).unwrap().custom_attributes.is_empty());
+        let null = json!({"custom_attributes": null});
+        assert!(seed.deserialize(&null).unwrap().custom_attributes.is_empty());
+        assert!(AttributeFilter::all().keeps("anything") && !filter.keeps("work_email"));
     }
 }

@@ -41,8 +41,8 @@ use std::path::{Path, PathBuf};
 pub use directory::{find_export_files, wait_for_directory};
 pub use download::download_when_ready;
 pub use error::ExportError;
-pub use fields::{FieldSet, TYPED_FIELDS};
-pub use poll::ExportPoll;
+pub use fields::{AttributeFilter, FieldSet, TYPED_FIELDS};
+pub use poll::{ExportPoll, ExportProgress, ExportWait, PROGRESS_LOG_INTERVAL};
 pub use reader::{ExportReader, ExportStream};
 pub use user::{CampaignReceived, CanvasReceived, EventSummary, ExportedUser};
 
@@ -153,14 +153,16 @@ impl ExportSource {
 
 /// Exports a segment end to end: starts the export (`POST /users/export/segment`), waits for its
 /// result through `destination` (bounded by `poll`), and returns a reader of its users that parses
-/// only the requested `fields_to_export`.
+/// only the requested `fields_to_export` and, when the request names its custom attributes
+/// (`custom_attributes_to_export`), only those: any other attribute in the files is skipped
+/// unparsed, whatever Braze wrote.
 ///
 /// Braze's non-fatal `errors` of the start response are logged as a warning and otherwise ignored:
 /// they never name users, and the export proceeds.
 ///
 /// # Errors
 /// The start request's [`crate::BrazeError`], or [`crate::BrazeError::Export`] when the result does
-/// not appear in time or cannot be fetched.
+/// not appear in time (naming the segment and the timeout) or cannot be fetched.
 pub async fn export_segment(
     api: &dyn crate::BrazeApi,
     request: crate::api::users::ExportSegmentRequest,
@@ -168,6 +170,7 @@ pub async fn export_segment(
     poll: &ExportPoll,
 ) -> crate::Result<ExportReader> {
     let fields = request.exported_fields();
+    let attributes = request.custom_attributes_to_export.clone();
     let segment_id = request.segment_id.clone();
     let response = api.export_segment(request).await?;
     if !response.errors.is_empty() {
@@ -182,8 +185,31 @@ pub async fn export_segment(
         ExportDestination::BrazeHosted { download_dir } => download_dir.clone(),
         ExportDestination::SyncedBucket { root } => root.clone(),
     };
-    let files = api.fetch_export(source, download_dir, poll.clone()).await?;
-    Ok(ExportReader::new(files).fields_to_export(fields))
+    let files = match api.fetch_export(source, download_dir, poll.clone()).await {
+        Err(crate::BrazeError::Export(ExportError::NotReady {
+            endpoint,
+            segment_id: None,
+            waited,
+            timeout,
+            attempts,
+        })) => {
+            return Err(ExportError::NotReady {
+                endpoint,
+                segment_id: Some(segment_id),
+                waited,
+                timeout,
+                attempts,
+            }
+            .into());
+        }
+        other => other?,
+    };
+    let reader = ExportReader::new(files).fields_to_export(fields);
+    Ok(if attributes.is_empty() {
+        reader
+    } else {
+        reader.custom_attributes(attributes)
+    })
 }
 
 #[cfg(test)]
@@ -199,6 +225,78 @@ mod tests {
         assert!(
             shown.contains("https://x.invalid/e.zip") && !shown.contains("secret"),
             "{shown}"
+        );
+    }
+
+    fn mock_export(files: Vec<PathBuf>) -> crate::MockBrazeApi {
+        let mut api = crate::MockBrazeApi::new();
+        api.expect_export_segment().returning(|_| {
+            Ok(crate::api::users::ExportSegmentResponse {
+                object_prefix: "p".into(),
+                url: Some("https://braze.example.invalid/export.zip".into()),
+                ..Default::default()
+            })
+        });
+        api.expect_fetch_export().returning(move |_, _, _| Ok(files.clone()));
+        api
+    }
+
+    /// Braze may return every custom attribute of a profile (an account whose API ignores
+    /// `custom_attributes_to_export`, or a file written by another export): only the named ones
+    /// reach the caller.
+    #[tokio::test]
+    async fn custom_attributes_not_named_in_the_request_are_dropped_while_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = serde_json::json!({"external_id": "u1", "custom_attributes": {
+            "loyalty_tier": "gold", "work_email": "jane@example.com", "orders": 3}});
+        let file = test_support::write_plain(dir.path(), "part-0.json", &format!("{line}\n"));
+        let api = mock_export(vec![file]);
+        let request = crate::api::users::ExportSegmentRequest::new("seg-1", ["external_id", "custom_attributes"])
+            .custom_attributes_to_export(["loyalty_tier"]);
+        let destination = ExportDestination::BrazeHosted {
+            download_dir: dir.path().to_path_buf(),
+        };
+        let users: Vec<ExportedUser> = export_segment(&api, request, &destination, &ExportPoll::default())
+            .await
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(users.len(), 1);
+        let names: Vec<&str> = users[0].custom_attributes.keys().map(String::as_str).collect();
+        assert_eq!(names, ["loyalty_tier"]);
+    }
+
+    #[tokio::test]
+    async fn an_export_that_is_never_ready_names_its_segment() {
+        let mut api = crate::MockBrazeApi::new();
+        api.expect_export_segment().returning(|_| {
+            Ok(crate::api::users::ExportSegmentResponse {
+                object_prefix: "p".into(),
+                url: Some("https://braze.example.invalid/export.zip".into()),
+                ..Default::default()
+            })
+        });
+        api.expect_fetch_export().returning(|_, _, _| {
+            Err(ExportError::NotReady {
+                endpoint: crate::Endpoint::UsersExportSegment,
+                segment_id: None,
+                waited: std::time::Duration::from_secs(600),
+                timeout: std::time::Duration::from_secs(600),
+                attempts: 25,
+            }
+            .into())
+        });
+        let request = crate::api::users::ExportSegmentRequest::new("seg-9", ["external_id"]);
+        let destination = ExportDestination::BrazeHosted {
+            download_dir: std::env::temp_dir(),
+        };
+        let error = export_segment(&api, request, &destination, &ExportPoll::default())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("POST /users/export/segment export of segment `seg-9` not ready after waiting 10m (timeout of 10m, 25 checks)"),
+            "{error}"
         );
     }
 }

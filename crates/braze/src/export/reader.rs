@@ -30,7 +30,7 @@ use serde::de::DeserializeSeed;
 
 use super::ExportError;
 use super::ExportedUser;
-use super::fields::{FieldSet, UserSeed};
+use super::fields::{AttributeFilter, FieldSet, UserSeed};
 
 /// The I/O buffer size of each file or entry being read.
 const BUFFER_BYTES: usize = 64 * 1024;
@@ -55,6 +55,7 @@ const STREAM_BATCHES: usize = 4;
 pub struct ExportReader {
     files: std::vec::IntoIter<PathBuf>,
     fields: FieldSet,
+    attributes: AttributeFilter,
     skip_malformed: bool,
     max_line_bytes: usize,
     /// The ZIP archive whose entries are being read, if any.
@@ -74,6 +75,7 @@ impl fmt::Debug for ExportReader {
             .field("files_left", &self.files.as_slice())
             .field("current", &self.current.as_ref().map(|s| (&s.label, s.line)))
             .field("fields", &self.fields)
+            .field("attributes", &self.attributes)
             .field("skip_malformed", &self.skip_malformed)
             .field("users", &self.users)
             .field("skipped", &self.skipped)
@@ -92,6 +94,7 @@ impl ExportReader {
         Self {
             files: files.into_iter().map(Into::into).collect::<Vec<_>>().into_iter(),
             fields: FieldSet::all(),
+            attributes: AttributeFilter::all(),
             skip_malformed: false,
             max_line_bytes: 16 * 1024 * 1024,
             zip: None,
@@ -119,6 +122,19 @@ impl ExportReader {
     #[must_use]
     pub fn fields(mut self, fields: FieldSet) -> Self {
         self.fields = fields;
+        self
+    }
+
+    /// Keeps only these custom attributes (by top-level name, as in the export's
+    /// `custom_attributes_to_export`): any other attribute a file carries is skipped without being
+    /// parsed or stored. By default every custom attribute is kept.
+    #[must_use]
+    pub fn custom_attributes<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.attributes = AttributeFilter::only(names);
         self
     }
 
@@ -233,7 +249,7 @@ impl Iterator for ExportReader {
                     return Some(Err(e));
                 }
             };
-            let parsed = line.and_then(|()| parse_line(&self.line, self.fields));
+            let parsed = line.and_then(|()| parse_line(&self.line, self.fields, &self.attributes));
             match parsed {
                 Ok(user) => {
                     self.users += 1;
@@ -340,16 +356,15 @@ impl futures::Stream for ExportStream {
 
 /// Parses one line into a user; the error message names the failing field and column but quotes
 /// nothing from the line.
-fn parse_line(line: &[u8], fields: FieldSet) -> Result<ExportedUser, String> {
+fn parse_line(line: &[u8], fields: FieldSet, attributes: &AttributeFilter) -> Result<ExportedUser, String> {
+    let seed = UserSeed { fields, attributes };
     let mut de = serde_json::Deserializer::from_slice(line);
-    let parsed = UserSeed(fields)
-        .deserialize(&mut de)
-        .and_then(|user| de.end().map(|()| user));
+    let parsed = seed.deserialize(&mut de).and_then(|user| de.end().map(|()| user));
     parsed.map_err(|e| {
         // The slow path, for errors only: parse again, tracking the path to the failing value.
         let mut track = serde_path_to_error::Track::new();
         let mut de = serde_json::Deserializer::from_slice(line);
-        let path = match UserSeed(fields).deserialize(serde_path_to_error::Deserializer::new(&mut de, &mut track)) {
+        let path = match seed.deserialize(serde_path_to_error::Deserializer::new(&mut de, &mut track)) {
             Err(_) => track.path().to_string(),
             Ok(_) => String::from("."),
         };
