@@ -61,6 +61,7 @@ use offerloop_braze::api::users::{
     AttributesObject, EventObject, ExportIdsRequest, ExportSegmentRequest, PurchaseObject, TrackRequest, UserIdentifier,
 };
 use offerloop_braze::export::{ExportPoll, ExportReader, ExportSource};
+use offerloop_braze::limits;
 use offerloop_braze::paginate::all_pages;
 use offerloop_braze::retry::RetryPolicy;
 use offerloop_braze::{ApiKey, BrazeApi, BrazeClient, BrazeConfig, BrazeError, Endpoint, RateLimitPool, SendFate};
@@ -2122,15 +2123,15 @@ async fn validation_errors_are_bad_requests_carrying_brazes_message() {
     assert_eq!(error.send_fate(), SendFate::NotAccepted);
     assert_key_hidden(&error, &t.key);
 
-    // More than 75 attribute objects: refused whole.
-    let attributes: Vec<AttributesObject> = (0..76)
+    // More than Braze's 75 attribute objects: refused whole.
+    let attributes: Vec<AttributesObject> = (0..=limits::MAX_TRACK_OBJECTS)
         .map(|i| AttributesObject::new(UserIdentifier::external_id(format!("contract-bulk-{i}"))).attribute("n", i))
         .collect();
     let error = t
         .client
         .track(TrackRequest::new().attributes(attributes))
         .await
-        .expect_err("76 objects");
+        .expect_err("one object over the limit");
     match &error {
         BrazeError::BadRequest {
             endpoint,
@@ -2181,18 +2182,36 @@ async fn validation_errors_are_bad_requests_carrying_brazes_message() {
         .expect_err("broadcast with recipients");
     assert!(matches!(error, BrazeError::BadRequest { status: 400, .. }), "{error:?}");
 
-    // More than 50 recipients.
+    // More than Braze's 50 recipients.
     let error = t
         .client
         .trigger_campaign(
             CampaignTriggerSendRequest::new(CAMPAIGN)
-                .recipients((0..51).map(|i| Recipient::external_user_id(format!("u{i}")))),
+                .recipients((0..=limits::MAX_RECIPIENTS).map(|i| Recipient::external_user_id(format!("u{i}")))),
         )
         .await
-        .expect_err("51 recipients");
+        .expect_err("one recipient over the limit");
     assert!(matches!(error, BrazeError::BadRequest { status: 400, .. }), "{error:?}");
     assert!(t.ws().events.is_empty(), "no refused request sent anything");
 }
+
+/// The simulator keeps its own copy of Braze's limits, so that it checks the client's contract instead
+/// of sharing its mistakes; both copies must be Braze's documented numbers. The tests above prove the
+/// client's against the target (the simulator, or real Braze): one over each limit is refused.
+#[test]
+fn the_simulator_and_the_client_hold_the_same_braze_limits() {
+    use offerloop_sim::server::{catalog, messaging, templates, users};
+    assert_eq!(messaging::MAX_RECIPIENTS, limits::MAX_RECIPIENTS);
+    assert_eq!(users::MAX_TRACK_OBJECTS, limits::MAX_TRACK_OBJECTS);
+    assert_eq!(users::MAX_EXPORT_IDS, limits::MAX_EXPORT_IDS);
+    assert_eq!(catalog::PAGE_SIZE, limits::LIST_PAGE_SIZE);
+    assert_eq!(templates::MAX_LIMIT, limits::TEMPLATE_LIST_MAX_LIMIT as usize);
+    assert_eq!(templates::DEFAULT_LIMIT, limits::TEMPLATE_LIST_DEFAULT_LIMIT as usize);
+}
+
+// Braze's "50 KB" of `trigger_properties`: the client stays under either kilobyte, the simulator
+// refuses only above the larger, so nothing the client sends is refused for its size.
+const _: () = assert!(limits::MAX_PROPERTIES_BYTES <= offerloop_sim::server::messaging::MAX_PROPERTIES_BYTES);
 
 /// A simulator whose `/users/track` pool holds 2 requests per 6 seconds.
 async fn throttled(retry_after: bool) -> Contract {
@@ -2879,7 +2898,7 @@ async fn export_ids_limits_are_bad_requests() {
     let too_many = t
         .client
         .export_ids(
-            ExportIdsRequest::by_external_ids((0..51).map(|i| format!("contract-u{i}")))
+            ExportIdsRequest::by_external_ids((0..=limits::MAX_EXPORT_IDS).map(|i| format!("contract-u{i}")))
                 .fields_to_export(["external_id"]),
         )
         .await;
@@ -2893,7 +2912,7 @@ async fn export_ids_limits_are_bad_requests() {
             assert_eq!((*endpoint, *status), (Endpoint::UsersExportIds, 400));
             assert!(message.contains("max number"), "Braze's wording: {message}");
         }
-        other => panic!("51 external ids: expected BadRequest, got {other:?}"),
+        other => panic!("one external id over the limit: expected BadRequest, got {other:?}"),
     }
     let two_lookups = t
         .client

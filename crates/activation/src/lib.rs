@@ -36,7 +36,14 @@ use serde::{Deserialize, Serialize};
 pub use braze::BrazeActivator;
 pub use dry_run::{DRY_RUN_NOTICE, DryRunActivator};
 pub use error::{Error, Result};
-pub use plan::{DEFAULT_DAY_SEND_TIME, MAX_PROPERTIES_BYTES, MAX_TRACK_OBJECTS, Scheduler, SendSlot};
+pub use plan::{DEFAULT_DAY_SEND_TIME, Scheduler, SendSlot};
+
+// The use case's `[braze] track_objects_per_request` is validated against the domain's copy of Braze's
+// `/users/track` limit (the domain depends on no other crate): the two must stay the same number.
+const _: () = assert!(
+    offerloop_domain::usecase::MAX_TRACK_OBJECTS as usize == offerloop_braze::limits::MAX_TRACK_OBJECTS,
+    "the domain's MAX_TRACK_OBJECTS differs from Braze's /users/track limit"
+);
 
 /// One treated or control decision to activate.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -64,26 +64,18 @@ use std::collections::{BTreeMap, HashSet};
 use jiff::Timestamp;
 use jiff::civil::{Date, DateTime};
 use jiff::tz::TimeZone;
-use offerloop_braze::api::MAX_RECIPIENTS;
 use offerloop_braze::api::messaging::{
     CampaignTriggerScheduleRequest, CampaignTriggerSendRequest, CanvasTriggerScheduleRequest, CanvasTriggerSendRequest,
     Recipient, Schedule,
 };
 use offerloop_braze::api::users::{AttributesObject, TrackRequest, UserIdentifier};
+use offerloop_braze::limits::{MAX_PROPERTIES_BYTES, MAX_RECIPIENTS, MAX_TRACK_OBJECTS};
 use offerloop_domain::dimension::{DimensionKind, LocalTime, MessageTarget, OptionPayload, OptionSpec};
 use offerloop_domain::{Dimension, UseCase};
 use serde_json::{Map, Value};
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::{ActivationRequest, BatchKind, Error, PlannedBatch, Result};
-
-/// Most attribute objects in one `/users/track` request (Braze refuses more); a use case may set
-/// fewer (`[braze] track_objects_per_request`).
-pub const MAX_TRACK_OBJECTS: usize = 75;
-
-/// Largest serialised per-recipient `trigger_properties` / `context`, in bytes. Braze's limit is
-/// "50 KB"; 50,000 bytes stays under it whichever kilobyte Braze means.
-pub const MAX_PROPERTIES_BYTES: usize = 50_000;
 
 /// The local send time of a day-of-week option without a send-time dimension, when the use case has
 /// no quiet hours (with quiet hours, their end is used: the first local minute a message may go out).

@@ -28,8 +28,9 @@ use offerloop_braze::BrazeApi;
 use offerloop_braze::api::PagedRequest as _;
 use offerloop_braze::api::templates::{
     EmailTemplateCreateRequest, EmailTemplateInfo, EmailTemplateInfoRequest, EmailTemplateListRequest,
-    EmailTemplateUpdateRequest, TEMPLATE_LIST_MAX_LIMIT,
+    EmailTemplateUpdateRequest,
 };
+use offerloop_braze::limits::TEMPLATE_LIST_MAX_LIMIT;
 use offerloop_domain::UseCase;
 use serde::{Deserialize, Serialize};
 use similar::TextDiff;

@@ -34,7 +34,7 @@ use crate::export::{ExportPoll, ExportSource};
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait BrazeApi: Send + Sync {
-    /// `POST /users/export/ids` (at most 50 identifiers; see [`crate::batch::MAX_EXPORT_IDS`]).
+    /// `POST /users/export/ids` (at most 50 identifiers; see [`crate::limits::MAX_EXPORT_IDS`]).
     async fn export_ids(&self, request: ExportIdsRequest) -> Result<ExportIdsResponse>;
     /// `POST /users/export/segment`: starts an asynchronous export.
     async fn export_segment(&self, request: ExportSegmentRequest) -> Result<ExportSegmentResponse>;

@@ -16,13 +16,13 @@
 #![deny(missing_docs)]
 
 pub mod api;
-pub mod batch;
 mod braze_api;
 mod client;
 pub mod config;
 pub mod endpoint;
 pub mod error;
 pub mod export;
+pub mod limits;
 pub mod paginate;
 pub mod probe;
 pub mod ratelimit;

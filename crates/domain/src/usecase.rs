@@ -94,7 +94,9 @@ pub struct BrazeConnection {
     pub track_objects_per_request: u32,
 }
 
-/// Braze's documented maximum of objects per `/users/track` array.
+/// Braze's documented maximum of objects per `/users/track` array, the bound of
+/// `[braze] track_objects_per_request`. The domain depends on no other crate, so this is a copy of
+/// `offerloop_braze::limits::MAX_TRACK_OBJECTS`; `offerloop-activation` fails to compile if they differ.
 pub const MAX_TRACK_OBJECTS: u32 = 75;
 
 fn default_track_objects() -> u32 {

@@ -21,8 +21,8 @@ use offerloop_store::AudienceRow;
 use crate::profile::{AudienceFeatures, ExportedCustomer, customer_from_export};
 use crate::{Error, Result};
 
-/// Identifiers per `/users/export/ids` request (Braze's limit).
-pub const IDS_PER_EXPORT: usize = 50;
+/// Identifiers per `/users/export/ids` request: Braze's limit, [`offerloop_braze::limits::MAX_EXPORT_IDS`].
+pub const IDS_PER_EXPORT: usize = offerloop_braze::limits::MAX_EXPORT_IDS;
 
 /// Profile fields exported besides the features', for outcome deltas (none is personal data).
 pub const OUTCOME_FIELDS: [&str; 4] = ["campaigns_received", "custom_events", "purchases", "total_revenue"];

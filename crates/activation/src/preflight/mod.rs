@@ -300,7 +300,8 @@ pub async fn preflight(api: &dyn BrazeApi, use_case: &UseCase) -> Vec<CheckResul
 mod tests {
     use offerloop_braze::MockBrazeApi;
     use offerloop_braze::api::catalog::{CampaignDetailsResponse, SegmentDataSeriesResponse, SegmentDetailsResponse};
-    use offerloop_braze::api::templates::{EmailTemplateInfo, EmailTemplateListResponse, TEMPLATE_LIST_MAX_LIMIT};
+    use offerloop_braze::api::templates::{EmailTemplateInfo, EmailTemplateListResponse};
+    use offerloop_braze::limits::TEMPLATE_LIST_MAX_LIMIT;
     use serde_json::json;
 
     use super::*;

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use offerloop_braze::api::catalog::PagedRequest;
-use offerloop_braze::api::templates::{EmailTemplateInfoRequest, EmailTemplateListRequest, TEMPLATE_LIST_MAX_LIMIT};
+use offerloop_braze::api::templates::{EmailTemplateInfoRequest, EmailTemplateListRequest};
+use offerloop_braze::limits::TEMPLATE_LIST_MAX_LIMIT;
 use offerloop_braze::{BrazeApi, BrazeError};
 use offerloop_domain::UseCase;
 

@@ -16,9 +16,7 @@ use serde_json::{Map, Value};
 
 use crate::api::null_as_default;
 use crate::endpoint::{Endpoint, Request};
-
-/// Items per page of `/campaigns/list`, `/canvas/list` and `/segments/list`.
-pub const LIST_PAGE_SIZE: usize = 100;
+use crate::limits::LIST_PAGE_SIZE;
 
 /// A request for one page of a paged listing. The client's pagination stream asks for pages `0, 1, ...`
 /// and stops after the first page shorter than [`PagedRequest::page_size`].

@@ -12,9 +12,8 @@ use serde_json::{Map, Value};
 
 use crate::api::users::UserAlias;
 use crate::endpoint::{Endpoint, Request};
-
-/// Most recipients (`recipients`, or `external_user_ids` and `user_aliases` combined) in one request.
-pub const MAX_RECIPIENTS: usize = 50;
+#[cfg(doc)]
+use crate::limits::MAX_RECIPIENTS;
 
 /// How a recipient is named: exactly one of `external_user_id`, `user_alias`, `braze_id`.
 ///
@@ -921,10 +920,5 @@ mod tests {
             assert!(response.dispatch_id.is_some(), "{name}");
             assert!(response.schedule_id.is_some(), "{name}");
         }
-    }
-
-    #[test]
-    fn the_recipient_limit_matches_the_batch_limit() {
-        assert_eq!(MAX_RECIPIENTS, crate::batch::MAX_RECIPIENTS);
     }
 }

@@ -21,8 +21,8 @@ pub mod messaging;
 pub mod templates;
 pub mod users;
 
-pub use catalog::{LIST_PAGE_SIZE, PagedRequest, SortDirection};
-pub use messaging::{MAX_RECIPIENTS, Recipient, RecipientId, Schedule};
+pub use catalog::{PagedRequest, SortDirection};
+pub use messaging::{Recipient, RecipientId, Schedule};
 pub use users::{UserAlias, UserIdentifier};
 
 /// Deserializes `null` as the type's default: Braze sends `null` for some fields its documentation

@@ -11,12 +11,7 @@ use serde_json::Value;
 
 use crate::api::catalog::PagedRequest;
 use crate::endpoint::{Endpoint, Request};
-
-/// The largest `limit` of `/templates/email/list`.
-pub const TEMPLATE_LIST_MAX_LIMIT: u32 = 1000;
-
-/// Braze's `limit` of `/templates/email/list` when none is given.
-pub const TEMPLATE_LIST_DEFAULT_LIMIT: u32 = 100;
+use crate::limits::{TEMPLATE_LIST_DEFAULT_LIMIT, TEMPLATE_LIST_MAX_LIMIT};
 
 /// `POST /templates/email/create`.
 ///

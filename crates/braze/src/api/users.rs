@@ -96,7 +96,7 @@ impl From<UserAlias> for UserIdentifier {
 }
 
 /// `POST /users/export/ids`: whole profiles of up to 50 users (external ids and aliases combined; see
-/// [`crate::batch::MAX_EXPORT_IDS`]), or of the one user with a given device id, email address or phone.
+/// [`crate::limits::MAX_EXPORT_IDS`]), or of the one user with a given device id, email address or phone.
 ///
 /// Braze allows at most one of `device_id`, `email_address`, `phone` per request. List
 /// `fields_to_export`: it is required for workspaces created since August 2024 and keeps the response
@@ -482,7 +482,7 @@ impl PurchaseObject {
     }
 }
 
-/// `POST /users/track`: at most 75 objects in each array (see [`crate::batch::MAX_TRACK_OBJECTS`]).
+/// `POST /users/track`: at most 75 objects in each array (see [`crate::limits::MAX_TRACK_OBJECTS`]).
 ///
 /// Not idempotent: events and purchases sent twice are counted twice, and `{"inc": n}` applies twice.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

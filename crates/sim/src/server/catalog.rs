@@ -27,7 +27,8 @@ use crate::state::catalog::{
     SEND_IDS_PER_DAY, Variation, braze_channel_name, format_time, parse_time, validate_send_id,
 };
 
-/// Items per list page.
+/// Items per list page: Braze's documented limit, kept here independently of `offerloop_braze::limits` (the simulator checks the
+/// client's contract instead of sharing its mistakes); `tests/e2e/braze_contract.rs` holds the two equal.
 pub const PAGE_SIZE: usize = 100;
 
 /// `length` range of campaign, segment and send series (days).

@@ -40,7 +40,8 @@ use crate::state::sends::{self, ScheduleTime, SendPlan, Source, Target};
 use crate::state::spec::SegmentSpec;
 use crate::world::Channel;
 
-/// Most listed recipients in one request.
+/// Most listed recipients in one request: Braze's documented limit, kept here independently of `offerloop_braze::limits` (the simulator checks the
+/// client's contract instead of sharing its mistakes); `tests/e2e/braze_contract.rs` holds the two equal.
 pub const MAX_RECIPIENTS: usize = 50;
 
 /// Largest `trigger_properties` / `context` object, serialised (50 KB).

@@ -23,10 +23,12 @@ use super::messaging::{lock, parse_object};
 use crate::state::Workspace;
 use crate::state::catalog::{EmailTemplate, format_time, parse_time};
 
-/// Default `limit` of `/templates/email/list`.
+/// Default `limit` of `/templates/email/list`: Braze's documented limit, kept here independently of `offerloop_braze::limits` (the simulator checks the
+/// client's contract instead of sharing its mistakes); `tests/e2e/braze_contract.rs` holds the two equal.
 pub const DEFAULT_LIMIT: usize = 100;
 
-/// Largest `limit` of `/templates/email/list`.
+/// Largest `limit` of `/templates/email/list`: Braze's documented limit, kept here independently of `offerloop_braze::limits` (the simulator checks the
+/// client's contract instead of sharing its mistakes); `tests/e2e/braze_contract.rs` holds the two equal.
 pub const MAX_LIMIT: usize = 1000;
 
 /// Braze's text for a non-boolean `should_inline_css`.

@@ -33,9 +33,11 @@ use super::envelope::{ApiError, success};
 use crate::state::Workspace;
 use crate::state::exports::{ExportJob, ExportStatus, filter_fields};
 
-/// Most objects per `/users/track` array.
+/// Most objects per `/users/track` array: Braze's documented limit, kept here independently of `offerloop_braze::limits` (the simulator checks the
+/// client's contract instead of sharing its mistakes); `tests/e2e/braze_contract.rs` holds the two equal.
 pub const MAX_TRACK_OBJECTS: usize = 75;
-/// Most `external_ids` + `user_aliases` per `/users/export/ids` request.
+/// Most `external_ids` + `user_aliases` per `/users/export/ids` request: Braze's documented limit, kept here independently of `offerloop_braze::limits` (the simulator checks the
+/// client's contract instead of sharing its mistakes); `tests/e2e/braze_contract.rs` holds the two equal.
 pub const MAX_EXPORT_IDS: usize = 50;
 /// Most `custom_attributes_to_export` of a segment export.
 pub const MAX_CUSTOM_ATTRIBUTES_TO_EXPORT: usize = 500;
