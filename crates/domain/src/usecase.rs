@@ -126,6 +126,16 @@ pub struct Audience {
     pub source: AudienceSource,
     /// At most this many customers are decided per run (`None`: all).
     pub max_customers_per_run: Option<u64>,
+    /// Days a downloaded segment export (whole Braze profiles: personal data) is kept on disk. 0, the
+    /// default: deleted as soon as the run has read the audience from it, failed runs included;
+    /// `n`: deleted by the first run dated more than `n` days later. Left out of the serialised use
+    /// case (and so of its fingerprint) when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub keep_exports_days: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Limits that protect customers and budget, whatever the policy wants.

@@ -328,12 +328,18 @@ fn read_braze(cx: &mut Cx<'_>, mut t: Table<'_, '_>) -> Option<BrazeConnection> 
     })
 }
 
+/// The longest `[audience] keep_exports_days`: a year.
+const MAX_KEEP_EXPORTS_DAYS: u32 = 365;
+
 fn read_audience(cx: &mut Cx<'_>, mut t: Table<'_, '_>) -> Option<Audience> {
     let segment = t.nonempty(cx, "segment_id", false);
     let ids_file = t.nonempty(cx, "ids_file", false);
     let max = t
         .integer(cx, "max_customers_per_run", false, 1, u64::MAX >> 1)
         .map(|(n, _)| n);
+    let keep_exports_days = t
+        .integer(cx, "keep_exports_days", false, 0, u64::from(MAX_KEEP_EXPORTS_DAYS))
+        .map_or(0, |(n, _)| u32::try_from(n).unwrap_or(MAX_KEEP_EXPORTS_DAYS));
     let source = match (segment, ids_file) {
         (Some((segment_id, _)), None) => Some(AudienceSource::Segment { segment_id }),
         (None, Some((path, _))) => Some(AudienceSource::IdsFile { path }),
@@ -356,6 +362,7 @@ fn read_audience(cx: &mut Cx<'_>, mut t: Table<'_, '_>) -> Option<Audience> {
     Some(Audience {
         source: source?,
         max_customers_per_run: max,
+        keep_exports_days,
     })
 }
 
@@ -1683,6 +1690,30 @@ control_fraction = 0.1
         assert_eq!(got.len(), 1, "{got:?}");
         assert!(
             got[0].contains("braze.track_objects_per_request: must be in [1, 75], got 100"),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn keep_exports_days_defaults_to_0_is_bounded_and_stays_out_of_the_fingerprint() {
+        let base = use_case("", "", "");
+        let parsed = parse_use_case(&base, "tpl.toml").unwrap();
+        assert_eq!(parsed.audience.keep_exports_days, 0);
+        let with = |n: &str| base.replacen("[audience]\n", &format!("[audience]\nkeep_exports_days = {n}\n"), 1);
+        // Writing the default changes nothing, not even the fingerprint of existing stores' runs.
+        let zero = parse_use_case(&with("0"), "tpl.toml").unwrap();
+        assert_eq!(zero.fingerprint(), parsed.fingerprint());
+        assert_eq!(
+            parse_use_case(&with("7"), "tpl.toml")
+                .unwrap()
+                .audience
+                .keep_exports_days,
+            7
+        );
+        let got = errors(&with("400"));
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(
+            got[0].contains("audience.keep_exports_days: must be in [0, 365], got 400"),
             "{got:?}"
         );
     }
