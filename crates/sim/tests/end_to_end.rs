@@ -84,13 +84,17 @@ async fn export(sim: &Sim, segment: &str) -> Vec<(String, String)> {
         .await;
     assert!(reply.status < 300, "{}", reply.body);
     let url = reply.body["url"].as_str().unwrap().to_string();
-    let bytes = loop {
-        let answer = sim.http.get(&url).send().await.unwrap();
-        if answer.status().is_success() {
-            break answer.bytes().await.unwrap();
+    let bytes = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let answer = sim.http.get(&url).send().await.unwrap();
+            if answer.status().is_success() {
+                break answer.bytes().await.unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the export of segment {segment} was not ready within 60 s"));
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
     (0..archive.len())
         .map(|i| {

@@ -8,7 +8,7 @@ use serde::Serialize;
 use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::{KEY, capture_logs, client, client_with};
+use crate::support::{KEY, capture_logs, client, client_at, client_with, fast_retries, http_response, scripted_server};
 
 /// A read (GET /campaigns/list) with a query parameter.
 #[derive(Serialize)]
@@ -126,17 +126,25 @@ async fn server_errors_on_sends_are_never_retried_and_report_unknown_outcome() {
     assert_eq!(err.send_fate(), SendFate::Unknown);
 }
 
-#[tokio::test]
+/// On the paused clock (the server runs on the test's runtime): the answer would come after 2 s, the
+/// client gives up at its 500 ms request timeout, and does not send again.
+#[tokio::test(start_paused = true)]
 async fn a_send_that_times_out_is_not_retried_and_its_fate_is_unknown() {
-    let server = MockServer::start().await;
-    Mock::given(path("/campaigns/trigger/send"))
-        .respond_with(ResponseTemplate::new(201).set_delay(Duration::from_secs(2)))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let err = client(&server).execute(&Send { campaign_id: "c1" }).await.unwrap_err();
+    let (url, served) = scripted_server(vec![
+        http_response("201 Created", &[], r#"{"message": "success", "dispatch_id": "d1"}"#)
+            .after(Duration::from_secs(2)),
+        http_response("201 Created", &[], r#"{"message": "success", "dispatch_id": "d2"}"#),
+    ])
+    .await;
+    let started = tokio::time::Instant::now();
+    let err = client_at(&url, fast_retries())
+        .execute(&Send { campaign_id: "c1" })
+        .await
+        .unwrap_err();
     assert!(matches!(err, BrazeError::OutcomeUnknown { .. }), "{err:?}");
     assert_eq!(err.send_fate(), SendFate::Unknown);
+    assert_eq!(started.elapsed(), Duration::from_millis(500), "the request timeout");
+    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1, "never sent twice");
 }
 
 #[tokio::test]
@@ -159,36 +167,36 @@ async fn connection_refused_is_a_certain_non_acceptance() {
     assert_eq!(err.send_fate(), SendFate::NotAccepted);
 }
 
-#[tokio::test]
+/// On the paused clock (the server runs on the test's runtime): the client waits exactly the 429's
+/// `Retry-After`, then sends again and succeeds.
+#[tokio::test(start_paused = true)]
 async fn rate_limited_sends_wait_for_the_reset_and_succeed() {
-    let server = MockServer::start().await;
-    Mock::given(path("/campaigns/trigger/send"))
-        .respond_with(
-            ResponseTemplate::new(429)
-                .insert_header("Retry-After", "1")
-                .set_body_json(serde_json::json!({"message": "Rate Limited"})),
-        )
-        .up_to_n_times(1)
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(path("/campaigns/trigger/send"))
-        .respond_with(
-            ResponseTemplate::new(201)
-                .insert_header("x-ratelimit-remaining", "9")
-                .insert_header("x-ratelimit-reset", "4102444800")
-                .set_body_json(serde_json::json!({"message": "success", "dispatch_id": "d2"})),
-        )
-        .expect(1)
-        .mount(&server)
-        .await;
-    let c = client(&server);
-    let started = std::time::Instant::now();
+    let (url, served) = scripted_server(vec![
+        http_response(
+            "429 Too Many Requests",
+            &[("retry-after", "1")],
+            r#"{"message": "Rate Limited"}"#,
+        ),
+        http_response(
+            "201 Created",
+            &[("x-ratelimit-remaining", "9"), ("x-ratelimit-reset", "4102444800")],
+            r#"{"message": "success", "dispatch_id": "d2"}"#,
+        ),
+    ])
+    .await;
+    let c = client_at(&url, fast_retries());
+    let started = tokio::time::Instant::now();
     let sent = c.execute(&Send { campaign_id: "c1" }).await.unwrap();
     assert_eq!(sent.dispatch_id, "d2");
-    assert!(
-        started.elapsed() >= Duration::from_secs(1),
-        "the client must honour Retry-After"
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_secs(1),
+        "the client must wait Retry-After, and only that"
+    );
+    assert_eq!(
+        served.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "one 429, one success"
     );
     let window = c.rate_limit_window(RateLimitPool::Default);
     assert_eq!((window.remaining, window.reset_at), (Some(9), Some(4_102_444_800)));
