@@ -36,7 +36,7 @@ mod testing;
 mod tests;
 
 pub use attribution::{attribute, attribute_outcomes, unsubscribe_rates};
-pub use audience::{IDS_PER_EXPORT, OUTCOME_FIELDS, check_export_fields};
+pub use audience::{IDS_PER_EXPORT, OUTCOME_FIELDS, check_export_fields, ids_file_path, read_ids};
 pub use clock::{Clock, ManualClock};
 pub use currents_feed::CurrentsFeed;
 pub use decide::{
