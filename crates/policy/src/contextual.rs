@@ -74,7 +74,7 @@ use crate::glm::{BlockGlm, Link, Observation, Samples, Shape, UcbCache, exp_fast
 use crate::policy::{DecisionRound, Explanation, Feedback, Policy, PolicyDecision, UpdateReport};
 use crate::sampling::{Eligible, check_features, customer_rng, round_rng};
 use crate::setup::Setup;
-use crate::snapshot::{SNAPSHOT_FORMAT, Snapshot};
+use crate::snapshot::Snapshot;
 use crate::{Error, Result};
 
 /// Posterior draws per round (Thompson sampling).
@@ -949,12 +949,7 @@ impl Policy for Contextual {
     }
 
     fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            format: SNAPSHOT_FORMAT,
-            algorithm: self.algorithm,
-            fingerprint: self.setup.fingerprint(),
-            state: serde_json::to_value(&self.state).unwrap_or_default(),
-        }
+        Snapshot::capture(self.algorithm, self.setup.fingerprint(), &self.state)
     }
 
     fn explain(&self, customer: &Customer) -> Result<Explanation> {

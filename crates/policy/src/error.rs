@@ -49,6 +49,17 @@ pub enum Error {
     /// A snapshot cannot be restored.
     #[error("model snapshot: {0}")]
     Snapshot(String),
+    /// A policy's state holds a number that is not finite (learning overflowed), so its snapshot must
+    /// not be saved: JSON would write it as `null`, and the saved model would not restore.
+    #[error("model snapshot: the {algorithm} state holds {value} at `{path}`, not a finite number; it cannot be saved")]
+    NonFiniteSnapshot {
+        /// The algorithm whose state it is.
+        algorithm: &'static str,
+        /// Where in the state (`model.blocks[2].mean[7]`).
+        path: String,
+        /// The number (NaN or an infinity).
+        value: f64,
+    },
     /// The domain refused something (an action id out of range, ...).
     #[error(transparent)]
     Domain(#[from] offerloop_domain::Error),

@@ -42,7 +42,7 @@ use crate::floor::Floor;
 use crate::policy::{DecisionRound, Explanation, Feedback, Policy, PolicyDecision, UpdateReport};
 use crate::sampling::{Eligible, check_features, customer_rng};
 use crate::setup::Setup;
-use crate::snapshot::{SNAPSHOT_FORMAT, Snapshot};
+use crate::snapshot::Snapshot;
 use crate::{Error, Result};
 
 /// Days of exploration when the use case does not set `explore_days`.
@@ -228,12 +228,7 @@ impl Policy for ExploreThenCommit {
     }
 
     fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            format: SNAPSHOT_FORMAT,
-            algorithm: Algorithm::ExploreThenCommit,
-            fingerprint: self.setup.fingerprint(),
-            state: serde_json::to_value(&self.state).unwrap_or_default(),
-        }
+        Snapshot::capture(Algorithm::ExploreThenCommit, self.setup.fingerprint(), &self.state)
     }
 
     /// Scores each option by the mean reward of every joint action that contains it (0 without data).

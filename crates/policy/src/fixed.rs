@@ -25,7 +25,7 @@ use crate::floor::Floor;
 use crate::policy::{DecisionRound, Explanation, Feedback, Policy, PolicyDecision, UpdateReport};
 use crate::sampling::{Eligible, check_features, customer_rng};
 use crate::setup::Setup;
-use crate::snapshot::{SNAPSHOT_FORMAT, Snapshot};
+use crate::snapshot::Snapshot;
 use crate::{Error, Result};
 
 /// Stream id of the decision draw in [`customer_rng`].
@@ -136,12 +136,7 @@ impl Policy for Fixed {
     }
 
     fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            format: SNAPSHOT_FORMAT,
-            algorithm: Algorithm::Fixed,
-            fingerprint: self.setup.fingerprint(),
-            state: serde_json::to_value(&self.state).unwrap_or_default(),
-        }
+        Snapshot::capture(Algorithm::Fixed, self.setup.fingerprint(), &self.state)
     }
 
     /// Scores 1 for the business-as-usual option of each dimension and 0 for the others (all 0 when the

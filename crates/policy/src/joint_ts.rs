@@ -65,7 +65,7 @@ use crate::floor::Floor;
 use crate::policy::{DecisionRound, Explanation, Feedback, Policy, PolicyDecision, UpdateReport};
 use crate::sampling::{ENUMERATION_LIMIT, Eligible, check_features, customer_rng, round_rng};
 use crate::setup::Setup;
-use crate::snapshot::{SNAPSHOT_FORMAT, Snapshot};
+use crate::snapshot::Snapshot;
 use crate::{Error, Result};
 
 /// Posterior draws per round by default.
@@ -473,15 +473,11 @@ impl Policy for JointTs {
     }
 
     fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            format: SNAPSHOT_FORMAT,
-            algorithm: match self.model {
-                Model::Beta => Algorithm::BetaTs,
-                Model::Gaussian => Algorithm::GaussianTs,
-            },
-            fingerprint: self.setup.fingerprint(),
-            state: serde_json::to_value(&self.state).unwrap_or_default(),
-        }
+        let algorithm = match self.model {
+            Model::Beta => Algorithm::BetaTs,
+            Model::Gaussian => Algorithm::GaussianTs,
+        };
+        Snapshot::capture(algorithm, self.setup.fingerprint(), &self.state)
     }
 
     fn explain(&self, customer: &Customer) -> Result<Explanation> {
@@ -720,7 +716,9 @@ mod tests {
             let setup = small_setup(settings(21, 0.01, gamma), revenue(), None);
             let mut policy = GaussianTs::new(setup.clone()).unwrap();
             let mut rng = StdRng::seed_from_u64(2);
-            let noise = |rng: &mut StdRng| 0.5 * rng.sample::<f64, _>(StandardNormal);
+            // Revenue is never negative: a base of 2 keeps the noise's draws above zero (clipped at it
+            // with probability 3e-5 a draw).
+            let noise = |rng: &mut StdRng| (2.0 + 0.5 * rng.sample::<f64, _>(StandardNormal)).max(0.0);
             let before = |a: &JointAction, rng: &mut StdRng| f64::from(*a == first) + noise(rng);
             let after = |a: &JointAction, rng: &mut StdRng| f64::from(*a == second) + noise(rng);
             for day in 0..10 {
@@ -789,7 +787,7 @@ mod tests {
         // And for Beta–Bernoulli.
         let beta_setup = small_setup(settings(9, 0.0, 1.0), conversion(), None);
         let mut beta = BetaBernoulliTs::new(beta_setup.clone()).unwrap();
-        beta.update(std::slice::from_ref(&good)).unwrap();
+        beta.update(&[feedback(beta_setup.space(), &[0, 1], 1.0, 3)]).unwrap();
         let restored = crate::restore(beta_setup, beta.snapshot()).unwrap();
         assert_eq!(
             restored.decide_batch(&cs, &r).unwrap(),

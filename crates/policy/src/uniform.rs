@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::policy::{DecisionRound, Explanation, Feedback, Policy, PolicyDecision, UpdateReport};
 use crate::sampling::{Eligible, check_features, customer_rng};
 use crate::setup::Setup;
-use crate::snapshot::{SNAPSHOT_FORMAT, Snapshot};
+use crate::snapshot::Snapshot;
 use crate::{Error, Result};
 
 /// Stream id of the decision draw in [`customer_rng`].
@@ -90,12 +90,7 @@ impl Policy for Uniform {
     }
 
     fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            format: SNAPSHOT_FORMAT,
-            algorithm: Algorithm::Uniform,
-            fingerprint: self.setup.fingerprint(),
-            state: serde_json::to_value(&self.state).unwrap_or_default(),
-        }
+        Snapshot::capture(Algorithm::Uniform, self.setup.fingerprint(), &self.state)
     }
 
     fn explain(&self, customer: &Customer) -> Result<Explanation> {
