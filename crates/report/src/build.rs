@@ -29,7 +29,7 @@ use offerloop_domain::{
 use offerloop_policy::ope::{Estimator, LoggedSample, OpeConfig};
 use offerloop_policy::sampling::Eligible;
 use offerloop_policy::{DecisionRound, Policy, Setup, Snapshot};
-use offerloop_store::{RunPhase, RunRecord, Store};
+use offerloop_store::{ModelRecord, RunPhase, RunRecord, Store};
 use serde::Deserialize;
 
 use crate::model::*;
@@ -126,14 +126,7 @@ pub fn build(input: &ReportInput<'_>) -> Result<Report> {
     let uc = input.use_case;
     let name = uc.name.as_str();
     let setup = Setup::from_use_case(uc)?;
-    let mut runs: Vec<RunRecord> = input
-        .store
-        .runs(name, 100_000)?
-        .into_iter()
-        .filter(|r| r.phase >= RunPhase::Decided)
-        .filter(|r| input.from.is_none_or(|f| r.date >= f) && input.to.is_none_or(|t| r.date <= t))
-        .collect();
-    runs.sort_by_key(|r| r.date);
+    let runs = period_runs(input)?;
     let from = input.from.or_else(|| runs.first().map(|r| r.date));
     let to = input.to.or_else(|| runs.last().map(|r| r.date));
     let mut notes = Vec::new();
@@ -141,9 +134,81 @@ pub fn build(input: &ReportInput<'_>) -> Result<Report> {
         notes.push("No finished daily run in the period: nothing to report yet.".to_owned());
     }
 
-    // Decisions with their features, by run.
+    let mut rows = decision_rows(input, &runs)?;
+    let pending = settle(input, &mut rows)?;
+    let final_rewards = rows.iter().filter(|r| r.success.is_some()).count() as u64;
+    if final_rewards == 0 && !rows.is_empty() {
+        notes.push(format!(
+            "No reward is final yet: a decision's reward becomes final {} days after it.",
+            uc.metric.attribution_window_days
+        ));
+    }
+    let performance = performance(uc, &rows);
+    let headline_uplift = headline_uplift(&performance);
+
+    // The model now deciding.
+    let model = input.store.latest_model(name)?;
+    let policy = restore_policy(&setup, model.as_ref())?;
+    let round = DecisionRound::at(input.now);
+    let what_if = what_if(uc, &setup, policy.as_deref(), &round, &rows, &input.ope, &mut notes)?;
+    let insights = insights(uc, policy.as_deref(), &rows, input.explain_sample);
+    let drift = drift(input, &runs)?;
+    let mut braze = input.braze.clone();
+    fill_offerloop_messages(input.store, &runs, &mut braze)?;
+
+    let customers = rows
+        .iter()
+        .map(|r| r.decision.customer_id.as_str())
+        .collect::<BTreeSet<_>>()
+        .len() as u64;
+    Ok(Report {
+        version: REPORT_VERSION,
+        use_case: name.to_owned(),
+        generated_at: input.now.to_string(),
+        from: from.map(|d| d.to_string()).unwrap_or_default(),
+        to: to.map(|d| d.to_string()).unwrap_or_default(),
+        metric: MetricInfo {
+            kind: uc.metric.kind.name().to_owned(),
+            label: metric_label(uc),
+            window_days: uc.metric.attribution_window_days,
+        },
+        headline: Headline {
+            uplift: headline_uplift,
+            customers,
+            decisions: rows.len() as u64,
+            messages: rows.iter().filter(|r| r.message).count() as u64,
+            runs: runs.len() as u64,
+            final_rewards,
+            pending_rewards: pending,
+            model_version: model.map(|m| m.version),
+        },
+        performance,
+        what_if,
+        insights,
+        drift,
+        braze,
+        notes,
+    })
+}
+
+/// The use case's runs of the period that reached their decisions, by date.
+fn period_runs(input: &ReportInput<'_>) -> Result<Vec<RunRecord>> {
+    let mut runs: Vec<RunRecord> = input
+        .store
+        .runs(input.use_case.name.as_str(), 100_000)?
+        .into_iter()
+        .filter(|r| r.phase >= RunPhase::Decided)
+        .filter(|r| input.from.is_none_or(|f| r.date >= f) && input.to.is_none_or(|t| r.date <= t))
+        .collect();
+    runs.sort_by_key(|r| r.date);
+    Ok(runs)
+}
+
+/// Every decision of `runs`, with the features and time zone its customer was decided with (when
+/// the audience row is there); values are filled in by [`settle`].
+fn decision_rows(input: &ReportInput<'_>, runs: &[RunRecord]) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
-    for run in &runs {
+    for run in runs {
         let audience: HashMap<String, (String, Option<String>)> = input
             .store
             .audience(run.id)?
@@ -152,20 +217,10 @@ pub fn build(input: &ReportInput<'_>) -> Result<Report> {
             .collect();
         for d in input.store.decisions(run.id)? {
             let (features, time_zone) = match audience.get(d.customer_id.as_str()) {
-                Some((json, tz)) => (
-                    Some(
-                        serde_json::from_str::<StoredFeatures>(json)
-                            .map_err(|e| Error::Corrupt {
-                                what: "an audience row's features",
-                                message: e.to_string(),
-                            })?
-                            .values,
-                    ),
-                    tz.clone(),
-                ),
+                Some((json, tz)) => (Some(stored_features(json)?), tz.clone()),
                 None => (None, None),
             };
-            let message = is_message(uc, &d);
+            let message = is_message(input.use_case, &d);
             rows.push(Row {
                 decision: d,
                 date: run.date,
@@ -179,8 +234,24 @@ pub fn build(input: &ReportInput<'_>) -> Result<Report> {
             });
         }
     }
+    Ok(rows)
+}
 
-    // Final rewards and guardrail metrics.
+/// The feature values of an audience row's stored JSON.
+fn stored_features(json: &str) -> Result<Vec<FeatureValue>> {
+    serde_json::from_str::<StoredFeatures>(json)
+        .map(|f| f.values)
+        .map_err(|e| Error::Corrupt {
+            what: "an audience row's features",
+            message: e.to_string(),
+        })
+}
+
+/// Fills in each row's final reward and, once its window has closed, its guardrail metrics
+/// (re-attributed from the stored outcomes); returns how many rewards are still pending.
+fn settle(input: &ReportInput<'_>, rows: &mut [Row]) -> Result<u64> {
+    let uc = input.use_case;
+    let name = uc.name.as_str();
     let window = uc.metric.window();
     let (start, end) = match (
         rows.iter().map(|r| r.decision.decided_at).min(),
@@ -221,22 +292,19 @@ pub fn build(input: &ReportInput<'_>) -> Result<Report> {
             row.unsubscribe = Some(unsubscribe);
         }
     }
-    let final_rewards = rows.iter().filter(|r| r.success.is_some()).count() as u64;
-    if final_rewards == 0 && !rows.is_empty() {
-        notes.push(format!(
-            "No reward is final yet: a decision's reward becomes final {} days after it.",
-            uc.metric.attribution_window_days
-        ));
-    }
+    Ok(pending)
+}
 
+/// The success metric's performance per group, then the three guardrail metrics'.
+fn performance(uc: &UseCase, rows: &[Row]) -> Vec<MetricPerformance> {
     let shares = group_shares(uc);
-    let performance = vec![
-        metric_performance("success", &metric_label(uc), false, &rows, &shares, |r| r.success),
+    vec![
+        metric_performance("success", &metric_label(uc), false, rows, &shares, |r| r.success),
         metric_performance(
             "conversion",
             "conversion (any purchase or tracked event in the window)",
             true,
-            &rows,
+            rows,
             &shares,
             |r| r.conversion,
         ),
@@ -244,81 +312,48 @@ pub fn build(input: &ReportInput<'_>) -> Result<Report> {
             "revenue",
             "revenue in the window (before offer cost)",
             true,
-            &rows,
+            rows,
             &shares,
             |r| r.revenue,
         ),
-        metric_performance("unsubscribe", "unsubscribed in the window", true, &rows, &shares, |r| {
+        metric_performance("unsubscribe", "unsubscribed in the window", true, rows, &shares, |r| {
             r.unsubscribe
         }),
-    ];
-    let headline_uplift = performance[0].uplift_vs_control.clone().unwrap_or_else(|| Uplift {
-        metric: "success".into(),
-        group: TREATMENT.into(),
-        baseline: CONTROL.into(),
-        difference: Interval {
-            estimate: 0.0,
-            low: 0.0,
-            high: 0.0,
-        },
-        relative: None,
-        method: stats::UPLIFT_METHOD.into(),
-        includes_zero: true,
-        note: Some("Not enough final rewards in both groups yet to compare them.".into()),
-    });
+    ]
+}
 
-    // The model now deciding.
-    let model = input.store.latest_model(name)?;
-    let policy: Option<Box<dyn Policy>> = match &model {
-        Some(m) => {
-            let snapshot: Snapshot = serde_json::from_value(m.snapshot.clone()).map_err(|e| Error::Corrupt {
-                what: "the stored model",
-                message: e.to_string(),
-            })?;
-            Some(offerloop_policy::restore(setup.clone(), snapshot)?)
-        }
-        None => None,
+/// Treatment against control on the success metric (the first of `performance`), or a zero
+/// difference with a note while either group has no final reward.
+fn headline_uplift(performance: &[MetricPerformance]) -> Uplift {
+    performance
+        .first()
+        .and_then(|p| p.uplift_vs_control.clone())
+        .unwrap_or_else(|| Uplift {
+            metric: "success".into(),
+            group: TREATMENT.into(),
+            baseline: CONTROL.into(),
+            difference: Interval {
+                estimate: 0.0,
+                low: 0.0,
+                high: 0.0,
+            },
+            relative: None,
+            method: stats::UPLIFT_METHOD.into(),
+            includes_zero: true,
+            note: Some("Not enough final rewards in both groups yet to compare them.".into()),
+        })
+}
+
+/// The policy of the stored `model`, if there is one.
+fn restore_policy(setup: &Setup, model: Option<&ModelRecord>) -> Result<Option<Box<dyn Policy>>> {
+    let Some(model) = model else {
+        return Ok(None);
     };
-    let round = DecisionRound::at(input.now);
-    let what_if = what_if(uc, &setup, policy.as_deref(), &round, &rows, &input.ope, &mut notes)?;
-    let insights = insights(uc, policy.as_deref(), &rows, input.explain_sample)?;
-    let drift = drift(input, &runs)?;
-    let mut braze = input.braze.clone();
-    fill_offerloop_messages(input.store, &runs, &mut braze)?;
-
-    let customers = rows
-        .iter()
-        .map(|r| r.decision.customer_id.as_str())
-        .collect::<BTreeSet<_>>()
-        .len() as u64;
-    Ok(Report {
-        version: REPORT_VERSION,
-        use_case: name.to_owned(),
-        generated_at: input.now.to_string(),
-        from: from.map(|d| d.to_string()).unwrap_or_default(),
-        to: to.map(|d| d.to_string()).unwrap_or_default(),
-        metric: MetricInfo {
-            kind: uc.metric.kind.name().to_owned(),
-            label: metric_label(uc),
-            window_days: uc.metric.attribution_window_days,
-        },
-        headline: Headline {
-            uplift: headline_uplift,
-            customers,
-            decisions: rows.len() as u64,
-            messages: rows.iter().filter(|r| r.message).count() as u64,
-            runs: runs.len() as u64,
-            final_rewards,
-            pending_rewards: pending,
-            model_version: model.map(|m| m.version),
-        },
-        performance,
-        what_if,
-        insights,
-        drift,
-        braze,
-        notes,
-    })
+    let snapshot: Snapshot = serde_json::from_value(model.snapshot.clone()).map_err(|e| Error::Corrupt {
+        what: "the stored model",
+        message: e.to_string(),
+    })?;
+    Ok(Some(offerloop_policy::restore(setup.clone(), snapshot)?))
 }
 
 /// Whether `d` sends a message: not a no-message control, and no "skip" option.
@@ -716,28 +751,42 @@ fn quartiles(mut values: Vec<f64>) -> Vec<f64> {
     edges
 }
 
-fn insights(uc: &UseCase, policy: Option<&dyn Policy>, rows: &[Row], explain_sample: usize) -> Result<Insights> {
-    let dims = uc.actions.dimensions();
+/// What was learned: option shares per day, feature effects, segment tables and the learning curve.
+fn insights(uc: &UseCase, policy: Option<&dyn Policy>, rows: &[Row], explain_sample: usize) -> Insights {
     let dates: Vec<Date> = rows
         .iter()
         .map(|r| r.date)
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
+    let feature_effects = match (policy, dates.last()) {
+        (Some(policy), Some(last)) => feature_effects(uc, policy, rows, *last, explain_sample),
+        _ => Vec::new(),
+    };
+    Insights {
+        option_shares: option_shares(uc, rows, &dates),
+        feature_effects,
+        segments: segment_tables(uc, rows, &dates),
+        learning_curve: learning_curve(rows),
+    }
+}
+
+/// Each dimension's option shares of the treatment messages, per day of `dates`.
+fn option_shares(uc: &UseCase, rows: &[Row], dates: &[Date]) -> Vec<OptionShares> {
+    let dims = uc.actions.dimensions();
     let date_index: HashMap<Date, usize> = dates.iter().enumerate().map(|(i, d)| (*d, i)).collect();
-    // Option shares of treatment messages per day.
+    // counts[dimension][option][day]
     let mut counts: Vec<Vec<Vec<u64>>> = dims
         .iter()
         .map(|dim| vec![vec![0u64; dates.len()]; dim.options.len()])
         .collect();
     let mut totals = vec![0u64; dates.len()];
-    let treated: Vec<(&Row, JointAction)> = rows
+    let treated = rows
         .iter()
         .filter(|r| r.decision.group == Group::Treatment && r.message)
-        .filter_map(|r| Some((r, uc.actions.decode(r.decision.action).ok()?)))
-        .collect();
-    for (r, action) in &treated {
-        let i = date_index[&r.date];
+        .filter_map(|r| Some((r, uc.actions.decode(r.decision.action).ok()?)));
+    for (r, action) in treated {
+        let Some(&i) = date_index.get(&r.date) else { continue };
         totals[i] += 1;
         for (d, &o) in action.0.iter().enumerate() {
             if let Some(c) = counts.get_mut(d).and_then(|c| c.get_mut(o as usize)) {
@@ -745,19 +794,18 @@ fn insights(uc: &UseCase, policy: Option<&dyn Policy>, rows: &[Row], explain_sam
             }
         }
     }
-    let option_shares = dims
-        .iter()
-        .enumerate()
-        .map(|(d, dim)| OptionShares {
+    dims.iter()
+        .zip(&counts)
+        .map(|(dim, counts)| OptionShares {
             dimension: dim.name.to_string(),
             dates: dates.iter().map(ToString::to_string).collect(),
             options: dim
                 .options
                 .iter()
-                .enumerate()
-                .map(|(o, opt)| OptionShareLine {
+                .zip(counts)
+                .map(|(opt, per_day)| OptionShareLine {
                     option: opt.id.to_string(),
-                    shares: counts[d][o]
+                    shares: per_day
                         .iter()
                         .zip(&totals)
                         .map(|(&c, &t)| if t == 0 { 0.0 } else { c as f64 / t as f64 })
@@ -765,89 +813,91 @@ fn insights(uc: &UseCase, policy: Option<&dyn Policy>, rows: &[Row], explain_sam
                 })
                 .collect(),
         })
+        .collect()
+}
+
+/// Per-option feature effects from the model's explanations of (up to `explain_sample` of) the
+/// customers decided on `last`, largest first; each effect is the mean of a feature's contribution
+/// to an option, centred on the dimension's mean over its options.
+fn feature_effects(
+    uc: &UseCase,
+    policy: &dyn Policy,
+    rows: &[Row],
+    last: Date,
+    explain_sample: usize,
+) -> Vec<FeatureEffect> {
+    let dims = uc.actions.dimensions();
+    let sample: Vec<Customer> = rows
+        .iter()
+        .filter(|r| r.date == last)
+        .filter_map(customer_of)
+        .take(explain_sample)
         .collect();
-
-    // Feature effects from the model, on a sample of the last run's treated customers.
-    let mut feature_effects = Vec::new();
-    if let (Some(policy), Some(last)) = (policy, dates.last()) {
-        let sample: Vec<Customer> = rows
-            .iter()
-            .filter(|r| r.date == *last)
-            .filter_map(customer_of)
-            .take(explain_sample)
-            .collect();
-        // (dimension, option, feature) → (sum, count)
-        let mut sums: BTreeMap<(usize, usize, String), (f64, u64)> = BTreeMap::new();
-        for c in &sample {
-            let Ok(explanation) = policy.explain(c) else { continue };
-            for (d, dim) in explanation.dimensions.iter().enumerate() {
-                // Centre each feature's contribution on the dimension's mean over its options.
-                let mut per_feature: BTreeMap<&str, Vec<(usize, f64)>> = BTreeMap::new();
-                for (o, opt) in dim.options.iter().enumerate() {
-                    for (feature, v) in &opt.contributions {
-                        per_feature.entry(feature.as_str()).or_default().push((o, *v));
-                    }
-                }
-                for (feature, list) in per_feature {
-                    let mean = list.iter().map(|(_, v)| v).sum::<f64>() / list.len() as f64;
-                    for (o, v) in list {
-                        let e = sums.entry((d, o, feature.to_owned())).or_default();
-                        e.0 += v - mean;
-                        e.1 += 1;
-                    }
-                }
-            }
+    let mut effects = Vec::new();
+    for ((d, o, feature), (sum, n)) in centred_contributions(policy, &sample) {
+        let effect = sum / n as f64;
+        if effect.abs() < 1e-9 {
+            continue;
         }
-        for ((d, o, feature), (sum, n)) in sums {
-            let effect = sum / n as f64;
-            if effect.abs() < 1e-9 {
-                continue;
-            }
-            let (Some(dim), Some(opt)) = (dims.get(d), dims.get(d).and_then(|dim| dim.options.get(o))) else {
-                continue;
-            };
-            feature_effects.push(FeatureEffect {
-                dimension: dim.name.to_string(),
-                option: opt.id.to_string(),
-                feature,
-                effect,
-            });
-        }
-        feature_effects.sort_by(|a, b| b.effect.abs().total_cmp(&a.effect.abs()));
+        let (Some(dim), Some(opt)) = (dims.get(d), dims.get(d).and_then(|dim| dim.options.get(o))) else {
+            continue;
+        };
+        effects.push(FeatureEffect {
+            dimension: dim.name.to_string(),
+            option: opt.id.to_string(),
+            feature,
+            effect,
+        });
     }
+    effects.sort_by(|a, b| b.effect.abs().total_cmp(&a.effect.abs()));
+    effects
+}
 
-    // Segments: every category/boolean feature, numbers in quartile bands.
-    let channel_dim = dims
+/// (dimension, option, feature) → (sum, count) of each feature's contribution to each option over the
+/// `customers`, centred per customer on the dimension's mean over its options. Customers the policy
+/// cannot explain are skipped.
+fn centred_contributions(policy: &dyn Policy, customers: &[Customer]) -> BTreeMap<(usize, usize, String), (f64, u64)> {
+    let mut sums: BTreeMap<(usize, usize, String), (f64, u64)> = BTreeMap::new();
+    for c in customers {
+        let Ok(explanation) = policy.explain(c) else { continue };
+        for (d, dim) in explanation.dimensions.iter().enumerate() {
+            let mut per_feature: BTreeMap<&str, Vec<(usize, f64)>> = BTreeMap::new();
+            for (o, opt) in dim.options.iter().enumerate() {
+                for (feature, v) in &opt.contributions {
+                    per_feature.entry(feature.as_str()).or_default().push((o, *v));
+                }
+            }
+            for (feature, list) in per_feature {
+                let mean = list.iter().map(|(_, v)| v).sum::<f64>() / list.len() as f64;
+                for (o, v) in list {
+                    let e = sums.entry((d, o, feature.to_owned())).or_default();
+                    e.0 += v - mean;
+                    e.1 += 1;
+                }
+            }
+        }
+    }
+    sums
+}
+
+/// Fewest and most segments a feature may have for its table to be shown.
+const SEGMENTS_SHOWN: std::ops::RangeInclusive<usize> = 2..=12;
+
+/// A table per feature: every category or boolean value, numbers in quartile bands; a feature with
+/// fewer than 2 or more than 12 segments has none.
+fn segment_tables(uc: &UseCase, rows: &[Row], dates: &[Date]) -> Vec<SegmentTable> {
+    let channel_dim = uc
+        .actions
+        .dimensions()
         .iter()
         .position(|d| d.kind == offerloop_domain::DimensionKind::Channel);
     let last_week: BTreeSet<Date> = dates.iter().rev().take(7).copied().collect();
-    let mut segments = Vec::new();
+    let mut tables = Vec::new();
     for (f, spec) in uc.features.specs().iter().enumerate() {
-        let edges = match spec.ty {
-            FeatureType::Number => Some(quartiles(
-                rows.iter()
-                    .filter_map(|r| match r.features.as_ref()?.get(f)? {
-                        FeatureValue::Number(x) => Some(*x),
-                        _ => None,
-                    })
-                    .collect(),
-            )),
-            FeatureType::Category | FeatureType::Boolean => None,
-            _ => continue,
-        };
-        if edges.as_ref().is_some_and(Vec::is_empty) {
+        let Some(edges) = segment_edges(rows, f, spec.ty) else {
             continue;
-        }
-        struct Seg<'r> {
-            customers: BTreeSet<&'r str>,
-            treatment: MeanAccumulator,
-            control: MeanAccumulator,
-            options: Vec<BTreeMap<usize, u64>>,
-            messages: u64,
-            /// (metric, dimension, given channel option, option) → (values, logged propensities).
-            logged: BTreeMap<LoggedKey, (Vec<f64>, Vec<f64>)>,
-        }
-        let mut by_segment: BTreeMap<String, Seg<'_>> = BTreeMap::new();
+        };
+        let mut by_segment: BTreeMap<String, Segment<'_>> = BTreeMap::new();
         for r in rows {
             let Some(value) = r.features.as_ref().and_then(|v| v.get(f)) else {
                 continue;
@@ -855,85 +905,147 @@ fn insights(uc: &UseCase, policy: Option<&dyn Policy>, rows: &[Row], explain_sam
             let Some(segment) = segment_of(value, edges.as_deref()) else {
                 continue;
             };
-            let seg = by_segment.entry(segment).or_insert_with(|| Seg {
-                customers: BTreeSet::new(),
-                treatment: MeanAccumulator::default(),
-                control: MeanAccumulator::default(),
-                options: vec![BTreeMap::new(); dims.len()],
-                messages: 0,
-                logged: BTreeMap::new(),
-            });
-            seg.customers.insert(r.decision.customer_id.as_str());
-            match (r.decision.group, r.success) {
-                (Group::Treatment, Some(v)) => seg.treatment.push(v),
-                (Group::Control, Some(v)) => seg.control.push(v),
-                _ => {}
-            }
-            if r.decision.group != Group::Control
-                && r.message
-                && let Ok(action) = uc.actions.decode(r.decision.action)
-            {
-                let p = r.decision.propensity.get();
-                let channel = channel_dim.and_then(|c| action.0.get(c).map(|&o| o as usize));
-                for (metric, value) in [(SUCCESS, r.success), (CONVERSION, r.conversion)] {
-                    let Some(value) = value else { continue };
-                    for (d, &o) in action.0.iter().enumerate() {
-                        let mut keys = vec![(metric, d, None, o as usize)];
-                        if Some(d) != channel_dim
-                            && let Some(c) = channel
-                        {
-                            keys.push((metric, d, Some(c), o as usize));
-                        }
-                        for key in keys {
-                            let e = seg.logged.entry(key).or_default();
-                            e.0.push(value);
-                            e.1.push(p);
-                        }
-                    }
-                }
-            }
-            if r.decision.group == Group::Treatment
-                && r.message
-                && last_week.contains(&r.date)
-                && let Ok(action) = uc.actions.decode(r.decision.action)
-            {
-                seg.messages += 1;
-                for (d, &o) in action.0.iter().enumerate() {
-                    *seg.options[d].entry(o as usize).or_default() += 1;
-                }
-            }
+            by_segment
+                .entry(segment)
+                .or_insert_with(|| Segment::new(uc.actions.dimensions().len()))
+                .add(uc, r, channel_dim, &last_week);
         }
-        if by_segment.len() < 2 || by_segment.len() > 12 {
+        if !SEGMENTS_SHOWN.contains(&by_segment.len()) {
             continue;
         }
-        let rows_out = by_segment
-            .into_iter()
-            .map(|(segment, seg)| SegmentRow {
-                segment,
-                customers: seg.customers.len() as u64,
-                preferred: dims
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(d, dim)| {
-                        let (&o, &n) = seg.options[d].iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))?;
-                        Some(PreferredOption {
-                            dimension: dim.name.to_string(),
-                            option: dim.options.get(o)?.id.to_string(),
-                            share: n as f64 / seg.messages.max(1) as f64,
-                        })
-                    })
-                    .collect(),
-                uplift: stats::difference(&seg.treatment, &seg.control),
-                best: estimated_best(dims, channel_dim, &seg.logged),
-            })
-            .collect();
-        segments.push(SegmentTable {
+        tables.push(SegmentTable {
             feature: spec.name.to_string(),
-            rows: rows_out,
+            rows: by_segment
+                .into_iter()
+                .map(|(segment, seg)| seg.into_row(segment, uc.actions.dimensions(), channel_dim))
+                .collect(),
         });
     }
+    tables
+}
 
-    // Learning curve.
+/// How feature `f` is cut into segments: `Some(None)` by value (categories, booleans),
+/// `Some(Some(edges))` in the quartile bands of its numbers; `None` when it is not segmented (a
+/// timestamp, or too few numbers for quartiles).
+fn segment_edges(rows: &[Row], f: usize, ty: FeatureType) -> Option<Option<Vec<f64>>> {
+    match ty {
+        FeatureType::Number => {
+            let edges = quartiles(
+                rows.iter()
+                    .filter_map(|r| match r.features.as_ref()?.get(f)? {
+                        FeatureValue::Number(x) => Some(*x),
+                        _ => None,
+                    })
+                    .collect(),
+            );
+            (!edges.is_empty()).then_some(Some(edges))
+        }
+        FeatureType::Category | FeatureType::Boolean => Some(None),
+        _ => None,
+    }
+}
+
+/// What one segment of a feature accumulates over the rows.
+struct Segment<'r> {
+    customers: BTreeSet<&'r str>,
+    treatment: MeanAccumulator,
+    control: MeanAccumulator,
+    /// Per dimension, the treatment messages of the last week per option.
+    options: Vec<BTreeMap<usize, u64>>,
+    /// Treatment messages of the last week.
+    messages: u64,
+    /// (metric, dimension, given channel option, option) → (values, logged propensities).
+    logged: BTreeMap<LoggedKey, (Vec<f64>, Vec<f64>)>,
+}
+
+impl<'r> Segment<'r> {
+    fn new(dimensions: usize) -> Self {
+        Self {
+            customers: BTreeSet::new(),
+            treatment: MeanAccumulator::default(),
+            control: MeanAccumulator::default(),
+            options: vec![BTreeMap::new(); dimensions],
+            messages: 0,
+            logged: BTreeMap::new(),
+        }
+    }
+
+    /// Counts `r`: its customer, its final reward in its group, its logged values (messages of the
+    /// explored groups) and, for a treatment message of the last week, its options.
+    fn add(&mut self, uc: &UseCase, r: &'r Row, channel_dim: Option<usize>, last_week: &BTreeSet<Date>) {
+        self.customers.insert(r.decision.customer_id.as_str());
+        match (r.decision.group, r.success) {
+            (Group::Treatment, Some(v)) => self.treatment.push(v),
+            (Group::Control, Some(v)) => self.control.push(v),
+            _ => {}
+        }
+        if r.decision.group != Group::Control
+            && r.message
+            && let Ok(action) = uc.actions.decode(r.decision.action)
+        {
+            self.log(r, &action, channel_dim);
+        }
+        if r.decision.group == Group::Treatment
+            && r.message
+            && last_week.contains(&r.date)
+            && let Ok(action) = uc.actions.decode(r.decision.action)
+        {
+            self.messages += 1;
+            for (d, &o) in action.0.iter().enumerate() {
+                *self.options[d].entry(o as usize).or_default() += 1;
+            }
+        }
+    }
+
+    /// Logs `r`'s success and conversion values with its propensity, under each of its options, and
+    /// under each non-channel option given its channel option.
+    fn log(&mut self, r: &Row, action: &JointAction, channel_dim: Option<usize>) {
+        let p = r.decision.propensity.get();
+        let channel = channel_dim.and_then(|c| action.0.get(c).map(|&o| o as usize));
+        for (metric, value) in [(SUCCESS, r.success), (CONVERSION, r.conversion)] {
+            let Some(value) = value else { continue };
+            for (d, &o) in action.0.iter().enumerate() {
+                let mut keys = vec![(metric, d, None, o as usize)];
+                if Some(d) != channel_dim
+                    && let Some(c) = channel
+                {
+                    keys.push((metric, d, Some(c), o as usize));
+                }
+                for key in keys {
+                    let e = self.logged.entry(key).or_default();
+                    e.0.push(value);
+                    e.1.push(p);
+                }
+            }
+        }
+    }
+
+    /// The table row: customers, the option chosen most per dimension, the uplift and the estimated
+    /// best options.
+    fn into_row(self, segment: String, dims: &[offerloop_domain::Dimension], channel_dim: Option<usize>) -> SegmentRow {
+        SegmentRow {
+            segment,
+            customers: self.customers.len() as u64,
+            preferred: dims
+                .iter()
+                .enumerate()
+                .filter_map(|(d, dim)| {
+                    let (&o, &n) = self.options[d].iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))?;
+                    Some(PreferredOption {
+                        dimension: dim.name.to_string(),
+                        option: dim.options.get(o)?.id.to_string(),
+                        share: n as f64 / self.messages.max(1) as f64,
+                    })
+                })
+                .collect(),
+            uplift: stats::difference(&self.treatment, &self.control),
+            best: estimated_best(dims, channel_dim, &self.logged),
+        }
+    }
+}
+
+/// The mean final reward per group, per decision date.
+fn learning_curve(rows: &[Row]) -> Vec<LearningPoint> {
     let mut curve: BTreeMap<Date, HashMap<&str, MeanAccumulator>> = BTreeMap::new();
     for r in rows {
         if let Some(v) = r.success {
@@ -945,7 +1057,7 @@ fn insights(uc: &UseCase, policy: Option<&dyn Policy>, rows: &[Row], explain_sam
                 .push(v);
         }
     }
-    let learning_curve = curve
+    curve
         .into_iter()
         .map(|(date, g)| LearningPoint {
             date: date.to_string(),
@@ -953,13 +1065,7 @@ fn insights(uc: &UseCase, policy: Option<&dyn Policy>, rows: &[Row], explain_sam
             control: g.get(CONTROL).and_then(MeanAccumulator::mean),
             random_control: g.get(RANDOM_CONTROL).and_then(MeanAccumulator::mean),
         })
-        .collect();
-    Ok(Insights {
-        option_shares,
-        feature_effects,
-        segments,
-        learning_curve,
-    })
+        .collect()
 }
 
 /// Fewest decisions behind an option for its estimate to be listed.
@@ -1244,6 +1350,80 @@ mod tests {
         // Guardrail metrics: no outcome was stored, so nobody converted.
         let conversion = &report.performance[1];
         assert!(conversion.groups.iter().all(|g| g.mean.estimate == 0.0));
+    }
+
+    /// A treatment message decided on `day` with `features` and a final reward of `success`.
+    fn row(day: &str, features: Vec<FeatureValue>, success: f64) -> Row {
+        Row {
+            decision: Decision {
+                id: format!("d-{day}"),
+                use_case: "uc".into(),
+                customer_id: CustomerId::new("c").unwrap(),
+                decided_at: format!("{day}T06:00:00Z").parse().unwrap(),
+                group: Group::Treatment,
+                action: ActionId(0),
+                propensity: Probability::new(0.5).unwrap(),
+                policy_version: "test".into(),
+                planned_send_at: None,
+                cost: 0.0,
+            },
+            date: day.parse().unwrap(),
+            features: Some(features),
+            time_zone: None,
+            message: true,
+            success: Some(success),
+            conversion: None,
+            revenue: None,
+            unsubscribe: None,
+        }
+    }
+
+    #[test]
+    fn numbers_are_segmented_by_quartiles_categories_by_value_timestamps_not_at_all() {
+        let rows: Vec<Row> = (0..8)
+            .map(|i| row("2026-01-05", vec![FeatureValue::Number(f64::from(i))], 0.0))
+            .collect();
+        // Quartiles of 0..=7 at ranks round(7 × q): 2, 4, 5.
+        assert_eq!(
+            segment_edges(&rows, 0, FeatureType::Number),
+            Some(Some(vec![2.0, 4.0, 5.0]))
+        );
+        assert_eq!(
+            segment_edges(&rows[..7], 0, FeatureType::Number),
+            None,
+            "too few numbers"
+        );
+        assert_eq!(segment_edges(&rows, 0, FeatureType::Category), Some(None));
+        assert_eq!(segment_edges(&rows, 0, FeatureType::Timestamp), None);
+        let edges = [2.0, 4.0, 5.0];
+        let band = |x: f64| segment_of(&FeatureValue::Number(x), Some(&edges));
+        assert_eq!(
+            [band(1.0), band(2.0), band(4.5), band(7.0)],
+            [
+                Some("< 2".to_owned()),
+                Some("2–4".to_owned()),
+                Some("4–5".to_owned()),
+                Some("≥ 5".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn the_learning_curve_is_the_mean_reward_per_day_and_group() {
+        let rows = [
+            row("2026-01-05", vec![], 1.0),
+            row("2026-01-05", vec![], 3.0),
+            row("2026-01-06", vec![], 5.0),
+        ];
+        let curve = learning_curve(&rows);
+        let points: Vec<(&str, Option<f64>, Option<f64>)> = curve
+            .iter()
+            .map(|p| (p.date.as_str(), p.treatment, p.control))
+            .collect();
+        assert_eq!(
+            points,
+            [("2026-01-05", Some(2.0), None), ("2026-01-06", Some(5.0), None)]
+        );
     }
 
     #[test]
