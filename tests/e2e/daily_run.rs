@@ -243,6 +243,8 @@ async fn pii_in_the_fields_is_refused_before_any_call() {
         dry_run: false,
         store: Some(store.clone()),
         concurrency: 1,
+        export_timeout: offerloop_cli::export_wait::default_export_timeout(),
+        export_progress: None,
     };
     let err = offerloop_cli::run_cmd::run(&args, Arc::new(SimClock(h.sim.clone())))
         .await

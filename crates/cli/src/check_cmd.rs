@@ -2,9 +2,10 @@
 //!
 //! One table of checks — the API key's permissions (the probes of [`crate::braze_check`]), then the
 //! audience segment, the campaigns and canvases, the Liquid references and the conversion events
-//! ([`offerloop_activation::preflight`]) — each ✓, ✗ or ⚠, with a one-line fix under every ✗ and ⚠
-//! that has one. Any ✗ makes the command exit 1. Against real Braze it makes only read calls and the
-//! side-effect-free permission probes.
+//! ([`offerloop_activation::preflight`]), then the run's inputs outside Braze, the audience's ids file
+//! and the Currents bucket ([`crate::check_inputs`]) — each ✓, ✗ or ⚠, with a one-line fix under
+//! every ✗ and ⚠ that has one. Any ✗ makes the command exit 1. Against real Braze it makes only read
+//! calls and the side-effect-free permission probes.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -13,8 +14,8 @@ use offerloop_activation::preflight::{self, CheckResult, CheckStatus};
 use offerloop_braze::BrazeClient;
 use offerloop_domain::UseCase;
 
-use crate::braze_check;
 use crate::run_cmd::{braze_client, load_use_case};
+use crate::{braze_check, check_inputs};
 
 /// Loads the use case at `use_case_path`, connects to its Braze workspace (the key from the
 /// environment variable it names) and runs every check.
@@ -25,7 +26,9 @@ use crate::run_cmd::{braze_client, load_use_case};
 pub async fn run(use_case_path: &Path) -> anyhow::Result<Vec<CheckResult>> {
     let use_case = load_use_case(use_case_path)?;
     let client = braze_client(&use_case)?;
-    Ok(check(&client, &use_case).await)
+    let mut results = check(&client, &use_case).await;
+    results.extend(check_inputs::check_inputs(&use_case, &check_inputs::base_dir(use_case_path)).await);
+    Ok(results)
 }
 
 /// Every check of `use_case` through `client`: the permissions row first, then

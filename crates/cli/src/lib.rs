@@ -1,15 +1,18 @@
 //! The commands behind the `offerloop` binary, as a library so they are tested without a process.
 //!
 //! `main.rs` only parses arguments (clap), sets up tracing and prints; each command here takes plain
-//! inputs and returns what to print and whether it succeeded. Commands arrive with the layers they
-//! drive: today `init`, `validate`, `braze check` and the batch JSONL policy interface
-//! (`policy init|decide|learn|evaluate`), `sim serve` (the simulated Braze workspace), and the daily loop: `run`, `status` and `demo`.
+//! inputs and returns what to print and whether it succeeded: `init`, `validate`, `braze check`,
+//! `check`, `templates sync`, the batch JSONL policy interface (`policy init|decide|learn|evaluate`),
+//! the daily loop (`run`, `status`, `report`, `demo`), `sim serve` (the simulated Braze workspace)
+//! and `currents scan`.
 
 pub mod braze_check;
 pub mod check_cmd;
+pub mod check_inputs;
 pub mod currents_cmd;
 pub mod demo_cmd;
 pub mod demo_oracle;
+pub mod export_wait;
 pub mod init;
 pub mod loop_bench;
 pub mod policy_cmd;

@@ -63,8 +63,10 @@ enum Command {
         command: PolicyCommand,
     },
     /// Is a use case ready to run? Checks the key's permissions, the segment and its size (the smallest
-    /// detectable uplift), every campaign and canvas, the Liquid properties and the conversion events,
-    /// with read calls only; prints ✓ / ✗ / ⚠ with a fix for each problem and exits 1 on any ✗.
+    /// detectable uplift), every campaign and canvas, the Liquid properties, the options' email
+    /// templates and the conversion events, with read calls only, and the inputs a run reads outside
+    /// Braze (the audience ids file, the Currents bucket); prints ✓ / ✗ / ⚠ with a fix for each
+    /// problem and exits 1 on any ✗.
     Check {
         /// The use-case file.
         #[arg(long = "use-case", value_name = "FILE")]
@@ -92,6 +94,11 @@ enum Command {
         /// Send batches in flight at once (each follows the send ledger on its own).
         #[arg(long, value_name = "N", default_value_t = 4)]
         concurrency: usize,
+        /// How long to wait for Braze's segment export before giving up (e.g. 90s, 45m, 2h, 1h 30m);
+        /// while waiting, a line a minute says how long it has been. Nothing is written before the
+        /// export succeeds, so a run that timed out can simply be run again.
+        #[arg(long, value_name = "DURATION", default_value = "2h", value_parser = offerloop_cli::export_wait::parse_timeout)]
+        export_timeout: std::time::Duration,
     },
     /// Last runs, pending and unknown batches, and the model version of a use case.
     Status {
@@ -134,7 +141,7 @@ enum Command {
         /// Customers in the simulated world.
         #[arg(long, default_value_t = 20_000)]
         customers: usize,
-        /// Where the use case, the store and the feeds are written.
+        /// Where the use case, the store, the simulated Currents bucket and the report are written.
         #[arg(long, value_name = "DIR", default_value = ".offerloop/demo")]
         out: PathBuf,
         /// The simulated world's seed; default: the scenario's own.
@@ -150,7 +157,7 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
         /// Also write the oracle's value of every eligible action for 4,000 of the AI's decisions, as
-        /// JSON lines (for studying model classes offline: xtask/analysis/capacity.py).
+        /// JSON lines (for studying model classes offline: xtask/analysis/model_classes.py).
         #[arg(long = "oracle-dump", value_name = "FILE")]
         oracle_dump: Option<PathBuf>,
     },
@@ -287,12 +294,17 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             dry_run,
             store,
             concurrency,
+            export_timeout,
         } => run_daily(offerloop_cli::run_cmd::RunArgs {
             use_case,
             date,
             dry_run,
             store: Some(store),
             concurrency,
+            export_timeout,
+            export_progress: Some(offerloop_cli::export_wait::ExportWaitLines::callback(
+                print_progress_line,
+            )),
         }),
         Command::Status { use_case, store } => {
             let use_case = offerloop_cli::run_cmd::load_use_case(&use_case)?;
@@ -364,6 +376,16 @@ fn run_daily(args: offerloop_cli::run_cmd::RunArgs) -> anyhow::Result<ExitCode> 
     let summary = runtime()?.block_on(offerloop_cli::run_cmd::run(&args, clock))?;
     print!("{}", offerloop_cli::run_cmd::render_summary(&summary));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a progress line to stderr; on a terminal, first clears the line a progress bar may be
+/// drawing, which redraws below it.
+fn print_progress_line(line: &str) {
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        eprintln!("\r\x1b[2K{line}");
+    } else {
+        eprintln!("{line}");
+    }
 }
 
 fn run_check(use_case: &Path) -> anyhow::Result<ExitCode> {

@@ -43,6 +43,11 @@ pub struct RunArgs {
     pub store: Option<PathBuf>,
     /// Send batches in flight at once.
     pub concurrency: usize,
+    /// How long to wait for the segment export to be ready (`--export-timeout`; default
+    /// [`crate::export_wait::default_export_timeout`]).
+    pub export_timeout: std::time::Duration,
+    /// Told about every check while the export is awaited (the binary prints a line a minute).
+    pub export_progress: Option<offerloop_braze::export::ExportProgress>,
 }
 
 /// Reads and validates a use-case file, every problem rendered.
@@ -127,12 +132,22 @@ pub async fn run(args: &RunArgs, clock: Arc<dyn Clock>) -> anyhow::Result<RunSum
         .options(RunOptions {
             base_dir,
             concurrency: args.concurrency,
+            export_poll: export_poll(args),
             ..RunOptions::default()
         });
     if let Some(feed) = feed {
         builder = builder.outcome_source(feed);
     }
     Ok(builder.build()?.execute().await?)
+}
+
+/// The export schedule of a run: the client's backoff, `--export-timeout`, and the progress callback.
+fn export_poll(args: &RunArgs) -> offerloop_braze::export::ExportPoll {
+    let poll = offerloop_braze::export::ExportPoll::default().with_timeout(args.export_timeout);
+    match &args.export_progress {
+        Some(progress) => poll.with_progress(progress.clone()),
+        None => poll,
+    }
 }
 
 /// The summary for people.

@@ -40,7 +40,6 @@ pub struct ExportPoll {
 
 /// Where a wait for an export stands, as reported to an [`ExportProgress`] callback after each check.
 #[derive(Clone, PartialEq, Eq, Debug)]
-#[non_exhaustive]
 pub struct ExportWait {
     /// The export endpoint whose result is awaited.
     pub endpoint: Endpoint,

@@ -28,12 +28,79 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Every command of the binary, with its subcommands.
+const COMMANDS: &[(&str, &[&str])] = &[
+    ("init", &[]),
+    ("validate", &[]),
+    ("braze", &["check"]),
+    ("policy", &["init", "decide", "learn", "evaluate"]),
+    ("check", &[]),
+    ("templates", &["sync"]),
+    ("run", &[]),
+    ("status", &[]),
+    ("report", &[]),
+    ("demo", &[]),
+    ("sim", &["serve"]),
+    ("currents", &["scan"]),
+];
+
+/// The commands a `--help` lists under `Commands:` (clap's own `help` left out).
+fn listed_commands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        // A wrapped description continues further indented.
+        .filter(|l| !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The top-level help lists every command and nothing stale; every command's and subcommand's help
+/// renders and says nothing stale either.
 #[test]
-fn help_lists_the_commands() {
+fn help_lists_every_command_and_is_current() {
     let out = offerloop(&["--help"], &repo());
     assert!(out.status.success());
     let help = text(&out.stdout);
-    assert!(help.contains("init") && help.contains("validate"), "{help}");
+    let expected: Vec<&str> = COMMANDS.iter().map(|(c, _)| *c).collect();
+    assert_eq!(listed_commands(&help), expected, "{help}");
+    let stale = |text: &str| text.contains("as layers land") || text.contains("capacity.py");
+    assert!(!stale(&help), "{help}");
+    for (command, subcommands) in COMMANDS {
+        let out = offerloop(&[command, "--help"], &repo());
+        let help = text(&out.stdout);
+        assert!(out.status.success() && !stale(&help), "{command}: {help}");
+        assert_eq!(listed_commands(&help), *subcommands, "{command}: {help}");
+        for sub in *subcommands {
+            let out = offerloop(&[command, sub, "--help"], &repo());
+            let help = text(&out.stdout);
+            assert!(out.status.success() && !stale(&help), "{command} {sub}: {help}");
+        }
+    }
+    let run = text(&offerloop(&["run", "--help"], &repo()).stdout);
+    assert!(
+        run.contains("--export-timeout <DURATION>") && run.contains("[default: 2h]"),
+        "{run}"
+    );
+    let check = text(&offerloop(&["check", "--help"], &repo()).stdout);
+    assert!(
+        check.contains("ids file") && check.contains("Currents bucket"),
+        "{check}"
+    );
+}
+
+#[test]
+fn run_refuses_an_export_timeout_that_is_not_a_duration() {
+    let out = offerloop(
+        &["run", "--use-case", "examples/winback.toml", "--export-timeout", "soon"],
+        &repo(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("`soon` is not a duration"), "{stderr}");
 }
 
 #[test]
