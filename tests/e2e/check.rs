@@ -1,6 +1,7 @@
 //! `offerloop check` against the simulator: the winback workspace as shipped passes every check, and
 //! each broken workspace (non-API campaign, Braze control variant, stopped canvas, unknown Liquid
-//! property, missing permission, tiny segment) fails exactly the check it breaks.
+//! property, missing permission, tiny segment) fails exactly the check it breaks; every shipped
+//! example passes against its own simulated world, its local inputs (the ids file) included.
 
 use offerloop_activation::preflight::{CheckResult, CheckStatus, names};
 use offerloop_braze::{ApiKey, BrazeClient, BrazeConfig, Endpoint};
@@ -264,4 +265,36 @@ async fn run_needs_the_key_variable_the_use_case_names() {
     );
     std::fs::write(&path, "[use_case]\nname = 1\n").unwrap();
     assert!(check_cmd::run(&path).await.is_err());
+}
+
+/// Every shipped example, as shipped in `examples/` (its ids file resolved against that directory,
+/// as `offerloop run --use-case examples/<file>` resolves it), passes `check` against the simulated
+/// world aligned with it: no ✗, Braze's rows and the run's local inputs alike.
+#[tokio::test]
+async fn every_shipped_example_passes_check_against_its_world() {
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    assert_eq!(demo_cmd::WORLDS.len(), 7, "the seven shipped worlds");
+    for (name, scenario, file, _) in demo_cmd::WORLDS {
+        // The file on disk, not the embedded copy: what a user runs.
+        let text = std::fs::read_to_string(examples.join(file)).unwrap();
+        let endpoint = text
+            .lines()
+            .find_map(|l| l.strip_prefix("endpoint = \""))
+            .and_then(|rest| rest.strip_suffix('"'))
+            .unwrap();
+        let scenario = with_keys(Scenario::from_toml_str(scenario, None).unwrap());
+        let (_sim, mut results) = check_with(scenario, &text, endpoint, FULL_KEY).await;
+        let use_case = offerloop_domain::config::parse_use_case(&text, file).unwrap();
+        let inputs = offerloop_cli::check_inputs::check_inputs(&use_case, &examples).await;
+        if matches!(
+            use_case.audience.source,
+            offerloop_domain::usecase::AudienceSource::IdsFile { .. }
+        ) {
+            assert_eq!(inputs.len(), 1, "{name}: the ids file is checked");
+        }
+        results.extend(inputs);
+        let table = check_cmd::render(&results);
+        assert!(with_status(&results, CheckStatus::Fail).is_empty(), "{name}:\n{table}");
+        assert_eq!(check_cmd::exit_code(&results), 0, "{name}:\n{table}");
+    }
 }

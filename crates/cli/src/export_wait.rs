@@ -97,12 +97,14 @@ fn checks(n: u32) -> String {
     }
 }
 
-/// `1h 05m`, `12m 30s`, `45s`.
+/// `2h`, `1h 05m`, `45m`, `12m 30s`, `45s` (to the minute above an hour, to the second below).
 fn minutes(d: Duration) -> String {
     let s = d.as_secs();
     match (s / 3600, s / 60 % 60, s % 60) {
         (0, 0, sec) => format!("{sec}s"),
+        (0, min, 0) => format!("{min}m"),
         (0, min, sec) => format!("{min}m {sec:02}s"),
+        (h, 0, _) => format!("{h}h"),
         (h, min, _) => format!("{h}h {min:02}m"),
     }
 }
@@ -148,7 +150,7 @@ mod tests {
         assert_eq!(
             first,
             "waiting for the POST /users/export/segment export: not ready after 0s (1 check, last answer: HTTP 404); \
-             giving up in 2h 00m (--export-timeout 2h 00m)"
+             giving up in 2h (--export-timeout 2h)"
         );
         assert_eq!(lines.line(&report(35, 4, false)), None);
         let minute = lines.line(&report(75, 5, false)).unwrap();
