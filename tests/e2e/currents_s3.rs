@@ -145,7 +145,6 @@ async fn thirty_days_of_outcomes_read_from_an_s3_bucket_are_each_stored_once() {
                     .with_initial_delay(Duration::from_millis(10))
                     .with_max_delay(Duration::from_millis(100))
                     .with_timeout(Duration::from_secs(60)),
-                progress: false,
                 ..RunOptions::default()
             })
             .build()

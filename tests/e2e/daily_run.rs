@@ -75,6 +75,33 @@ async fn harness(customers: usize) -> Harness {
 }
 
 impl Harness {
+    /// The use case written to a file, and `offerloop run`'s arguments for it on the store `store`.
+    fn cli_args(&self, store: &std::path::Path) -> offerloop_cli::run_cmd::RunArgs {
+        let file = self.dir.path().join("winback.toml");
+        std::fs::write(&file, demo_cmd::demo_use_case_text(&self.sim.base_url())).unwrap();
+        offerloop_cli::run_cmd::RunArgs {
+            use_case: file,
+            date: Some(self.date()),
+            dry_run: false,
+            resend_failed: false,
+            store: Some(store.to_path_buf()),
+            concurrency: 2,
+            export_timeout: Duration::from_secs(30),
+            export_progress: None,
+            progress: offerloop_engine::progress::silent(),
+        }
+    }
+
+    /// `offerloop run` as the binary runs it, through the simulator with `key`.
+    async fn cli_run(
+        &self,
+        args: &offerloop_cli::run_cmd::RunArgs,
+        key: &str,
+    ) -> anyhow::Result<offerloop_cli::run_cmd::RunOutcome> {
+        let use_case = offerloop_cli::run_cmd::load_use_case(&args.use_case).unwrap();
+        offerloop_cli::run_cmd::run_with(args, use_case, self.braze(key), Arc::new(SimClock(self.sim.clone()))).await
+    }
+
     fn braze(&self, key: &str) -> Arc<dyn BrazeApi> {
         let config = BrazeConfig::builder(self.sim.base_url(), ApiKey::new(key).unwrap())
             .build()
@@ -99,7 +126,6 @@ impl Harness {
                     .with_max_delay(Duration::from_millis(100))
                     .with_timeout(Duration::from_secs(30)),
                 retry_delay: Duration::from_millis(10),
-                progress: false,
                 ..RunOptions::default()
             })
             .build()
@@ -194,7 +220,7 @@ async fn an_applied_send_whose_response_is_lost_is_unknown_and_not_resent() {
     });
     let summary = h.run(FULL_KEY, h.activator()).execute().await.unwrap();
     let batches = h.store.batches(summary.run_id).unwrap();
-    let sends: Vec<_> = batches.iter().filter(|b| b.target.starts_with("campaign")).collect();
+    let sends: Vec<_> = batches.iter().filter(|b| b.target.is_message()).collect();
     assert!(!sends.is_empty());
     assert!(sends.iter().all(|b| b.state == BatchState::Unknown), "{sends:?}");
     assert_eq!(summary.batches.unknown as usize, sends.len());
@@ -245,6 +271,8 @@ async fn pii_in_the_fields_is_refused_before_any_call() {
         concurrency: 1,
         export_timeout: offerloop_cli::export_wait::default_export_timeout(),
         export_progress: None,
+        resend_failed: false,
+        progress: offerloop_engine::progress::silent(),
     };
     let err = offerloop_cli::run_cmd::run(&args, Arc::new(SimClock(h.sim.clone())))
         .await
@@ -406,4 +434,174 @@ fn planted_truths_are_recovered(report: &demo_cmd::DemoReport) {
             "the report's best SMS send time for daypart={segment}: {shown:?} (oracle {truth:?})"
         );
     }
+}
+
+/// Issue 17, defect 1: a dry run used to write into the real store and finish the day there, so the
+/// real run of that date found it done and sent nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_leaves_the_store_untouched_and_the_real_run_still_sends() {
+    let h = harness(300).await;
+    let store = h.dir.path().join("cli").join("state.db");
+    // The store exists (with its schema) for the dry run to copy.
+    drop(offerloop_cli::run_cmd::open_store(&store).unwrap());
+    let before = std::fs::read(&store).unwrap();
+    let sends_before = h.sends().values().sum::<usize>();
+
+    let mut dry = h.cli_args(&store);
+    dry.dry_run = true;
+    let outcome = h.cli_run(&dry, FULL_KEY).await.unwrap();
+    let dir = outcome.dry_run.clone().expect("a dry run says where its output went");
+    assert!(outcome.summary.messages > 0, "the dry run decided messages");
+    let lines = std::fs::read_to_string(dir.join("batches.jsonl")).unwrap();
+    assert!(lines.lines().count() > 0, "the batches it would have sent are written");
+    assert!(dir.join("state.db").exists());
+    assert_eq!(
+        h.sends().values().sum::<usize>(),
+        sends_before,
+        "a dry run sends nothing"
+    );
+    assert_eq!(
+        std::fs::read(&store).unwrap(),
+        before,
+        "the real store is byte for byte untouched"
+    );
+    let text = offerloop_cli::run_cmd::render_outcome(&outcome);
+    assert!(
+        text.contains("dry run: nothing was sent and the store was not touched"),
+        "{text}"
+    );
+
+    // The real run of the same date decides and sends.
+    let real = h.cli_run(&h.cli_args(&store), FULL_KEY).await.unwrap();
+    assert_eq!(real.summary.resumed_from, None, "the real run starts fresh");
+    assert!(real.summary.batches.sent > 0);
+    h.sim.advance_clock(SignedDuration::from_hours(24));
+    let sends = h.sends().values().sum::<usize>() - sends_before;
+    assert_eq!(
+        sends as u64, real.summary.messages,
+        "every message of the real run was sent"
+    );
+}
+
+/// Issue 17, defect 4: a second runner of the same use case and store fails fast naming the holder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_run_of_the_same_use_case_fails_fast_naming_the_holder() {
+    let h = harness(50).await;
+    let store_path = h.dir.path().join("locked").join("state.db");
+    let store = offerloop_cli::run_cmd::open_store(&store_path).unwrap();
+    let holder = offerloop_store::LockHolder {
+        command: "offerloop run".into(),
+        pid: 31337,
+        host: "ops-1".into(),
+        since: h.sim.now(),
+    };
+    let held = store.lock_use_case(h.use_case.name.as_str(), &holder).unwrap();
+    let err = h.cli_run(&h.cli_args(&store_path), FULL_KEY).await.unwrap_err();
+    let text = format!("{err:#}");
+    assert!(text.contains("pid 31337 on host ops-1"), "{text}");
+    assert!(h.sim.state().lock().events.is_empty(), "nothing reached Braze");
+    assert!(
+        store.runs(h.use_case.name.as_str(), 5).unwrap().is_empty(),
+        "nothing written"
+    );
+    drop(held);
+    h.cli_run(&h.cli_args(&store_path), FULL_KEY).await.unwrap();
+}
+
+/// Revokes the key after `k` batches: later batches get a 401 (certainly not sent).
+#[derive(Debug)]
+struct RevokedAfter {
+    inner: Arc<dyn Activator>,
+    k: usize,
+    executed: AtomicUsize,
+    rejected: std::sync::Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl Activator for RevokedAfter {
+    fn plan(
+        &self,
+        use_case: &UseCase,
+        date: Date,
+        requests: &[ActivationRequest],
+    ) -> offerloop_activation::Result<Vec<PlannedBatch>> {
+        self.inner.plan(use_case, date, requests)
+    }
+
+    async fn execute(&self, batch: &PlannedBatch) -> BatchOutcome {
+        if self.executed.fetch_add(1, Ordering::SeqCst) >= self.k {
+            self.rejected.lock().unwrap().push(batch.id.clone());
+            return BatchOutcome::Rejected {
+                error: "401 Unauthorized: invalid API key (/campaigns/trigger/send)".into(),
+                retryable: false,
+            };
+        }
+        self.inner.execute(batch).await
+    }
+}
+
+/// Issue 17, defect 6: batches certainly not sent (a key revoked mid-run) used to leave the day
+/// `done` with exit code 0, and a re-run did nothing. Now the day says it is incomplete, a plain
+/// re-run changes nothing, and `--resend-failed` sends exactly the failed batches, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_certainly_not_sent_make_the_day_incomplete_and_are_resent_on_request() {
+    let h = harness(400).await;
+    let date = h.date();
+    let revoked = Arc::new(RevokedAfter {
+        inner: h.activator(),
+        k: 3,
+        executed: AtomicUsize::new(0),
+        rejected: std::sync::Mutex::new(Vec::new()),
+    });
+    let first = h.run(FULL_KEY, revoked.clone()).execute().await.unwrap();
+    let rejected = revoked.rejected.lock().unwrap().clone();
+    assert!(!rejected.is_empty(), "some batches were refused");
+    assert_eq!(first.batches.failed as usize, rejected.len());
+    let outcome = offerloop_cli::run_cmd::RunOutcome {
+        summary: first.clone(),
+        dry_run: None,
+    };
+    assert_eq!(outcome.exit_code(), offerloop_cli::run_cmd::EXIT_INCOMPLETE);
+    assert!(offerloop_cli::run_cmd::render_outcome(&outcome).contains("--resend-failed"));
+    let sent_first: usize = h.sends().values().sum();
+    assert!(
+        first.deliveries.rejected > 0,
+        "the refused messages are counted as not delivered"
+    );
+
+    // A plain re-run: the day is done and stays incomplete; nothing is sent.
+    let again = h.run(FULL_KEY, h.activator()).execute().await.unwrap();
+    assert_eq!(again.batches.failed, first.batches.failed);
+    assert_eq!(h.sends().values().sum::<usize>(), sent_first);
+
+    // The key is fixed: `--resend-failed` sends the failed batches, and only them.
+    let mut run = h.run(FULL_KEY, h.activator());
+    let mut options = run.options().clone();
+    options.resend_failed = true;
+    run = DailyRun::builder(h.use_case.clone(), h.date())
+        .braze(h.braze(FULL_KEY))
+        .store(h.store.clone())
+        .activator(h.activator())
+        .clock(Arc::new(SimClock(h.sim.clone())))
+        .options(options)
+        .build()
+        .unwrap();
+    let resent = run.execute().await.unwrap();
+    assert_eq!(resent.batches.failed, 0);
+    assert_eq!(resent.batches.unknown, 0);
+    assert_eq!(
+        resent.deliveries.rejected, 0,
+        "the resent messages are no longer counted as refused"
+    );
+    h.sim.advance_clock(SignedDuration::from_hours(24));
+    let per_customer = h.sends();
+    assert!(per_customer.values().all(|&n| n == 1), "nobody got two messages");
+    assert_eq!(
+        per_customer.values().sum::<usize>() as u64,
+        resent.messages,
+        "everyone got their message"
+    );
+    let stored = h.store.run(h.use_case.name.as_str(), date).unwrap().unwrap();
+    let states = h.store.batch_states(stored.id).unwrap();
+    assert!(states.iter().all(|b| b.state == BatchState::Sent));
 }

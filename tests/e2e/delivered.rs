@@ -107,7 +107,6 @@ async fn every_recorded_referral_message_is_delivered_when_run_at_midnight_utc()
                     .with_initial_delay(Duration::from_millis(10))
                     .with_max_delay(Duration::from_millis(100))
                     .with_timeout(Duration::from_secs(60)),
-                progress: false,
                 ..RunOptions::default()
             })
             .build()

@@ -98,6 +98,11 @@ macro_rules! counted {
                 self.record("fetch_export");
                 self.inner.fetch_export(source, download_dir, poll).await
             }
+
+            async fn probe_permission(&self, endpoint: offerloop_braze::Endpoint) -> offerloop_braze::probe::PermissionStatus {
+                self.record("probe_permission");
+                self.inner.probe_permission(endpoint).await
+            }
         }
     };
 }

@@ -29,9 +29,6 @@ struct Line<'a> {
     request: &'a RawValue,
 }
 
-/// The notice of every batch a dry run "sends".
-pub const DRY_RUN_NOTICE: &str = "dry run";
-
 /// Writes batches as JSONL to a file instead of sending them.
 #[derive(Debug)]
 pub struct DryRunActivator {
@@ -93,14 +90,11 @@ impl Activator for DryRunActivator {
         plan::plan(use_case, date, requests)
     }
 
-    /// Appends the batch; `Sent { id: None, notice: "dry run" }`, or `Rejected` (retryable: nothing
+    /// Appends the batch: [`BatchOutcome::Written`] with the file, or `Rejected` (retryable: nothing
     /// was sent, the file may become writable) when the file cannot be written.
     async fn execute(&self, batch: &PlannedBatch) -> BatchOutcome {
         match self.append(batch) {
-            Ok(()) => BatchOutcome::Sent {
-                id: None,
-                notice: Some(DRY_RUN_NOTICE.to_owned()),
-            },
+            Ok(()) => BatchOutcome::Written { to: self.path.clone() },
             Err(error) => BatchOutcome::Rejected {
                 error: error.to_string(),
                 retryable: true,
@@ -142,10 +136,7 @@ mod tests {
         for batch in &batches {
             assert_eq!(
                 activator.execute(batch).await,
-                BatchOutcome::Sent {
-                    id: None,
-                    notice: Some("dry run".into())
-                }
+                BatchOutcome::Written { to: path.clone() }
             );
         }
         let text = std::fs::read_to_string(&path).unwrap();
@@ -178,7 +169,7 @@ mod tests {
                 let batches = batches.clone();
                 tokio::spawn(async move {
                     for batch in &batches {
-                        assert!(matches!(activator.execute(batch).await, BatchOutcome::Sent { .. }));
+                        assert!(matches!(activator.execute(batch).await, BatchOutcome::Written { .. }));
                     }
                 })
             })

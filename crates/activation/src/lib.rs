@@ -34,7 +34,7 @@ use offerloop_domain::{CustomerId, UseCase};
 use serde::{Deserialize, Serialize};
 
 pub use braze::BrazeActivator;
-pub use dry_run::{DRY_RUN_NOTICE, DryRunActivator};
+pub use dry_run::DryRunActivator;
 pub use error::{Error, Result};
 pub use plan::{DEFAULT_DAY_SEND_TIME, Scheduler, SendSlot};
 
@@ -159,6 +159,11 @@ pub enum BatchOutcome {
         error: String,
         /// Whether retrying can help (429, transport error before sending) or not (400, 403).
         retryable: bool,
+    },
+    /// Not sent: a dry run wrote the batch to a file instead.
+    Written {
+        /// The file.
+        to: std::path::PathBuf,
     },
     /// Maybe applied: never resend automatically.
     Unknown {

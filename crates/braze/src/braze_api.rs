@@ -88,6 +88,9 @@ pub trait BrazeApi: Send + Sync {
     /// `download_dir`. See [`ExportSource::wait_until_ready`].
     async fn fetch_export(&self, source: ExportSource, download_dir: PathBuf, poll: ExportPoll)
     -> Result<Vec<PathBuf>>;
+    /// Whether the key holds `endpoint`'s permission, found with a request that changes nothing
+    /// ([`crate::probe`]).
+    async fn probe_permission(&self, endpoint: crate::Endpoint) -> crate::probe::PermissionStatus;
 }
 
 macro_rules! delegate {
@@ -103,6 +106,10 @@ macro_rules! delegate {
                 poll: ExportPoll,
             ) -> Result<Vec<PathBuf>> {
                 Ok(source.wait_until_ready(self.http(), &download_dir, &poll).await?)
+            }
+
+            async fn probe_permission(&self, endpoint: crate::Endpoint) -> crate::probe::PermissionStatus {
+                crate::probe::probe(self, endpoint).await
             }
         }
     };

@@ -181,7 +181,6 @@ async fn run(customers: usize, rate: Option<u32>) -> Result<()> {
                 .with_initial_delay(Duration::from_millis(50))
                 .with_max_delay(Duration::from_millis(200))
                 .with_timeout(Duration::from_secs(300)),
-            progress: false,
             concurrency: 8,
             ..RunOptions::default()
         })

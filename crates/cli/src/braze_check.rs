@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use offerloop_braze::probe::{PermissionStatus, probe};
-use offerloop_braze::{BrazeClient, Endpoint};
+use offerloop_braze::probe::PermissionStatus;
+use offerloop_braze::{BrazeApi, Endpoint};
 use offerloop_domain::dimension::OptionPayload;
 use offerloop_domain::usecase::AudienceSource;
 use offerloop_domain::{DimensionKind, MessageTarget, UseCase};
@@ -119,10 +119,10 @@ pub struct Row {
 }
 
 /// Probes every endpoint the use case needs, in order.
-pub async fn check(client: &BrazeClient, use_case: &UseCase) -> Vec<Row> {
+pub async fn check(client: &dyn BrazeApi, use_case: &UseCase) -> Vec<Row> {
     let mut rows = Vec::new();
     for (endpoint, why) in required_endpoints(use_case) {
-        let status = probe(client, endpoint).await;
+        let status = client.probe_permission(endpoint).await;
         rows.push(Row { endpoint, why, status });
     }
     rows

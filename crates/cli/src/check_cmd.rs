@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use offerloop_activation::preflight::{self, CheckResult, CheckStatus};
-use offerloop_braze::BrazeClient;
+use offerloop_braze::BrazeApi;
 use offerloop_domain::UseCase;
 
 use crate::run_cmd::{braze_client, load_use_case};
@@ -26,14 +26,14 @@ use crate::{braze_check, check_inputs};
 pub async fn run(use_case_path: &Path) -> anyhow::Result<Vec<CheckResult>> {
     let use_case = load_use_case(use_case_path)?;
     let client = braze_client(&use_case)?;
-    let mut results = check(&client, &use_case).await;
+    let mut results = check(client.as_ref(), &use_case).await;
     results.extend(check_inputs::check_inputs(&use_case, &check_inputs::base_dir(use_case_path)).await);
     Ok(results)
 }
 
 /// Every check of `use_case` through `client`: the permissions row first, then
 /// [`preflight::preflight`]'s.
-pub async fn check(client: &BrazeClient, use_case: &UseCase) -> Vec<CheckResult> {
+pub async fn check(client: &dyn BrazeApi, use_case: &UseCase) -> Vec<CheckResult> {
     let probes = braze_check::check(client, use_case).await;
     let mut results = vec![preflight::permission_check(
         probes.iter().map(|row| (row.endpoint, row.why, &row.status)),

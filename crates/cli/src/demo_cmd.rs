@@ -484,7 +484,11 @@ pub async fn run(args: &DemoArgs, mut on_day: impl FnMut(u32, &RunSummary)) -> a
                     .with_initial_delay(Duration::from_millis(20))
                     .with_max_delay(Duration::from_millis(200))
                     .with_timeout(Duration::from_secs(60)),
-                progress: args.progress,
+                progress: if args.progress {
+                    std::sync::Arc::new(crate::progress::TerminalProgress)
+                } else {
+                    offerloop_engine::progress::silent()
+                },
                 retry_delay: Duration::from_millis(200),
                 ..RunOptions::default()
             })

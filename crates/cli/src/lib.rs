@@ -16,6 +16,7 @@ pub mod export_wait;
 pub mod init;
 pub mod loop_bench;
 pub mod policy_cmd;
+pub mod progress;
 pub mod report_cmd;
 pub mod run_cmd;
 pub mod sim_cmd;

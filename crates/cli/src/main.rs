@@ -85,9 +85,16 @@ enum Command {
         /// The run's date (YYYY-MM-DD); default: today in the use case's time zone.
         #[arg(long, value_name = "DATE")]
         date: Option<jiff::civil::Date>,
-        /// Write the send batches to `.offerloop/dry-run-<date>.jsonl` instead of sending them.
+        /// Decide the day without sending or storing anything: runs on a copy of the store, in
+        /// `<store dir>/dry-run/<use case>/<date>/` (`state.db`, and `batches.jsonl`: every request
+        /// that would have been sent); the store itself is left untouched.
         #[arg(long)]
         dry_run: bool,
+        /// Resend the day's batches that were certainly not sent (`failed`: rejected before Braze
+        /// processed them, e.g. a revoked key or 429s past the retry budget), also when the day is
+        /// done. Batches whose fate is unknown are never resent.
+        #[arg(long, conflicts_with = "dry_run")]
+        resend_failed: bool,
         /// The store file.
         #[arg(long, value_name = "PATH", default_value = offerloop_cli::run_cmd::DEFAULT_STORE)]
         store: PathBuf,
@@ -225,6 +232,10 @@ enum TemplatesCommand {
         /// Where the template ids are recorded.
         #[arg(long, value_name = "PATH", default_value = offerloop_cli::templates_cmd::TEMPLATE_IDS_FILE)]
         state_file: PathBuf,
+        /// The store whose use-case lock the sync takes (a run of the same use case on it waits for
+        /// nothing: one of the two fails fast naming the other).
+        #[arg(long, value_name = "PATH", default_value = offerloop_cli::run_cmd::DEFAULT_STORE)]
+        store: PathBuf,
     },
 }
 
@@ -269,8 +280,9 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     use_case,
                     dry_run,
                     state_file,
+                    store,
                 },
-        } => run_templates_sync(&use_case, dry_run, &state_file),
+        } => run_templates_sync(&use_case, dry_run, &state_file, &store),
         Command::Currents {
             command: CurrentsCommand::Scan { url, since, json },
         } => run_currents_scan(&url, since, json),
@@ -292,6 +304,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             use_case,
             date,
             dry_run,
+            resend_failed,
             store,
             concurrency,
             export_timeout,
@@ -299,6 +312,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             use_case,
             date,
             dry_run,
+            resend_failed,
+            progress: offerloop_cli::progress::TerminalProgress::for_stderr(),
             store: Some(store),
             concurrency,
             export_timeout,
@@ -373,9 +388,9 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn run_daily(args: offerloop_cli::run_cmd::RunArgs) -> anyhow::Result<ExitCode> {
     let clock = std::sync::Arc::new(offerloop_cli::run_cmd::SystemClock);
-    let summary = runtime()?.block_on(offerloop_cli::run_cmd::run(&args, clock))?;
-    print!("{}", offerloop_cli::run_cmd::render_summary(&summary));
-    Ok(ExitCode::SUCCESS)
+    let outcome = runtime()?.block_on(offerloop_cli::run_cmd::run(&args, clock))?;
+    print!("{}", offerloop_cli::run_cmd::render_outcome(&outcome));
+    Ok(ExitCode::from(outcome.exit_code()))
 }
 
 /// Prints a progress line to stderr; on a terminal, first clears the line a progress bar may be
@@ -394,8 +409,8 @@ fn run_check(use_case: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(offerloop_cli::check_cmd::exit_code(&results)))
 }
 
-fn run_templates_sync(use_case: &Path, dry_run: bool, state_file: &Path) -> anyhow::Result<ExitCode> {
-    let text = runtime()?.block_on(offerloop_cli::templates_cmd::sync(use_case, dry_run, state_file))?;
+fn run_templates_sync(use_case: &Path, dry_run: bool, state_file: &Path, store: &Path) -> anyhow::Result<ExitCode> {
+    let text = runtime()?.block_on(offerloop_cli::templates_cmd::sync(use_case, dry_run, state_file, store))?;
     print!("{text}");
     Ok(ExitCode::SUCCESS)
 }

@@ -47,6 +47,7 @@ pub struct ReportArgs {
 pub async fn run(args: &ReportArgs, clock: &dyn Clock) -> anyhow::Result<(Report, Written)> {
     let use_case = load_use_case(&args.use_case)?;
     let store = open_store(&args.store)?;
+    let _lock = crate::run_cmd::lock(store.as_ref(), use_case.name.as_str(), "offerloop report", clock)?;
     let now = clock.now();
     let braze = if args.braze {
         match braze_client(&use_case) {

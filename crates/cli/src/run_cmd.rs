@@ -12,7 +12,7 @@ use offerloop_activation::{Activator, BrazeActivator, DryRunActivator};
 use offerloop_braze::{ApiKey, BrazeApi, BrazeClient, BrazeConfig};
 use offerloop_domain::UseCase;
 use offerloop_engine::{Clock, CurrentsFeed, DailyRun, RunOptions, RunSummary};
-use offerloop_store::{SqliteStore, Store};
+use offerloop_store::{LockHolder, SqliteStore, Store};
 
 use crate::validate::{self, Verdict};
 
@@ -37,8 +37,11 @@ pub struct RunArgs {
     pub use_case: PathBuf,
     /// The run's date (default: today in the use case's time zone).
     pub date: Option<Date>,
-    /// Write the batches to `.offerloop/dry-run-<date>.jsonl` instead of calling Braze's send endpoints.
+    /// Run the day on a copy of the store and write the batches to a file instead of sending them
+    /// ([`dry_run_dir`]); the store is left untouched.
     pub dry_run: bool,
+    /// Resend the day's batches that were certainly not sent (`failed`), also on a day already done.
+    pub resend_failed: bool,
     /// The store file (default [`DEFAULT_STORE`]).
     pub store: Option<PathBuf>,
     /// Send batches in flight at once.
@@ -48,6 +51,8 @@ pub struct RunArgs {
     pub export_timeout: std::time::Duration,
     /// Told about every check while the export is awaited (the binary prints a line a minute).
     pub export_progress: Option<offerloop_braze::export::ExportProgress>,
+    /// Where the progress of long phases goes (the binary draws bars on a terminal).
+    pub progress: Arc<dyn offerloop_engine::Progress>,
 }
 
 /// Reads and validates a use-case file, every problem rendered.
@@ -86,33 +91,113 @@ pub fn open_store(path: &Path) -> anyhow::Result<Arc<dyn Store>> {
     ))
 }
 
-/// The Braze client of a use case, its key read from the environment variable it names.
+/// The Braze client of a use case, its key read from the environment variable it names, behind the
+/// [`BrazeApi`] trait (commands take any implementation: the simulator's, a mock).
 ///
 /// # Errors
 /// A missing key variable or an invalid endpoint.
-pub fn braze_client(use_case: &UseCase) -> anyhow::Result<Arc<BrazeClient>> {
+pub fn braze_client(use_case: &UseCase) -> anyhow::Result<Arc<dyn BrazeApi>> {
     let key = ApiKey::from_env(&use_case.braze.api_key_env)?;
     let config = BrazeConfig::builder(use_case.braze.endpoint.clone(), key).build()?;
     Ok(Arc::new(BrazeClient::new(config)?))
 }
 
-/// Runs (or resumes) the day.
+/// What a run did: its summary, and where a dry run's output went.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// The day's summary.
+    pub summary: RunSummary,
+    /// For a dry run, its directory ([`dry_run_dir`]): the copy of the store it ran on
+    /// (`state.db`) and the batches it would have sent (`batches.jsonl`).
+    pub dry_run: Option<PathBuf>,
+}
+
+impl RunOutcome {
+    /// The process's exit code: 0 when the day is complete, [`EXIT_INCOMPLETE`] when batches were
+    /// certainly not sent (resend them with `--resend-failed`).
+    pub fn exit_code(&self) -> u8 {
+        if self.summary.batches.failed > 0 {
+            EXIT_INCOMPLETE
+        } else {
+            0
+        }
+    }
+}
+
+/// The exit code of a run that ended with batches certainly not sent.
+pub const EXIT_INCOMPLETE: u8 = 3;
+
+/// Where a dry run of `use_case` on `date` writes, beside the store `store`:
+/// `<store's directory>/dry-run/<use case>/<date>/`.
+pub fn dry_run_dir(store: &Path, use_case: &str, date: Date) -> PathBuf {
+    store_dir(store).join("dry-run").join(use_case).join(date.to_string())
+}
+
+/// The directory of the store file `store` (`.` for a bare file name).
+fn store_dir(store: &Path) -> &Path {
+    store
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// The store a dry run runs on, in `dir`: a consistent copy of the store at `store` (taken with
+/// SQLite's `VACUUM INTO`, which reads the real store without writing to it), or a new store when
+/// there is none yet. Whatever an earlier dry run of the same day left in `dir` is replaced.
+///
+/// # Errors
+/// The directory cannot be made or the copy cannot be written.
+pub fn dry_run_store(store: &Path, dir: &Path) -> anyhow::Result<Arc<dyn Store>> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("clearing the earlier dry run in {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let copy = dir.join("state.db");
+    if store.exists() {
+        SqliteStore::copy_file(store, &copy)
+            .with_context(|| format!("copying the store {} for the dry run", store.display()))?;
+    }
+    open_store(&copy)
+}
+
+/// Runs (or resumes) the day with the Braze client the use case names (its key from the
+/// environment).
 ///
 /// # Errors
 /// Configuration, Braze, store, policy and activation errors.
-pub async fn run(args: &RunArgs, clock: Arc<dyn Clock>) -> anyhow::Result<RunSummary> {
+pub async fn run(args: &RunArgs, clock: Arc<dyn Clock>) -> anyhow::Result<RunOutcome> {
     let use_case = load_use_case(&args.use_case)?;
+    let braze = braze_client(&use_case)?;
+    run_with(args, use_case, braze, clock).await
+}
+
+/// Runs (or resumes) the day through `braze` (any [`BrazeApi`]: the client, the simulator's, a
+/// mock). Takes the use case's lock in the store first ([`Store::lock_use_case`]): a second runner
+/// fails fast naming the holder. A dry run takes no lock and writes nothing to the store: it runs on
+/// a copy ([`dry_run_store`]).
+///
+/// # Errors
+/// Configuration, Braze, store, policy and activation errors; the use case busy in the store.
+pub async fn run_with(
+    args: &RunArgs,
+    use_case: UseCase,
+    braze: Arc<dyn BrazeApi>,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<RunOutcome> {
     let date = match args.date {
         Some(d) => d,
         None => today(&use_case, clock.now())?,
     };
-    let store = open_store(args.store.as_deref().unwrap_or(Path::new(DEFAULT_STORE)))?;
-    let client = braze_client(&use_case)?;
-    let braze: Arc<dyn BrazeApi> = client;
-    let activator: Arc<dyn Activator> = if args.dry_run {
-        Arc::new(DryRunActivator::new(format!(".offerloop/dry-run-{date}.jsonl")))
+    let store_path = args.store.as_deref().unwrap_or(Path::new(DEFAULT_STORE));
+    let (store, activator, dry_dir, _lock): (Arc<dyn Store>, Arc<dyn Activator>, _, _) = if args.dry_run {
+        let dir = dry_run_dir(store_path, use_case.name.as_str(), date);
+        let store = dry_run_store(store_path, &dir)?;
+        let activator = Arc::new(DryRunActivator::new(dir.join("batches.jsonl")));
+        (store, activator, Some(dir), None)
     } else {
-        Arc::new(BrazeActivator::new(braze.clone()))
+        let store = open_store(store_path)?;
+        let lock = lock(store.as_ref(), use_case.name.as_str(), "offerloop run", clock.as_ref())?;
+        (store, Arc::new(BrazeActivator::new(braze.clone())), None, Some(lock))
     };
     let base_dir = args
         .use_case
@@ -133,12 +218,37 @@ pub async fn run(args: &RunArgs, clock: Arc<dyn Clock>) -> anyhow::Result<RunSum
             base_dir,
             concurrency: args.concurrency,
             export_poll: export_poll(args),
+            resend_failed: args.resend_failed,
+            progress: args.progress.clone(),
+            // Downloads go beside the store (`.offerloop/exports` for the default store), a dry
+            // run's into its own directory.
+            export_dir: match &dry_dir {
+                Some(dir) => dir.join("exports"),
+                None => store_dir(store_path).join("exports"),
+            },
             ..RunOptions::default()
         });
     if let Some(feed) = feed {
         builder = builder.outcome_source(feed);
     }
-    Ok(builder.build()?.execute().await?)
+    let summary = builder.build()?.execute().await?;
+    Ok(RunOutcome {
+        summary,
+        dry_run: dry_dir,
+    })
+}
+
+/// Takes the lock of `use_case` in `store` for this process running `command`.
+///
+/// # Errors
+/// The use case is busy (the message names the holder), or the lock cannot be made.
+pub fn lock(
+    store: &dyn Store,
+    use_case: &str,
+    command: &str,
+    clock: &dyn Clock,
+) -> anyhow::Result<offerloop_store::UseCaseLock> {
+    Ok(store.lock_use_case(use_case, &LockHolder::this_process(command, clock.now()))?)
 }
 
 /// The export schedule of a run: the client's backoff, `--export-timeout`, and the progress callback.
@@ -148,6 +258,27 @@ fn export_poll(args: &RunArgs) -> offerloop_braze::export::ExportPoll {
         Some(progress) => poll.with_progress(progress.clone()),
         None => poll,
     }
+}
+
+/// What `offerloop run` prints: the summary, where a dry run's output went, and what to do about
+/// batches certainly not sent.
+pub fn render_outcome(outcome: &RunOutcome) -> String {
+    let mut out = render_summary(&outcome.summary);
+    let failed = outcome.summary.batches.failed;
+    if let Some(dir) = &outcome.dry_run {
+        let _ = writeln!(
+            out,
+            "dry run: nothing was sent and the store was not touched; the batches that would have been sent are in {}, the day's state in {}",
+            dir.join("batches.jsonl").display(),
+            dir.join("state.db").display()
+        );
+    } else if failed > 0 {
+        let _ = writeln!(
+            out,
+            "incomplete: {failed} batch(es) were certainly not sent (see the errors above and `offerloop status`); fix the cause, then run `offerloop run --resend-failed` for this date"
+        );
+    }
+    out
 }
 
 /// The summary for people.

@@ -101,21 +101,25 @@ mod tests {
             .plan_batch(&offerloop_store::BatchRecord {
                 id: "b1".into(),
                 run_id: run.id,
-                target: "campaign:c".into(),
+                target: offerloop_store::BatchTarget::Campaign("c".into()),
                 decision_ids: vec!["d1".into()],
                 request: "{}".to_owned(),
                 state: BatchState::Planned,
                 detail: None,
+                retryable: false,
+                dry_run: false,
                 updated_at: now,
             })
             .unwrap();
-        store.mark_batch("b1", BatchState::Sending, None, now).unwrap();
         store
-            .mark_batch("b1", BatchState::Unknown, Some("timeout"), now)
+            .mark_batch("b1", &offerloop_store::BatchMark::sending(), now)
+            .unwrap();
+        store
+            .mark_batch("b1", &offerloop_store::BatchMark::unknown("timeout"), now)
             .unwrap();
         let text = status(&store, "uc").unwrap();
         assert!(text.contains("2026-01-05  phase started"), "{text}");
         assert!(text.contains("0 sent, 0 failed, 1 unknown"), "{text}");
-        assert!(text.contains("b1  run 1  campaign:c  1 recipients  timeout"), "{text}");
+        assert!(text.contains("b1  run 1  campaign c  1 recipients  timeout"), "{text}");
     }
 }

@@ -31,7 +31,6 @@
 //! `not_before`, so a resumed run decides exactly the same actions (a decide phase resumed after a
 //! send time has passed places the rest of its messages later, which is what Braze needs).
 
-use indicatif::ProgressBar;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use offerloop_activation::Scheduler;
@@ -194,7 +193,11 @@ impl<'a> Decider<'a> {
     ///
     /// # Errors
     /// The policy's error for a customer it cannot decide for, or an invalid propensity.
-    pub fn decide(&mut self, customers: &[Customer], progress: &ProgressBar) -> Result<Vec<Decision>> {
+    pub fn decide(
+        &mut self,
+        customers: &[Customer],
+        progress: &dyn crate::progress::PhaseProgress,
+    ) -> Result<Vec<Decision>> {
         let ctx = self.ctx;
         decide_slice(ctx, customers, progress, &mut self.budget, &mut self.counts)
     }
@@ -203,7 +206,7 @@ impl<'a> Decider<'a> {
 fn decide_slice(
     ctx: DecideContext<'_>,
     customers: &[Customer],
-    progress: &ProgressBar,
+    progress: &dyn crate::progress::PhaseProgress,
     budget: &mut Budget,
     counts: &mut GuardrailCounts,
 ) -> Result<Vec<Decision>> {
@@ -279,11 +282,11 @@ fn decide_slice(
             }
         }
     }
-    progress.inc((customers.len() - treated.len()) as u64);
+    progress.advance((customers.len() - treated.len()) as u64);
     let mut policy_decisions = Vec::with_capacity(treated.len());
     for chunk in treated.chunks(ctx.chunk.max(1)) {
         policy_decisions.extend(ctx.policy.decide_batch(chunk, &ctx.round)?);
-        progress.inc(chunk.len() as u64);
+        progress.advance(chunk.len() as u64);
     }
     let zones: std::collections::HashMap<&str, Option<&str>> = customers
         .iter()

@@ -68,6 +68,14 @@ impl DeliveryCounts {
         }
     }
 
+    /// Adds `other`'s counts.
+    pub fn add(&mut self, other: &Self) {
+        self.rejected += other.rejected;
+        self.late += other.late;
+        self.not_sent += other.not_sent;
+        self.bounced += other.bounced;
+    }
+
     /// Messages that never went out (rejected, late, not sent): not learned from.
     pub fn not_delivered(&self) -> u64 {
         self.rejected + self.late + self.not_sent

@@ -28,6 +28,7 @@ mod error;
 mod guardrails;
 mod outcomes;
 mod profile;
+pub mod progress;
 mod run;
 mod summary;
 #[cfg(test)]
@@ -52,5 +53,6 @@ pub use profile::{
     AudienceFeatures, Counter, ExportedCustomer, ProfileCounters, counters_of, customer_from_export,
     profile_delta_outcomes,
 };
+pub use progress::{Phase, PhaseProgress, Progress, Silent};
 pub use run::{DEFAULT_EARLY_LEARNING_SHARE, DailyRun, DailyRunBuilder, RunOptions, target_of};
 pub use summary::{BatchCounts, RunSummary};

@@ -21,18 +21,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
-use offerloop_activation::{ActivationRequest, Activator, BatchKind, BatchOutcome, DRY_RUN_NOTICE, PlannedBatch};
+use offerloop_activation::{ActivationRequest, Activator, BatchKind, BatchOutcome, PlannedBatch};
 use offerloop_braze::BrazeApi;
 use offerloop_braze::export::ExportPoll;
 use offerloop_domain::{Customer, Decision, Outcome, RewardStatus, UseCase};
 use offerloop_policy::drift::DriftAlert;
 use offerloop_policy::{DecisionRound, Feedback, Policy, Setup, Snapshot};
 use offerloop_store::{
-    AudienceRow, BatchRecord, BatchState, BatchStatus, DeliveryRecord, DeliveryStatus, DriftAlertRecord, FeedbackRow,
-    RunPhase, RunRecord, Store,
+    AudienceRow, BatchMark, BatchRecord, BatchState, BatchStatus, BatchTarget, DeliveryRecord, DeliveryStatus,
+    DriftAlertRecord, FeedbackRow, RunPhase, RunRecord, Store,
 };
 
 use crate::attribution::{attribute, unsubscribe_rates};
@@ -46,11 +45,9 @@ use crate::early::{self, DelaySummary};
 use crate::guardrails::MessageHistory;
 use crate::outcomes::OutcomeSource;
 use crate::profile::{AudienceFeatures, profile_delta_outcomes};
+use crate::progress::{Phase, PhaseProgress, Progress};
 use crate::summary::{BatchCounts, RunSummary};
 use crate::{Error, Result};
-
-/// Detail prefix of a failed batch that may be retried.
-const RETRYABLE: &str = "retryable: ";
 
 /// Runs, beyond [`RunOptions::attribute_lookback_days`], read when looking for earlier attribute
 /// writes: room for runs of later dates than the one being run (a replayed day). Missing one only
@@ -81,8 +78,13 @@ pub struct RunOptions {
     /// (`activation.write_profile_attributes` writes only the attributes that changed since then); a
     /// customer without such a write in that time gets every attribute again.
     pub attribute_lookback_days: u32,
-    /// Show progress bars (they are hidden anyway when stderr is not a terminal).
-    pub progress: bool,
+    /// Where the progress of long phases is reported (default: nowhere; the CLI renders bars).
+    pub progress: Arc<dyn Progress>,
+    /// Resend the batches of the day that were certainly not sent (`failed`: rejected before
+    /// processing, a 401 after a revoked key, 429s past the retry budget), also on a day already
+    /// done. Batches whose fate is `unknown` are never resent. Without it, a failed batch is retried
+    /// only within the run that failed it, when its rejection was retryable.
+    pub resend_failed: bool,
     /// Send batches in flight at once. 1 (the default) sends in plan order, so a run against the
     /// simulator is reproducible; raise it for large audiences (each batch still follows the ledger
     /// protocol on its own).
@@ -117,7 +119,8 @@ impl Default for RunOptions {
             retry_delay: Duration::from_secs(1),
             reward_lookback_days: 30,
             attribute_lookback_days: 90,
-            progress: true,
+            progress: crate::progress::silent(),
+            resend_failed: false,
             concurrency: 1,
             schedule_margin: Duration::from_secs(15 * 60),
             delivery_grace: Duration::from_secs(12 * 3600),
@@ -285,26 +288,49 @@ impl DailyRun {
         self.use_case.name.as_str()
     }
 
-    fn bar(&self, len: u64, message: &'static str) -> ProgressBar {
-        if !self.options.progress {
-            return ProgressBar::hidden();
-        }
-        let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-        if let Ok(style) = ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} ({elapsed})") {
-            bar.set_style(style.progress_chars("=> "));
-        }
-        bar.set_message(message);
-        bar
+    fn progress(&self, phase: Phase, total: Option<u64>) -> Box<dyn PhaseProgress> {
+        self.options.progress.start(phase, total)
     }
 
-    fn spinner(&self, message: &'static str) -> ProgressBar {
-        if !self.options.progress {
-            return ProgressBar::hidden();
+    /// Runs `call` against the store on a blocking thread, with the clock's `now`: the store is
+    /// synchronous (SQLite), and activation's concurrent sends share the runtime's threads, which
+    /// must keep polling the requests in flight. A panic inside `call` is resumed here.
+    async fn store_call<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&dyn Store, Timestamp) -> offerloop_store::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let store = Arc::clone(&self.store);
+        let now = self.clock.now();
+        match tokio::task::spawn_blocking(move || call(store.as_ref(), now)).await {
+            Ok(result) => Ok(result?),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(Error::Task(format!("a store call was cancelled: {e}"))),
         }
-        let spinner = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-        spinner.set_message(message);
-        spinner.enable_steady_tick(Duration::from_millis(120));
-        spinner
+    }
+
+    /// [`Self::note_deliveries`] on a blocking thread (see [`Self::store_call`]).
+    async fn note_deliveries_off_runtime(
+        &self,
+        found: Vec<(String, DeliveryStatus)>,
+        counts: &mut DeliveryCounts,
+    ) -> Result<()> {
+        if found.is_empty() {
+            return Ok(());
+        }
+        let store = Arc::clone(&self.store);
+        let now = self.clock.now();
+        let mut local = DeliveryCounts::default();
+        let task = tokio::task::spawn_blocking(move || {
+            let found: Vec<(&str, DeliveryStatus)> = found.iter().map(|(id, s)| (id.as_str(), *s)).collect();
+            note_deliveries(store.as_ref(), &found, &mut local, now).map(|()| local)
+        });
+        let noted = match task.await {
+            Ok(result) => result?,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => return Err(Error::Task(format!("recording deliveries was cancelled: {e}"))),
+        };
+        counts.add(&noted);
+        Ok(())
     }
 
     /// Runs (or resumes) the day and returns its summary. A run already done returns its stored
@@ -316,17 +342,7 @@ impl DailyRun {
     #[tracing::instrument(skip(self), fields(use_case = %self.use_case.name, date = %self.date))]
     pub async fn execute(&self) -> Result<RunSummary> {
         check_export_fields(&self.use_case)?;
-        let existing = self.store.run(self.name(), self.date)?;
-        if let Some(run) = &existing
-            && run.phase == RunPhase::Done
-        {
-            tracing::info!(run_id = run.id, "run already done");
-            if let Some(summary) = &run.summary
-                && let Ok(s) = serde_json::from_value::<RunSummary>(summary.clone())
-            {
-                return Ok(s);
-            }
-        }
+        let mut existing = self.store.run(self.name(), self.date)?;
         let mut summary = RunSummary {
             use_case: self.name().to_owned(),
             date: self.date.to_string(),
@@ -334,6 +350,35 @@ impl DailyRun {
             config_fingerprint: self.use_case.fingerprint(),
             ..RunSummary::default()
         };
+        if let Some(run) = &existing
+            && run.phase == RunPhase::Done
+        {
+            let stored = run
+                .summary
+                .as_ref()
+                .and_then(|s| serde_json::from_value::<RunSummary>(s.clone()).ok());
+            let failed = self.failed_batches(run.id).await?;
+            if failed == 0 || !self.options.resend_failed {
+                tracing::info!(run_id = run.id, failed, "run already done");
+                if let Some(s) = stored {
+                    return Ok(s);
+                }
+            } else {
+                // A done day with batches certainly not sent, asked to resend them: activation again,
+                // from the stored summary (the earlier phases are not redone).
+                tracing::info!(run_id = run.id, failed, "resending the batches certainly not sent");
+                if let Some(s) = stored {
+                    summary = RunSummary {
+                        resumed_from: Some(RunPhase::Done),
+                        ..s
+                    };
+                }
+                existing = Some(RunRecord {
+                    phase: RunPhase::Decided,
+                    ..run.clone()
+                });
+            }
+        }
         // 1. Audience: exported before anything is written, unless already stored.
         let started = Instant::now();
         let (run, rows) = match existing {
@@ -347,9 +392,9 @@ impl DailyRun {
                     poll: self.options.export_poll.clone(),
                     base_dir: self.options.base_dir.clone(),
                 };
-                let spinner = self.spinner("exporting the audience");
+                let progress = self.progress(Phase::Export, None);
                 let exported = export_audience(self.braze.as_ref(), &self.use_case, &options).await;
-                spinner.finish_and_clear();
+                drop(progress);
                 let exported = exported?;
                 let run = match existing {
                     Some(run) => run,
@@ -431,7 +476,8 @@ impl DailyRun {
             retries: summary.batches.retries,
             ..BatchCounts::default()
         };
-        for b in self.store.batch_states(run.id)? {
+        let run_id = run.id;
+        for b in self.store_call(move |store, _| store.batch_states(run_id)).await? {
             match b.state {
                 BatchState::Planned => counts.planned += 1,
                 BatchState::Sending => counts.sending += 1,
@@ -444,14 +490,33 @@ impl DailyRun {
 
         // 8. Summary.
         self.store.finish_run(run.id, &summary.to_json(), self.clock.now())?;
+        if summary.batches.failed > 0 {
+            tracing::warn!(
+                failed = summary.batches.failed,
+                "batches were certainly not sent: fix the cause, then resend them (`offerloop run --resend-failed`)"
+            );
+        }
         tracing::info!(
             decisions = summary.decisions,
             messages = summary.messages,
             sent = summary.batches.sent,
+            failed = summary.batches.failed,
             unknown = summary.batches.unknown,
             "run done"
         );
         Ok(summary)
+    }
+
+    /// How many batches of `run_id` were certainly not sent (`failed`).
+    async fn failed_batches(&self, run_id: i64) -> Result<usize> {
+        self.store_call(move |store, _| {
+            Ok(store
+                .batch_states(run_id)?
+                .iter()
+                .filter(|b| b.state == BatchState::Failed)
+                .count())
+        })
+        .await
     }
 
     /// The latest earlier run that stored an audience.
@@ -570,51 +635,9 @@ impl DailyRun {
         Ok(())
     }
 
-    /// Records what became of messages that did not simply arrive, counts the new findings, and
-    /// consumes the decisions whose message never went out without learning from them
-    /// ([`crate::delivery`]).
+    /// Records what became of messages that did not simply arrive ([`note_deliveries`]).
     fn note_deliveries(&self, found: &[(&str, DeliveryStatus)], counts: &mut DeliveryCounts) -> Result<()> {
-        if found.is_empty() {
-            return Ok(());
-        }
-        let now = self.clock.now();
-        for status in [
-            DeliveryStatus::Rejected,
-            DeliveryStatus::Late,
-            DeliveryStatus::NotSent,
-            DeliveryStatus::Bounced,
-        ] {
-            let ids: Vec<String> = found
-                .iter()
-                .filter(|(_, s)| *s == status)
-                .map(|(id, _)| (*id).to_owned())
-                .collect();
-            if ids.is_empty() {
-                continue;
-            }
-            let records: Vec<DeliveryRecord> = ids
-                .iter()
-                .map(|id| DeliveryRecord {
-                    decision_id: id.clone(),
-                    status,
-                    noted_at: now,
-                })
-                .collect();
-            let new = self.store.record_deliveries(&records)?;
-            for _ in 0..new {
-                counts.count(status);
-            }
-            if status.never_sent() {
-                self.store.mark_learned(&ids)?;
-            }
-            tracing::info!(
-                status = status.as_str(),
-                messages = ids.len(),
-                new,
-                "messages not delivered as decided"
-            );
-        }
-        Ok(())
+        note_deliveries(self.store.as_ref(), found, counts, self.clock.now())
     }
 
     /// The policy of the latest stored model, or a new one.
@@ -844,7 +867,7 @@ impl DailyRun {
             .max(at)
             .saturating_add(signed(self.options.schedule_margin))
             .unwrap_or(Timestamp::MAX);
-        let bar = self.bar(rows.len() as u64, "deciding");
+        let bar = self.progress(Phase::Decide, Some(rows.len() as u64));
         let mut decider = Decider::new(DecideContext {
             use_case: &self.use_case,
             setup: &self.setup,
@@ -868,11 +891,11 @@ impl DailyRun {
                     time_zone: row.time_zone.clone(),
                 });
             }
-            let decisions = decider.decide(&customers, &bar)?;
+            let decisions = decider.decide(&customers, bar.as_ref())?;
             self.store.record_decisions(run.id, &decisions)?;
             decided += decisions.len();
         }
-        bar.finish_and_clear();
+        drop(bar);
         summary.guardrails = decider.guardrails();
         tracing::info!(
             decisions = decided,
@@ -935,7 +958,6 @@ impl DailyRun {
             .checked_sub(jiff::Span::new().days(i64::from(lookback)))
             .unwrap_or(Date::MIN);
         let fingerprint = self.use_case.fingerprint();
-        let track_target = target_of(&BatchKind::TrackAttributes);
         let mut found: Vec<Option<Vec<u32>>> = vec![None; requests.len()];
         let mut pending: HashMap<&str, usize> = requests
             .iter()
@@ -968,14 +990,14 @@ impl DailyRun {
             }
             trusted_runs += 1;
             let states = self.store.batch_states(run.id)?;
-            if states.iter().any(|b| b.detail.as_deref() == Some(DRY_RUN_NOTICE)) {
+            if states.iter().any(|b| b.dry_run) {
                 continue;
             }
             // The fate of each decision's `users.track` batch; empty when every batch was sent.
             let mut fates: HashMap<String, BatchState> = HashMap::new();
             if states.iter().any(|b| b.state != BatchState::Sent) {
                 for batch in self.store.batches(run.id)? {
-                    if batch.target == track_target {
+                    if batch.target == BatchTarget::UsersTrack {
                         fates.extend(batch.decision_ids.into_iter().map(|id| (id, batch.state)));
                     }
                 }
@@ -1044,34 +1066,44 @@ impl DailyRun {
                     request: batch.request.clone(),
                     state: BatchState::Planned,
                     detail: None,
+                    retryable: false,
+                    dry_run: false,
                     updated_at: now,
                 })
                 .collect();
             self.store.plan_batches(&records)?;
         }
-        let bar = self.bar(planned.len() as u64, "sending");
+        let bar = self.progress(Phase::Send, Some(planned.len() as u64));
         let mut to_send = Vec::new();
+        let mut resent = Vec::new();
         for batch in &planned {
-            let (state, detail) = match existing.get(&batch.id) {
-                Some(r) => (r.state, r.detail.as_deref()),
-                None => (BatchState::Planned, None),
+            let (state, retryable) = match existing.get(&batch.id) {
+                Some(r) => (r.state, r.retryable),
+                None => (BatchState::Planned, false),
             };
             match state {
                 BatchState::Planned => to_send.push(batch),
-                BatchState::Failed if detail.is_some_and(|d| d.starts_with(RETRYABLE)) => {
+                BatchState::Failed if retryable || self.options.resend_failed => {
+                    resent.extend(batch.decision_ids.iter().cloned());
                     to_send.push(batch);
                 }
                 BatchState::Sending => {
                     tracing::warn!(batch = %batch.id, "batch was being sent when the run stopped: its fate is unknown, it is not resent");
-                    self.store.mark_batch(
-                        &batch.id,
-                        BatchState::Unknown,
-                        Some("the run stopped while this batch was being sent; it may have been applied"),
-                        self.clock.now(),
-                    )?;
+                    let mark =
+                        BatchMark::unknown("the run stopped while this batch was being sent; it may have been applied");
+                    let id = batch.id.clone();
+                    self.store_call(move |store, now| store.mark_batch(&id, &mark, now))
+                        .await?;
                 }
-                BatchState::Sent | BatchState::Failed | BatchState::Unknown => bar.inc(1),
+                BatchState::Sent | BatchState::Failed | BatchState::Unknown => bar.advance(1),
             }
+        }
+        if !resent.is_empty() {
+            // Their rejection was recorded when they failed; a resend gives them a new fate.
+            let retracted = self
+                .store_call(move |store, _| store.retract_rejections(&resent))
+                .await?;
+            summary.deliveries.rejected = summary.deliveries.rejected.saturating_sub(retracted as u64);
         }
         // Sends in plan order, `concurrency` at a time. The first error (a store failure) stops the
         // phase: batches still in flight are dropped in their `sending` state, so a re-run reports
@@ -1082,13 +1114,12 @@ impl DailyRun {
         let pending: Vec<_> = to_send.into_iter().map(|batch| self.send(batch, &send_at)).collect();
         let mut sends = futures::stream::iter(pending).buffered(self.options.concurrency.max(1));
         while let Some(result) = sends.next().await {
-            bar.inc(1);
+            bar.advance(1);
             let (retries, found) = result?;
             summary.batches.retries += retries;
-            let found: Vec<(&str, DeliveryStatus)> = found.iter().map(|(id, s)| (id.as_str(), *s)).collect();
-            self.note_deliveries(&found, &mut summary.deliveries)?;
+            self.note_deliveries_off_runtime(found, &mut summary.deliveries).await?;
         }
-        bar.finish_and_clear();
+        drop(bar);
         Ok(())
     }
 
@@ -1112,20 +1143,24 @@ impl DailyRun {
         let mut attempt = 1;
         let mut retries = 0;
         loop {
-            self.store
-                .mark_batch(&batch.id, BatchState::Sending, None, self.clock.now())?;
+            let id = batch.id.clone();
+            self.store_call(move |store, now| store.mark_batch(&id, &BatchMark::sending(), now))
+                .await?;
             let outcome = self.activator.execute(batch).await;
+            let id = batch.id.clone();
             match outcome {
-                BatchOutcome::Sent { id, notice } => {
-                    let detail = match (id, notice) {
+                BatchOutcome::Sent { id: dispatch, notice } => {
+                    let detail = match (dispatch, notice) {
                         (Some(id), Some(n)) => Some(format!("{id} ({n})")),
                         (Some(id), None) => Some(id),
                         (None, Some(n)) => Some(n),
                         (None, None) => None,
                     };
-                    let now = self.clock.now();
-                    self.store
-                        .mark_batch(&batch.id, BatchState::Sent, detail.as_deref(), now)?;
+                    let now = self
+                        .store_call(move |store, now| {
+                            store.mark_batch(&id, &BatchMark::sent(detail), now).map(|()| now)
+                        })
+                        .await?;
                     let late = batch
                         .decision_ids
                         .iter()
@@ -1134,14 +1169,16 @@ impl DailyRun {
                         .collect();
                     return Ok((retries, late));
                 }
+                BatchOutcome::Written { to } => {
+                    let mark = BatchMark::dry_run(Some(format!("dry run: written to {}", to.display())));
+                    self.store_call(move |store, now| store.mark_batch(&id, &mark, now))
+                        .await?;
+                    return Ok((retries, Vec::new()));
+                }
                 BatchOutcome::Rejected { error, retryable } => {
-                    let detail = if retryable {
-                        format!("{RETRYABLE}{error}")
-                    } else {
-                        error.clone()
-                    };
-                    self.store
-                        .mark_batch(&batch.id, BatchState::Failed, Some(&detail), self.clock.now())?;
+                    let mark = BatchMark::failed(error.clone(), retryable);
+                    self.store_call(move |store, now| store.mark_batch(&id, &mark, now))
+                        .await?;
                     if !retryable || attempt >= self.options.max_batch_attempts {
                         tracing::warn!(batch = %batch.id, %error, attempt, "batch rejected");
                         return Ok((retries, all(DeliveryStatus::Rejected)));
@@ -1152,13 +1189,65 @@ impl DailyRun {
                 }
                 BatchOutcome::Unknown { error } => {
                     tracing::warn!(batch = %batch.id, %error, "batch fate unknown: not resent");
-                    self.store
-                        .mark_batch(&batch.id, BatchState::Unknown, Some(&error), self.clock.now())?;
+                    let mark = BatchMark::unknown(error);
+                    self.store_call(move |store, now| store.mark_batch(&id, &mark, now))
+                        .await?;
                     return Ok((retries, Vec::new()));
                 }
             }
         }
     }
+}
+
+/// Records what became of messages that did not simply arrive, counts the new findings, and
+/// consumes the decisions whose message never went out without learning from them
+/// ([`crate::delivery`]).
+fn note_deliveries(
+    store: &dyn Store,
+    found: &[(&str, DeliveryStatus)],
+    counts: &mut DeliveryCounts,
+    now: Timestamp,
+) -> Result<()> {
+    if found.is_empty() {
+        return Ok(());
+    }
+    for status in [
+        DeliveryStatus::Rejected,
+        DeliveryStatus::Late,
+        DeliveryStatus::NotSent,
+        DeliveryStatus::Bounced,
+    ] {
+        let ids: Vec<String> = found
+            .iter()
+            .filter(|(_, s)| *s == status)
+            .map(|(id, _)| (*id).to_owned())
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let records: Vec<DeliveryRecord> = ids
+            .iter()
+            .map(|id| DeliveryRecord {
+                decision_id: id.clone(),
+                status,
+                noted_at: now,
+            })
+            .collect();
+        let new = store.record_deliveries(&records)?;
+        for _ in 0..new {
+            counts.count(status);
+        }
+        if status.never_sent() {
+            store.mark_learned(&ids)?;
+        }
+        tracing::info!(
+            status = status.as_str(),
+            messages = ids.len(),
+            new,
+            "messages not delivered as decided"
+        );
+    }
+    Ok(())
 }
 
 /// The policy's feedback for stored rows, each with its observed share; the decisions that sent
@@ -1187,15 +1276,13 @@ fn run_suffix(run: &RunRecord) -> String {
     format!("+run{}", run.id)
 }
 
-/// The ledger's `target` of a batch kind.
-pub fn target_of(kind: &BatchKind) -> String {
+/// The ledger's target of a batch kind.
+pub fn target_of(kind: &BatchKind) -> BatchTarget {
     match kind {
-        BatchKind::CampaignSend { campaign_id } => format!("campaign:{campaign_id}"),
-        BatchKind::CampaignSchedule { campaign_id } => format!("campaign_schedule:{campaign_id}"),
-        BatchKind::CanvasSend { canvas_id } => format!("canvas:{canvas_id}"),
-        BatchKind::CanvasSchedule { canvas_id } => format!("canvas_schedule:{canvas_id}"),
-        BatchKind::TrackAttributes => "users.track".to_owned(),
-        #[allow(unreachable_patterns)]
-        _ => "other".to_owned(),
+        BatchKind::CampaignSend { campaign_id } => BatchTarget::Campaign(campaign_id.clone()),
+        BatchKind::CampaignSchedule { campaign_id } => BatchTarget::CampaignSchedule(campaign_id.clone()),
+        BatchKind::CanvasSend { canvas_id } => BatchTarget::Canvas(canvas_id.clone()),
+        BatchKind::CanvasSchedule { canvas_id } => BatchTarget::CanvasSchedule(canvas_id.clone()),
+        BatchKind::TrackAttributes => BatchTarget::UsersTrack,
     }
 }

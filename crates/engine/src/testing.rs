@@ -2,8 +2,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use apache_avro::types::Value;
 use apache_avro::{Codec, Schema, Writer};
@@ -11,267 +12,144 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use offerloop_activation::{ActivationRequest, Activator, BatchKind, BatchOutcome, PlannedBatch};
-use offerloop_domain::{Decision, Outcome, Reward, RewardStatus, UseCase};
+use offerloop_domain::{Decision, Outcome, Reward, UseCase};
 use offerloop_store::{
-    AudienceRow, BatchRecord, BatchState, DeliveryRecord, DriftAlertRecord, Error, FeedbackRow, ModelRecord, Result,
-    RunPhase, RunRecord, Store,
+    AudienceRow, BatchMark, BatchRecord, BatchStatus, DeliveryRecord, DriftAlertRecord, Error, FeedbackRow, LockHolder,
+    ModelRecord, Result, RunPhase, RunRecord, SqliteStore, Store, UseCaseLock,
 };
 
-#[derive(Debug, Default)]
-struct Inner {
-    runs: Vec<RunRecord>,
-    audience: BTreeMap<i64, Vec<AudienceRow>>,
-    decisions: Vec<(i64, Decision)>,
-    batches: Vec<BatchRecord>,
-    outcomes: Vec<Outcome>,
-    rewards: HashMap<String, Reward>,
-    learned: HashSet<String>,
-    /// Learned early, final reward not yet judged by the drift detectors (a subset of `learned`).
-    early: HashSet<String>,
-    deliveries: Vec<DeliveryRecord>,
-    models: Vec<ModelRecord>,
-    alerts: Vec<DriftAlertRecord>,
-    /// `(use case, source, key)` of every outcome-feed object read.
-    feed_keys: HashSet<(String, String, String)>,
-    writes: usize,
-}
-
-/// A `Store` in memory, with a write counter.
-#[derive(Debug, Default)]
+/// The real [`SqliteStore`], in memory, behind a thin wrapper that counts writes and injects the
+/// failures a test asks for (a crash at a chosen call), so the engine is tested against the store's
+/// own ledger state machine, transactions and queries, not a copy of them.
+#[derive(Debug)]
 pub struct FakeStore {
-    inner: Mutex<Inner>,
+    inner: SqliteStore,
+    writes: AtomicUsize,
     /// Fail the next `mark_learned` or `mark_learned_early` (a crash right after the model was saved).
     pub fail_next_mark_learned: Mutex<bool>,
+    /// Fail every write from the `n`-th on (1-based), as a process killed at that point would leave
+    /// the store: the failing write and all later ones are not applied.
+    pub fail_writes_from: Mutex<Option<usize>>,
+}
+
+impl Default for FakeStore {
+    fn default() -> Self {
+        Self {
+            inner: SqliteStore::in_memory().unwrap(),
+            writes: AtomicUsize::new(0),
+            fail_next_mark_learned: Mutex::new(false),
+            fail_writes_from: Mutex::new(None),
+        }
+    }
+}
+
+fn simulated_crash(what: &str) -> Error {
+    Error::Unstorable {
+        what: "simulated crash",
+        message: what.to_owned(),
+    }
 }
 
 impl FakeStore {
+    /// Write calls so far (refused ones included).
     pub fn writes(&self) -> usize {
-        self.inner.lock().unwrap().writes
+        self.writes.load(Ordering::SeqCst)
     }
 
-    /// The decisions marked learned.
+    /// Counts a write, failing it when a crash was asked for at or before it.
+    fn write(&self, what: &str) -> Result<()> {
+        let n = self.writes.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.fail_writes_from.lock().unwrap().is_some_and(|from| n >= from) {
+            return Err(simulated_crash(what));
+        }
+        Ok(())
+    }
+
+    /// The decisions marked learned (done or early).
     pub fn learned(&self) -> HashSet<String> {
-        self.inner.lock().unwrap().learned.clone()
+        self.inner.learned_decisions(false).unwrap()
     }
 
     /// Fails once if `fail_next_mark_learned` is set (a simulated crash while marking).
     fn crash_if_asked(&self) -> Result<()> {
         if std::mem::take(&mut *self.fail_next_mark_learned.lock().unwrap()) {
-            return Err(Error::BatchState {
-                batch: "simulated crash".into(),
-                from: BatchState::Planned,
-                to: BatchState::Planned,
-            });
+            return Err(simulated_crash("marking decisions learned"));
         }
         Ok(())
     }
 
     /// The decisions learned early whose final reward the drift detectors have not judged.
     pub fn unmonitored(&self) -> HashSet<String> {
-        self.inner.lock().unwrap().early.clone()
-    }
-
-    /// Unlearned decisions whose reward has `status`, with the features of their run's audience row.
-    fn unlearned(&self, status: RewardStatus) -> Vec<FeedbackRow> {
-        self.feedback_where(status, |s, id| !s.learned.contains(id))
-    }
-
-    /// Decisions accepted by `keep` whose reward has `status`, with their audience row's features.
-    fn feedback_where(&self, status: RewardStatus, keep: impl Fn(&Inner, &str) -> bool) -> Vec<FeedbackRow> {
-        let s = self.inner.lock().unwrap();
-        let mut out = Vec::new();
-        for (run, d) in &s.decisions {
-            if !keep(&s, &d.id) {
-                continue;
-            }
-            let Some(r) = s.rewards.get(&d.id).filter(|r| r.status == status) else {
-                continue;
-            };
-            let features = s.audience[run]
-                .iter()
-                .find(|a| a.customer_id == d.customer_id.as_str())
-                .unwrap()
-                .features
-                .clone();
-            out.push(FeedbackRow {
-                decision: d.clone(),
-                reward: r.value,
-                features,
-            });
-        }
-        out
+        self.inner.learned_decisions(true).unwrap()
     }
 }
 
 impl Store for FakeStore {
+    fn lock_use_case(&self, use_case: &str, holder: &LockHolder) -> Result<UseCaseLock> {
+        self.inner.lock_use_case(use_case, holder)
+    }
     fn begin_run(&self, use_case: &str, date: Date, now: Timestamp) -> Result<RunRecord> {
-        let mut s = self.inner.lock().unwrap();
-        if let Some(r) = s.runs.iter().find(|r| r.use_case == use_case && r.date == date) {
-            return Ok(r.clone());
-        }
-        s.writes += 1;
-        let r = RunRecord {
-            id: s.runs.len() as i64 + 1,
-            use_case: use_case.into(),
-            date,
-            phase: RunPhase::Started,
-            started_at: now,
-            updated_at: now,
-            summary: None,
-        };
-        s.runs.push(r.clone());
-        Ok(r)
+        self.write("begin_run")?;
+        self.inner.begin_run(use_case, date, now)
     }
     fn run(&self, use_case: &str, date: Date) -> Result<Option<RunRecord>> {
-        let s = self.inner.lock().unwrap();
-        Ok(s.runs
-            .iter()
-            .find(|r| r.use_case == use_case && r.date == date)
-            .cloned())
+        self.inner.run(use_case, date)
     }
     fn advance_run(&self, run_id: i64, phase: RunPhase, now: Timestamp) -> Result<()> {
-        let mut s = self.inner.lock().unwrap();
-        s.writes += 1;
-        let r = s.runs.iter_mut().find(|r| r.id == run_id).unwrap();
-        if phase > r.phase {
-            r.phase = phase;
-            r.updated_at = now;
-        }
-        Ok(())
+        self.write("advance_run")?;
+        self.inner.advance_run(run_id, phase, now)
     }
     fn finish_run(&self, run_id: i64, summary: &serde_json::Value, now: Timestamp) -> Result<()> {
-        let mut s = self.inner.lock().unwrap();
-        s.writes += 1;
-        let r = s.runs.iter_mut().find(|r| r.id == run_id).unwrap();
-        r.phase = RunPhase::Done;
-        r.summary = Some(summary.clone());
-        r.updated_at = now;
-        Ok(())
+        self.write("finish_run")?;
+        self.inner.finish_run(run_id, summary, now)
     }
     fn runs(&self, use_case: &str, limit: usize) -> Result<Vec<RunRecord>> {
-        let s = self.inner.lock().unwrap();
-        let mut v: Vec<_> = s.runs.iter().filter(|r| r.use_case == use_case).cloned().collect();
-        v.sort_by_key(|r| std::cmp::Reverse(r.date));
-        v.truncate(limit);
-        Ok(v)
+        self.inner.runs(use_case, limit)
     }
     fn record_audience(&self, run_id: i64, customers: &[AudienceRow]) -> Result<usize> {
-        let mut s = self.inner.lock().unwrap();
-        s.writes += 1;
-        let rows = s.audience.entry(run_id).or_default();
-        let mut n = 0;
-        for c in customers {
-            if !rows.iter().any(|r| r.customer_id == c.customer_id) {
-                rows.push(c.clone());
-                n += 1;
-            }
-        }
-        Ok(n)
+        self.write("record_audience")?;
+        self.inner.record_audience(run_id, customers)
     }
     fn audience(&self, run_id: i64) -> Result<Vec<AudienceRow>> {
-        Ok(self
-            .inner
-            .lock()
-            .unwrap()
-            .audience
-            .get(&run_id)
-            .cloned()
-            .unwrap_or_default())
+        self.inner.audience(run_id)
     }
     fn record_decisions(&self, run_id: i64, decisions: &[Decision]) -> Result<usize> {
-        let mut s = self.inner.lock().unwrap();
-        s.writes += 1;
-        let mut n = 0;
-        for d in decisions {
-            if !s.decisions.iter().any(|(_, x)| x.id == d.id) {
-                s.decisions.push((run_id, d.clone()));
-                n += 1;
-            }
-        }
-        Ok(n)
+        self.write("record_decisions")?;
+        self.inner.record_decisions(run_id, decisions)
     }
     fn decisions(&self, run_id: i64) -> Result<Vec<Decision>> {
-        let s = self.inner.lock().unwrap();
-        Ok(s.decisions
-            .iter()
-            .filter(|(r, _)| *r == run_id)
-            .map(|(_, d)| d.clone())
-            .collect())
+        self.inner.decisions(run_id)
     }
     fn decisions_between(&self, use_case: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Decision>> {
-        let s = self.inner.lock().unwrap();
-        Ok(s.decisions
-            .iter()
-            .map(|(_, d)| d)
-            .filter(|d| d.use_case == use_case && d.decided_at >= from && d.decided_at < to)
-            .cloned()
-            .collect())
+        self.inner.decisions_between(use_case, from, to)
     }
     fn plan_batch(&self, batch: &BatchRecord) -> Result<BatchRecord> {
-        let mut s = self.inner.lock().unwrap();
-        if let Some(b) = s.batches.iter().find(|b| b.id == batch.id) {
-            return Ok(b.clone());
-        }
-        s.writes += 1;
-        s.batches.push(batch.clone());
-        Ok(batch.clone())
+        self.write("plan_batch")?;
+        self.inner.plan_batch(batch)
     }
-    fn mark_batch(&self, batch_id: &str, state: BatchState, detail: Option<&str>, now: Timestamp) -> Result<()> {
-        let mut s = self.inner.lock().unwrap();
-        s.writes += 1;
-        let b = s.batches.iter_mut().find(|b| b.id == batch_id).unwrap();
-        let ok = matches!(
-            (b.state, state),
-            (BatchState::Planned, BatchState::Sending)
-                | (
-                    BatchState::Sending,
-                    BatchState::Sent | BatchState::Failed | BatchState::Unknown
-                )
-                | (BatchState::Failed, BatchState::Sending)
-        );
-        if !ok {
-            return Err(Error::BatchState {
-                batch: batch_id.into(),
-                from: b.state,
-                to: state,
-            });
-        }
-        b.state = state;
-        b.detail = detail.map(str::to_owned);
-        b.updated_at = now;
-        Ok(())
+    fn plan_batches(&self, batches: &[BatchRecord]) -> Result<()> {
+        self.write("plan_batches")?;
+        self.inner.plan_batches(batches)
+    }
+    fn mark_batch(&self, batch_id: &str, mark: &BatchMark, now: Timestamp) -> Result<()> {
+        self.write("mark_batch")?;
+        self.inner.mark_batch(batch_id, mark, now)
     }
     fn batches(&self, run_id: i64) -> Result<Vec<BatchRecord>> {
-        let s = self.inner.lock().unwrap();
-        Ok(s.batches.iter().filter(|b| b.run_id == run_id).cloned().collect())
+        self.inner.batches(run_id)
     }
-    fn unknown_batches(&self, _use_case: &str) -> Result<Vec<BatchRecord>> {
-        let s = self.inner.lock().unwrap();
-        Ok(s.batches
-            .iter()
-            .filter(|b| b.state == BatchState::Unknown)
-            .cloned()
-            .collect())
+    fn batch_states(&self, run_id: i64) -> Result<Vec<BatchStatus>> {
+        self.inner.batch_states(run_id)
     }
-    fn record_outcomes(&self, _use_case: &str, outcomes: &[Outcome]) -> Result<usize> {
-        let mut s = self.inner.lock().unwrap();
-        s.writes += 1;
-        let mut n = 0;
-        for o in outcomes {
-            if !s.outcomes.iter().any(|x| x.dedupe_key == o.dedupe_key) {
-                s.outcomes.push(o.clone());
-                n += 1;
-            }
-        }
-        Ok(n)
+    fn unknown_batches(&self, use_case: &str) -> Result<Vec<BatchRecord>> {
+        self.inner.unknown_batches(use_case)
+    }
+    fn record_outcomes(&self, use_case: &str, outcomes: &[Outcome]) -> Result<usize> {
+        self.write("record_outcomes")?;
+        self.inner.record_outcomes(use_case, outcomes)
     }
     fn feed_keys_read(&self, use_case: &str, source: &str) -> Result<HashSet<String>> {
-        let s = self.inner.lock().unwrap();
-        Ok(s.feed_keys
-            .iter()
-            .filter(|(u, f, _)| u == use_case && f == source)
-            .map(|(_, _, k)| k.clone())
-            .collect())
+        self.inner.feed_keys_read(use_case, source)
     }
     fn record_feed_outcomes(
         &self,
@@ -279,137 +157,68 @@ impl Store for FakeStore {
         source: &str,
         keys: &[String],
         outcomes: &[Outcome],
-        _now: Timestamp,
+        now: Timestamp,
     ) -> Result<usize> {
-        let new = self.record_outcomes(use_case, outcomes)?;
-        let mut s = self.inner.lock().unwrap();
-        for k in keys {
-            s.feed_keys.insert((use_case.to_owned(), source.to_owned(), k.clone()));
-        }
-        Ok(new)
+        self.write("record_feed_outcomes")?;
+        self.inner.record_feed_outcomes(use_case, source, keys, outcomes, now)
     }
-    fn outcomes_between(&self, _use_case: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Outcome>> {
-        let s = self.inner.lock().unwrap();
-        Ok(s.outcomes
-            .iter()
-            .filter(|o| o.occurred_at >= from && o.occurred_at < to)
-            .cloned()
-            .collect())
+    fn outcomes_between(&self, use_case: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Outcome>> {
+        self.inner.outcomes_between(use_case, from, to)
     }
     fn upsert_rewards(&self, rewards: &[Reward]) -> Result<()> {
-        let mut s = self.inner.lock().unwrap();
-        s.writes += 1;
-        for r in rewards {
-            let keep = s
-                .rewards
-                .get(&r.decision_id)
-                .is_some_and(|old| old.status == RewardStatus::Final && r.status == RewardStatus::Pending);
-            if !keep {
-                s.rewards.insert(r.decision_id.clone(), r.clone());
-            }
-        }
-        Ok(())
+        self.write("upsert_rewards")?;
+        self.inner.upsert_rewards(rewards)
     }
     fn rewards_between(&self, use_case: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Reward>> {
-        let ids: Vec<String> = self
-            .decisions_between(use_case, from, to)?
-            .into_iter()
-            .map(|d| d.id)
-            .collect();
-        let s = self.inner.lock().unwrap();
-        Ok(ids.iter().filter_map(|id| s.rewards.get(id).cloned()).collect())
+        self.inner.rewards_between(use_case, from, to)
     }
-    fn matured_feedback(&self, _use_case: &str) -> Result<Vec<FeedbackRow>> {
-        Ok(self.unlearned(RewardStatus::Final))
+    fn matured_feedback(&self, use_case: &str) -> Result<Vec<FeedbackRow>> {
+        self.inner.matured_feedback(use_case)
     }
-    fn pending_feedback(&self, _use_case: &str) -> Result<Vec<FeedbackRow>> {
-        Ok(self.unlearned(RewardStatus::Pending))
+    fn pending_feedback(&self, use_case: &str) -> Result<Vec<FeedbackRow>> {
+        self.inner.pending_feedback(use_case)
     }
     fn mark_learned(&self, decision_ids: &[String]) -> Result<()> {
         self.crash_if_asked()?;
-        let mut s = self.inner.lock().unwrap();
-        s.writes += 1;
-        for id in decision_ids {
-            s.early.remove(id);
-        }
-        s.learned.extend(decision_ids.iter().cloned());
-        Ok(())
+        self.write("mark_learned")?;
+        self.inner.mark_learned(decision_ids)
     }
     fn mark_learned_early(&self, decision_ids: &[String]) -> Result<()> {
         self.crash_if_asked()?;
-        let mut s = self.inner.lock().unwrap();
-        s.writes += 1;
-        for id in decision_ids {
-            if s.learned.insert(id.clone()) {
-                s.early.insert(id.clone());
-            }
-        }
-        Ok(())
+        self.write("mark_learned_early")?;
+        self.inner.mark_learned_early(decision_ids)
     }
-    fn unmonitored_feedback(&self, _use_case: &str) -> Result<Vec<FeedbackRow>> {
-        Ok(self.feedback_where(RewardStatus::Final, |s, id| s.early.contains(id)))
+    fn unmonitored_feedback(&self, use_case: &str) -> Result<Vec<FeedbackRow>> {
+        self.inner.unmonitored_feedback(use_case)
     }
     fn mark_monitored(&self, decision_ids: &[String]) -> Result<()> {
-        let mut s = self.inner.lock().unwrap();
-        s.writes += 1;
-        for id in decision_ids {
-            s.early.remove(id);
-        }
-        Ok(())
+        self.write("mark_monitored")?;
+        self.inner.mark_monitored(decision_ids)
     }
     fn record_deliveries(&self, records: &[DeliveryRecord]) -> Result<usize> {
-        let mut s = self.inner.lock().unwrap();
-        s.writes += 1;
-        let mut new = 0;
-        for r in records {
-            if !s.decisions.iter().any(|(_, d)| d.id == r.decision_id) {
-                return Err(Error::Unstorable {
-                    what: "delivery record",
-                    message: r.decision_id.clone(),
-                });
-            }
-            if !s.deliveries.iter().any(|x| x.decision_id == r.decision_id) {
-                s.deliveries.push(r.clone());
-                new += 1;
-            }
-        }
-        Ok(new)
+        self.write("record_deliveries")?;
+        self.inner.record_deliveries(records)
+    }
+    fn retract_rejections(&self, decision_ids: &[String]) -> Result<usize> {
+        self.write("retract_rejections")?;
+        self.inner.retract_rejections(decision_ids)
     }
     fn deliveries_between(&self, use_case: &str, from: Timestamp, to: Timestamp) -> Result<Vec<DeliveryRecord>> {
-        let s = self.inner.lock().unwrap();
-        Ok(s.deliveries
-            .iter()
-            .filter(|r| {
-                s.decisions.iter().any(|(_, d)| {
-                    d.id == r.decision_id && d.use_case == use_case && d.decided_at >= from && d.decided_at < to
-                })
-            })
-            .cloned()
-            .collect())
+        self.inner.deliveries_between(use_case, from, to)
     }
     fn save_model(&self, use_case: &str, version: &str, snapshot: &serde_json::Value, now: Timestamp) -> Result<()> {
-        let mut s = self.inner.lock().unwrap();
-        s.writes += 1;
-        s.models.push(ModelRecord {
-            use_case: use_case.into(),
-            version: version.into(),
-            snapshot: snapshot.clone(),
-            saved_at: now,
-        });
-        Ok(())
+        self.write("save_model")?;
+        self.inner.save_model(use_case, version, snapshot, now)
     }
     fn latest_model(&self, use_case: &str) -> Result<Option<ModelRecord>> {
-        let s = self.inner.lock().unwrap();
-        Ok(s.models.iter().rev().find(|m| m.use_case == use_case).cloned())
+        self.inner.latest_model(use_case)
     }
-    fn record_drift_alerts(&self, _use_case: &str, alerts: &[DriftAlertRecord]) -> Result<()> {
-        let mut s = self.inner.lock().unwrap();
-        s.writes += 1;
-        s.alerts.extend(alerts.iter().cloned());
-        Ok(())
+    fn record_drift_alerts(&self, use_case: &str, alerts: &[DriftAlertRecord]) -> Result<()> {
+        self.write("record_drift_alerts")?;
+        self.inner.record_drift_alerts(use_case, alerts)
     }
-    fn drift_alerts(&self, _use_case: &str) -> Result<Vec<DriftAlertRecord>> {
-        Ok(self.inner.lock().unwrap().alerts.clone())
+    fn drift_alerts(&self, use_case: &str) -> Result<Vec<DriftAlertRecord>> {
+        self.inner.drift_alerts(use_case)
     }
 }
 

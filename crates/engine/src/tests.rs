@@ -98,7 +98,6 @@ fn run_with(w: &World, uc: UseCase, api: MockBrazeApi, activator: Arc<dyn Activa
             export_dir: w.dir.path().join("exports"),
             chunk: 64,
             retry_delay: std::time::Duration::from_millis(1),
-            progress: false,
             ..RunOptions::default()
         })
         .build()
@@ -623,7 +622,7 @@ fn a_paused_treatment_gets_business_as_usual() {
         paused,
         not_before: at,
     };
-    let bar = indicatif::ProgressBar::hidden();
+    let bar = crate::progress::Silent;
     let bau = uc.actions.encode(setup.business_as_usual().unwrap()).unwrap();
     let paused = crate::decide::Decider::new(ctx(true)).decide(&customers, &bar).unwrap();
     let treated: Vec<_> = paused.iter().filter(|d| d.group == Group::Treatment).collect();
@@ -675,7 +674,7 @@ proptest::proptest! {
             paused: false,
             not_before: "2026-01-05T12:00:00Z".parse().unwrap(),
         };
-        let bar = indicatif::ProgressBar::hidden();
+        let bar = crate::progress::Silent;
         let mut whole = crate::decide::Decider::new(ctx);
         let all = whole.decide(&customers, &bar).unwrap();
         let mut sliced = crate::decide::Decider::new(ctx);
@@ -723,7 +722,7 @@ fn attribute_writes(w: &World, run_id: i64) -> (std::collections::BTreeMap<Strin
     let mut objects = std::collections::BTreeMap::new();
     let mut decisions = Vec::new();
     for batch in w.store.batches(run_id).unwrap() {
-        if batch.target != "users.track" {
+        if batch.target != offerloop_store::BatchTarget::UsersTrack {
             continue;
         }
         decisions.extend(batch.decision_ids.clone());
@@ -816,7 +815,7 @@ fn track_batches(w: &World, run_id: i64, states: &[BatchState]) -> Vec<Vec<Strin
         .batches(run_id)
         .unwrap()
         .into_iter()
-        .filter(|b| b.target == "users.track")
+        .filter(|b| b.target == offerloop_store::BatchTarget::UsersTrack)
         .collect();
     assert!(batches.len() >= states.len());
     for (batch, state) in batches.iter().zip(states) {
@@ -1126,7 +1125,6 @@ async fn the_feed_finds_messages_never_sent_and_bounces() {
             .options(RunOptions {
                 base_dir: w.dir.path().to_path_buf(),
                 export_dir: w.dir.path().join("exports"),
-                progress: false,
                 // Final rewards only: "not learned yet" must mean "not consumed".
                 early_learning_share: None,
                 ..RunOptions::default()
@@ -1216,7 +1214,6 @@ async fn early_learning_skips_messages_never_sent() {
             .options(RunOptions {
                 base_dir: w.dir.path().to_path_buf(),
                 export_dir: w.dir.path().join("exports"),
-                progress: false,
                 // Anything observed at all is enough: only the delivery decides.
                 early_learning_share: Some(0.01),
                 ..RunOptions::default()

@@ -1224,13 +1224,14 @@ fn fill_offerloop_messages(store: &dyn Store, runs: &[RunRecord], braze: &mut Br
     let mut sent: HashMap<String, u64> = HashMap::new();
     for run in runs {
         for b in store.batches(run.id)? {
-            if b.state != offerloop_store::BatchState::Sent {
+            if b.state != offerloop_store::BatchState::Sent || b.dry_run {
                 continue;
             }
-            let (kind, id) = match b.target.split_once(':') {
-                Some(("campaign" | "campaign_schedule", id)) => ("campaign", id),
-                Some(("canvas" | "canvas_schedule", id)) => ("canvas", id),
-                _ => continue,
+            use offerloop_store::BatchTarget;
+            let (kind, id) = match &b.target {
+                BatchTarget::Campaign(id) | BatchTarget::CampaignSchedule(id) => ("campaign", id),
+                BatchTarget::Canvas(id) | BatchTarget::CanvasSchedule(id) => ("canvas", id),
+                BatchTarget::UsersTrack => continue,
             };
             *sent.entry(format!("{kind}:{id}")).or_default() += b.decision_ids.len() as u64;
         }

@@ -58,6 +58,21 @@ pub enum Error {
         /// The newest version this code migrates to.
         supported: i64,
     },
+    /// Another process (or task) holds the use case's lock: it is running, reporting or syncing the
+    /// same use case on the same store ([`crate::Store::lock_use_case`]).
+    #[error(
+        "the use case `{use_case}` is busy in this store: {} holds it{}; wait for it to finish, or stop it (a killed process releases it at once)",
+        holder.as_ref().map_or_else(|| "another process".to_owned(), |h| h.to_string()),
+        path.as_ref().map(|p| format!(" (lock file {})", p.display())).unwrap_or_default()
+    )]
+    Locked {
+        /// The use case.
+        use_case: String,
+        /// Who holds it, when it could be read.
+        holder: Option<Box<crate::LockHolder>>,
+        /// The lock file, for a file store.
+        path: Option<std::path::PathBuf>,
+    },
     /// The database file or its directory could not be created.
     #[error("store {path}: {source}")]
     Open {

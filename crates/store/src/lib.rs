@@ -13,10 +13,12 @@
 //! a blocking thread.
 
 mod error;
+mod lock;
 mod records;
 mod sqlite;
 
 pub use error::{Error, Result};
+pub use lock::{LockHolder, UseCaseLock, lock_file, lock_path};
 pub use records::*;
 pub use sqlite::{DEFAULT_PATH, SqliteStore};
 
@@ -26,6 +28,17 @@ use offerloop_domain::{Decision, Outcome, Reward};
 
 /// Everything a daily run persists. Object-safe: hold it as `Arc<dyn Store>`.
 pub trait Store: Send + Sync + std::fmt::Debug {
+    // ---------------------------------------------------------------- locks
+
+    /// Takes the lock of `use_case` in this store for `holder`, held until the returned guard is
+    /// dropped (or its process ends). One runner per use case and store: `offerloop run`, `report`
+    /// and `templates sync` take it first.
+    ///
+    /// # Errors
+    /// [`Error::Locked`] naming the current holder (command, pid, host, since when) when another
+    /// runner holds it; an I/O error when the lock cannot be made.
+    fn lock_use_case(&self, use_case: &str, holder: &LockHolder) -> Result<UseCaseLock>;
+
     // ---------------------------------------------------------------- runs
 
     /// The run of `use_case` on `date`, creating it (phase [`RunPhase::Started`]) when there is none.
@@ -73,10 +86,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         }
         Ok(())
     }
-    /// Moves a batch to `state` (with the dispatch id or error). Allowed moves: planned → sending →
-    /// sent | failed | unknown, and failed → sending (a retry of a certainly-rejected batch). Any other
-    /// move is refused with [`Error::BatchState`].
-    fn mark_batch(&self, batch_id: &str, state: BatchState, detail: Option<&str>, now: Timestamp) -> Result<()>;
+    /// Moves a batch to `mark.state`, with what is known of it (the dispatch id or error for people,
+    /// whether a failure may be retried, whether a dry run wrote it). Allowed moves: planned → sending
+    /// → sent | failed | unknown, and failed → sending (a resend of a certainly-rejected batch). Any
+    /// other move is refused with [`Error::BatchState`].
+    fn mark_batch(&self, batch_id: &str, mark: &BatchMark, now: Timestamp) -> Result<()>;
     /// The batches of `run_id`.
     fn batches(&self, run_id: i64) -> Result<Vec<BatchRecord>>;
     /// The fate of each batch of `run_id`, in plan order, without requests or decision ids (a day of a
@@ -87,8 +101,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
             .into_iter()
             .map(|b| BatchStatus {
                 id: b.id,
+                target: b.target,
                 state: b.state,
                 detail: b.detail,
+                retryable: b.retryable,
+                dry_run: b.dry_run,
             })
             .collect())
     }
@@ -145,6 +162,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// sources; a record of a decision that is not stored is refused ([`Error::Unstorable`]), and with
     /// it the whole call. Returns how many were new.
     fn record_deliveries(&self, records: &[DeliveryRecord]) -> Result<usize>;
+    /// Withdraws the `rejected` delivery records of `decision_ids` (their batch is being resent after
+    /// a certain rejection), and makes those decisions learnable again (a rejection consumed them
+    /// unlearned). One transaction. Returns how many records were withdrawn; other statuses and other
+    /// decisions are left as they are.
+    fn retract_rejections(&self, decision_ids: &[String]) -> Result<usize>;
     /// The delivery records of `use_case`'s decisions decided in `[from, to)`.
     fn deliveries_between(&self, use_case: &str, from: Timestamp, to: Timestamp) -> Result<Vec<DeliveryRecord>>;
 

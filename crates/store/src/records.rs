@@ -75,6 +75,130 @@ pub enum BatchState {
     Unknown,
 }
 
+/// Who a batch is sent to: the Braze endpoint and object its request names.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum BatchTarget {
+    /// `/campaigns/trigger/send` of this campaign.
+    Campaign(String),
+    /// `/campaigns/trigger/schedule/create` of this campaign.
+    CampaignSchedule(String),
+    /// `/canvas/trigger/send` of this canvas.
+    Canvas(String),
+    /// `/canvas/trigger/schedule/create` of this canvas.
+    CanvasSchedule(String),
+    /// `/users/track` (profile attributes).
+    UsersTrack,
+}
+
+impl BatchTarget {
+    /// Its stored kind name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Campaign(_) => "campaign",
+            Self::CampaignSchedule(_) => "campaign_schedule",
+            Self::Canvas(_) => "canvas",
+            Self::CanvasSchedule(_) => "canvas_schedule",
+            Self::UsersTrack => "users_track",
+        }
+    }
+
+    /// The campaign or canvas id (`None` for `/users/track`).
+    pub fn object_id(&self) -> Option<&str> {
+        match self {
+            Self::Campaign(id) | Self::CampaignSchedule(id) | Self::Canvas(id) | Self::CanvasSchedule(id) => Some(id),
+            Self::UsersTrack => None,
+        }
+    }
+
+    /// The target of a stored kind and id, `None` when they do not name one.
+    pub fn from_parts(kind: &str, id: Option<String>) -> Option<Self> {
+        Some(match (kind, id) {
+            ("campaign", Some(id)) => Self::Campaign(id),
+            ("campaign_schedule", Some(id)) => Self::CampaignSchedule(id),
+            ("canvas", Some(id)) => Self::Canvas(id),
+            ("canvas_schedule", Some(id)) => Self::CanvasSchedule(id),
+            ("users_track", None) => Self::UsersTrack,
+            _ => return None,
+        })
+    }
+
+    /// Whether it sends a message (every target but `/users/track`).
+    pub fn is_message(&self) -> bool {
+        !matches!(self, Self::UsersTrack)
+    }
+}
+
+impl std::fmt::Display for BatchTarget {
+    /// For people: `campaign abc`, `canvas schedule xyz`, `users.track`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Campaign(id) => write!(f, "campaign {id}"),
+            Self::CampaignSchedule(id) => write!(f, "campaign schedule {id}"),
+            Self::Canvas(id) => write!(f, "canvas {id}"),
+            Self::CanvasSchedule(id) => write!(f, "canvas schedule {id}"),
+            Self::UsersTrack => f.write_str("users.track"),
+        }
+    }
+}
+
+/// A move of a batch in the send ledger ([`crate::Store::mark_batch`]): the new state and what is
+/// known about it. `detail` is for people only; what the engine acts on is typed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchMark {
+    /// The new state.
+    pub state: BatchState,
+    /// `dispatch_id`/`schedule_id` once sent, or the error, for people.
+    pub detail: Option<String>,
+    /// For [`BatchState::Failed`]: waiting and retrying may succeed (a 429, a refused connection);
+    /// `false` when the request itself was refused (a 401, a 400).
+    pub retryable: bool,
+    /// For [`BatchState::Sent`]: "sent" by a dry run, which wrote the batch to a file and sent nothing.
+    pub dry_run: bool,
+}
+
+impl BatchMark {
+    /// The request is (being) sent.
+    pub fn sending() -> Self {
+        Self::to(BatchState::Sending, None)
+    }
+
+    /// Braze accepted it (`detail`: its dispatch or schedule id).
+    pub fn sent(detail: Option<String>) -> Self {
+        Self::to(BatchState::Sent, detail)
+    }
+
+    /// A dry run wrote it instead of sending it.
+    pub fn dry_run(detail: Option<String>) -> Self {
+        Self {
+            dry_run: true,
+            ..Self::to(BatchState::Sent, detail)
+        }
+    }
+
+    /// Certainly rejected; `retryable` when waiting may help.
+    pub fn failed(error: impl Into<String>, retryable: bool) -> Self {
+        Self {
+            retryable,
+            ..Self::to(BatchState::Failed, Some(error.into()))
+        }
+    }
+
+    /// Maybe applied: never resent automatically.
+    pub fn unknown(error: impl Into<String>) -> Self {
+        Self::to(BatchState::Unknown, Some(error.into()))
+    }
+
+    fn to(state: BatchState, detail: Option<String>) -> Self {
+        Self {
+            state,
+            detail,
+            retryable: false,
+            dry_run: false,
+        }
+    }
+}
+
 /// One batch of the send ledger.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BatchRecord {
@@ -82,16 +206,20 @@ pub struct BatchRecord {
     pub id: String,
     /// The run.
     pub run_id: i64,
-    /// What it targets, for people (`campaign:<id>`, `canvas:<id>`, `users.track`, ...).
-    pub target: String,
+    /// What it targets.
+    pub target: BatchTarget,
     /// The decisions it carries.
     pub decision_ids: Vec<String>,
     /// The exact request to send, as JSON text (so a resumed run sends the same request).
     pub request: String,
     /// Its state.
     pub state: BatchState,
-    /// `dispatch_id`/`schedule_id` once sent, or the error.
+    /// `dispatch_id`/`schedule_id` once sent, or the error: for people only.
     pub detail: Option<String>,
+    /// A failed batch that may be retried automatically ([`BatchMark::retryable`]).
+    pub retryable: bool,
+    /// Written by a dry run, not sent ([`BatchMark::dry_run`]).
+    pub dry_run: bool,
     /// Last change.
     pub updated_at: Timestamp,
 }
@@ -101,10 +229,16 @@ pub struct BatchRecord {
 pub struct BatchStatus {
     /// The batch.
     pub id: String,
+    /// What it targets.
+    pub target: BatchTarget,
     /// Its state.
     pub state: BatchState,
-    /// `dispatch_id`/`schedule_id` once sent, or the error.
+    /// `dispatch_id`/`schedule_id` once sent, or the error: for people only.
     pub detail: Option<String>,
+    /// A failed batch that may be retried automatically.
+    pub retryable: bool,
+    /// Written by a dry run, not sent.
+    pub dry_run: bool,
 }
 
 /// What became of a message that did not simply reach the customer, as the engine found out

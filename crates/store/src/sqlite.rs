@@ -26,8 +26,8 @@ use self::codec::{
     BATCH_COLUMNS, DECISION_COLUMNS, DECISION_WIDTH, RUN_COLUMNS, RawBatch, RawDecision, RawReward, RawRun,
 };
 use crate::{
-    AudienceRow, BatchRecord, BatchState, BatchStatus, DeliveryRecord, DeliveryStatus, DriftAlertRecord, Error,
-    FeedbackRow, ModelRecord, Result, RunPhase, RunRecord, Store,
+    AudienceRow, BatchMark, BatchRecord, BatchState, BatchStatus, DeliveryRecord, DeliveryStatus, DriftAlertRecord,
+    Error, FeedbackRow, LockHolder, ModelRecord, Result, RunPhase, RunRecord, Store, UseCaseLock,
 };
 
 /// Where `offerloop` keeps its state by default, relative to the working directory.
@@ -41,6 +41,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// `Send + Sync`: one connection behind a mutex (see the module docs for why that is enough).
 #[derive(Debug)]
 pub struct SqliteStore {
+    /// The database file (`None` in memory): use-case locks are files beside it.
+    path: Option<std::path::PathBuf>,
+    /// The use-case locks of an in-memory store.
+    memory_locks: crate::lock::MemoryLocks,
     /// The connection. A poisoned lock is recovered: a panic inside a write drops its transaction,
     /// which rolls back, so the connection is consistent whatever the panicking thread did.
     conn: Mutex<Connection>,
@@ -76,7 +80,29 @@ impl SqliteStore {
             })?;
         }
         let conn = Connection::open(path).ctx("open the database")?;
-        Self::setup(conn, true)
+        Self::setup(conn, Some(path.to_path_buf()))
+    }
+
+    /// Copies the store file at `from` to the new file `to`, consistently (SQLite's `VACUUM INTO`,
+    /// one read transaction), opening `from` read-only: the original is never written, a run in
+    /// progress on it is not disturbed, and the copy holds its last committed state. `to` is migrated
+    /// when it is opened, not here.
+    ///
+    /// # Errors
+    /// [`Error::Database`] when `from` cannot be read or `to` cannot be written (it must not exist).
+    pub fn copy_file(from: &Path, to: &Path) -> Result<()> {
+        let conn = Connection::open_with_flags(
+            from,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .ctx("open the store to copy")?;
+        conn.busy_timeout(BUSY_TIMEOUT).ctx("set the busy timeout")?;
+        let target = to.to_str().ok_or_else(|| Error::Unstorable {
+            what: "store copy path",
+            message: format!("{} is not UTF-8", to.display()),
+        })?;
+        conn.execute("VACUUM INTO ?1", [target]).ctx("copy the store")?;
+        Ok(())
     }
 
     /// A fresh store in memory (for tests and dry runs): nothing survives it.
@@ -85,7 +111,7 @@ impl SqliteStore {
     /// [`Error::Database`] if SQLite cannot create it.
     pub fn in_memory() -> Result<Self> {
         let conn = Connection::open_in_memory().ctx("open an in-memory database")?;
-        Self::setup(conn, false)
+        Self::setup(conn, None)
     }
 
     /// The schema version of the open database (after migration: always the newest this code knows).
@@ -96,15 +122,33 @@ impl SqliteStore {
         schema::version(&self.conn())
     }
 
+    /// The ids of the decisions marked learned: every one (learned from a final or a partial reward),
+    /// or with `early_unjudged` only those learned early whose final reward the drift detectors have
+    /// not judged yet. For inspection (tests, diagnostics).
+    ///
+    /// # Errors
+    /// [`Error::Database`] if they cannot be read.
+    pub fn learned_decisions(&self, early_unjudged: bool) -> Result<std::collections::HashSet<String>> {
+        let condition = if early_unjudged { "learned = 2" } else { "learned <> 0" };
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(&format!("SELECT id FROM decisions WHERE {condition}"))
+            .ctx("read learned decisions")?;
+        let rows = stmt
+            .query_map([], |row| row.get::<_, String>(0))
+            .ctx("read learned decisions")?;
+        rows.map(|r| r.ctx("read learned decisions")).collect()
+    }
+
     /// The newest schema version this code knows.
     pub const SCHEMA_VERSION: i64 = schema::VERSION;
 
-    fn setup(mut conn: Connection, file: bool) -> Result<Self> {
+    fn setup(mut conn: Connection, path: Option<std::path::PathBuf>) -> Result<Self> {
         conn.busy_timeout(BUSY_TIMEOUT).ctx("set the busy timeout")?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .ctx("enable foreign keys")?;
         schema::migrate(&mut conn)?;
-        if file {
+        if path.is_some() {
             let mode: String = conn
                 .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
                 .ctx("enable WAL")?;
@@ -114,7 +158,11 @@ impl SqliteStore {
         }
         conn.pragma_update(None, "synchronous", "NORMAL")
             .ctx("set synchronous")?;
-        Ok(Self { conn: Mutex::new(conn) })
+        Ok(Self {
+            path,
+            memory_locks: crate::lock::MemoryLocks::default(),
+            conn: Mutex::new(conn),
+        })
     }
 
     /// The connection, for reads.
@@ -180,6 +228,11 @@ fn require_run(conn: &Connection, run_id: i64) -> Result<RunRecord> {
     })?
     .decode()
 }
+
+/// Inserts one planned batch (the parameters in this order).
+const INSERT_BATCH: &str = "INSERT INTO batches \
+     (id, run_id, target_kind, target_id, decision_ids, request, state, detail, updated_at) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 
 /// The batch `batch_id`, if stored.
 fn find_batch(conn: &Connection, batch_id: &str) -> Result<Option<BatchRecord>> {
@@ -287,6 +340,13 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
+    fn lock_use_case(&self, use_case: &str, holder: &LockHolder) -> Result<UseCaseLock> {
+        match &self.path {
+            Some(path) => crate::lock::lock_file(path, use_case, holder),
+            None => crate::lock::lock_in_memory(&self.memory_locks, use_case, holder),
+        }
+    }
+
     fn begin_run(&self, use_case: &str, date: Date, now: Timestamp) -> Result<RunRecord> {
         let now = codec::time("run start", now)?;
         self.write("begin a run", |tx| {
@@ -493,12 +553,12 @@ impl Store for SqliteStore {
             }
             require_run(tx, batch.run_id)?;
             tx.execute(
-                "INSERT INTO batches (id, run_id, target, decision_ids, request, state, detail, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                INSERT_BATCH,
                 params![
                     batch.id,
                     batch.run_id,
-                    batch.target,
+                    batch.target.kind(),
+                    batch.target.object_id(),
                     decision_ids,
                     batch.request,
                     codec::batch_state(BatchState::Planned),
@@ -528,10 +588,7 @@ impl Store for SqliteStore {
         self.write("plan batches", |tx| {
             let mut runs = std::collections::BTreeSet::new();
             let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO batches (id, run_id, target, decision_ids, request, state, detail, updated_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id) DO NOTHING",
-                )
+                .prepare_cached(&format!("{INSERT_BATCH} ON CONFLICT (id) DO NOTHING"))
                 .ctx("plan batches")?;
             for (batch, decision_ids, updated_at) in &encoded {
                 if runs.insert(batch.run_id) {
@@ -541,7 +598,8 @@ impl Store for SqliteStore {
                     .execute(params![
                         batch.id,
                         batch.run_id,
-                        batch.target,
+                        batch.target.kind(),
+                        batch.target.object_id(),
                         decision_ids,
                         batch.request,
                         codec::batch_state(BatchState::Planned),
@@ -554,8 +612,9 @@ impl Store for SqliteStore {
         })
     }
 
-    fn mark_batch(&self, batch_id: &str, state: BatchState, detail: Option<&str>, now: Timestamp) -> Result<()> {
+    fn mark_batch(&self, batch_id: &str, mark: &BatchMark, now: Timestamp) -> Result<()> {
         let now = codec::time("batch update time", now)?;
+        let state = mark.state;
         self.write("mark a batch", |tx| {
             // Only the state: reading the whole record would parse its request back (tens of KiB).
             let from: String = tx
@@ -575,8 +634,16 @@ impl Store for SqliteStore {
                 });
             }
             tx.execute(
-                "UPDATE batches SET state = ?2, detail = ?3, updated_at = ?4 WHERE id = ?1",
-                params![batch_id, codec::batch_state(state), detail, now],
+                "UPDATE batches SET state = ?2, detail = ?3, retryable = ?4, dry_run = ?5, updated_at = ?6 \
+                 WHERE id = ?1",
+                params![
+                    batch_id,
+                    codec::batch_state(state),
+                    mark.detail,
+                    mark.retryable && state == BatchState::Failed,
+                    mark.dry_run && state == BatchState::Sent,
+                    now
+                ],
             )
             .ctx("mark a batch")?;
             Ok(())
@@ -597,20 +664,38 @@ impl Store for SqliteStore {
     fn batch_states(&self, run_id: i64) -> Result<Vec<BatchStatus>> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare_cached("SELECT id, state, detail FROM batches WHERE run_id = ?1 ORDER BY rowid")
+            .prepare_cached(
+                "SELECT id, target_kind, target_id, state, detail, retryable, dry_run FROM batches \
+                 WHERE run_id = ?1 ORDER BY rowid",
+            )
             .ctx("read batch states")?;
         let rows = stmt
             .query_map([run_id], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get(2)?))
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, Option<String>>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, Option<String>>(4)?,
+                    row.get::<_, bool>(5)?,
+                    row.get::<_, bool>(6)?,
+                ))
             })
             .ctx("read batch states")?;
-        collect(rows, "read batch states", |(id, state, detail)| {
-            Ok(BatchStatus {
-                id,
-                state: codec::read_batch_state(&state)?,
-                detail,
-            })
-        })
+        collect(
+            rows,
+            "read batch states",
+            |(id, kind, target_id, state, detail, retryable, dry_run)| {
+                Ok(BatchStatus {
+                    id,
+                    target: codec::read_batch_target(&kind, target_id)?,
+                    state: codec::read_batch_state(&state)?,
+                    detail,
+                    retryable,
+                    dry_run,
+                })
+            },
+        )
     }
 
     fn unknown_batches(&self, use_case: &str) -> Result<Vec<BatchRecord>> {
@@ -828,6 +913,27 @@ impl Store for SqliteStore {
                     .ctx("record deliveries")?;
             }
             Ok(new)
+        })
+    }
+
+    fn retract_rejections(&self, decision_ids: &[String]) -> Result<usize> {
+        let rejected = DeliveryStatus::Rejected.as_str();
+        self.write("retract rejections", |tx| {
+            let mut relearn = tx
+                .prepare_cached(
+                    "UPDATE decisions SET learned = 0 WHERE id = ?1 AND learned = 1 \
+                     AND EXISTS (SELECT 1 FROM deliveries WHERE decision_id = ?1 AND status = ?2)",
+                )
+                .ctx("retract rejections")?;
+            let mut delete = tx
+                .prepare_cached("DELETE FROM deliveries WHERE decision_id = ?1 AND status = ?2")
+                .ctx("retract rejections")?;
+            let mut retracted = 0;
+            for id in decision_ids {
+                relearn.execute(params![id, rejected]).ctx("retract rejections")?;
+                retracted += delete.execute(params![id, rejected]).ctx("retract rejections")?;
+            }
+            Ok(retracted)
         })
     }
 

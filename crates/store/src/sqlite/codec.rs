@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use offerloop_domain::{ActionId, CustomerId, Decision, Group, Probability, Reward, RewardStatus};
 
-use crate::{BatchRecord, BatchState, Error, Result, RunPhase, RunRecord};
+use crate::{BatchRecord, BatchState, BatchTarget, Error, Result, RunPhase, RunRecord};
 
 /// A time as stored: nanoseconds since the Unix epoch.
 ///
@@ -122,6 +122,12 @@ pub(super) fn batch_state(state: BatchState) -> &'static str {
         BatchState::Failed => "failed",
         BatchState::Unknown => "unknown",
     }
+}
+
+/// A stored batch target read back from its kind and id columns.
+pub(super) fn read_batch_target(kind: &str, id: Option<String>) -> Result<BatchTarget> {
+    let shown = format!("`{kind}` with id {id:?}");
+    BatchTarget::from_parts(kind, id).ok_or_else(|| corrupt("batch target", format!("unknown target {shown}")))
 }
 
 /// A stored batch state read back.
@@ -272,19 +278,22 @@ impl RawDecision {
 }
 
 /// The columns of a batch (prefix `b.`), in the order [`RawBatch`] reads them.
-pub(super) const BATCH_COLUMNS: &str =
-    "b.id, b.run_id, b.target, b.decision_ids, b.request, b.state, b.detail, b.updated_at";
+pub(super) const BATCH_COLUMNS: &str = "b.id, b.run_id, b.target_kind, b.target_id, b.decision_ids, b.request, b.state, \
+     b.detail, b.retryable, b.dry_run, b.updated_at";
 
 /// A batch row as read.
 #[derive(Debug)]
 pub(super) struct RawBatch {
     id: String,
     run_id: i64,
-    target: String,
+    target_kind: String,
+    target_id: Option<String>,
     decision_ids: String,
     request: String,
     state: String,
     detail: Option<String>,
+    retryable: bool,
+    dry_run: bool,
     updated_at: i64,
 }
 
@@ -294,12 +303,15 @@ impl RawBatch {
         Ok(Self {
             id: row.get(0)?,
             run_id: row.get(1)?,
-            target: row.get(2)?,
-            decision_ids: row.get(3)?,
-            request: row.get(4)?,
-            state: row.get(5)?,
-            detail: row.get(6)?,
-            updated_at: row.get(7)?,
+            target_kind: row.get(2)?,
+            target_id: row.get(3)?,
+            decision_ids: row.get(4)?,
+            request: row.get(5)?,
+            state: row.get(6)?,
+            detail: row.get(7)?,
+            retryable: row.get(8)?,
+            dry_run: row.get(9)?,
+            updated_at: row.get(10)?,
         })
     }
 
@@ -312,8 +324,10 @@ impl RawBatch {
             updated_at: read_time("batch update time", self.updated_at)?,
             id: self.id,
             run_id: self.run_id,
-            target: self.target,
+            target: read_batch_target(&self.target_kind, self.target_id)?,
             detail: self.detail,
+            retryable: self.retryable,
+            dry_run: self.dry_run,
         })
     }
 }

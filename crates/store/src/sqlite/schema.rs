@@ -137,8 +137,38 @@ CREATE TABLE feed_keys (
 );
 "#;
 
+/// Version 5: the send ledger's protocol in typed columns instead of text. `target` (`campaign:<id>`,
+/// `canvas_schedule:<id>`, `users.track`, ...) becomes `target_kind` + `target_id`; a failed batch's
+/// `retryable: ` prefix in `detail` becomes `retryable = 1` (the prefix removed: `detail` is for
+/// people); a batch a dry run "sent" (`detail = 'dry run'`) gets `dry_run = 1`, and so does its run
+/// (`runs.dry_run`), and the run and its decisions move to the use case `<name> (dry run)`: kept, but
+/// neither attributed, learned from nor taken for the real run of their date (dry runs made before
+/// they got their own store wrote into the real one).
+const V5: &str = r#"
+ALTER TABLE batches ADD COLUMN target_kind TEXT NOT NULL DEFAULT '';
+ALTER TABLE batches ADD COLUMN target_id TEXT;
+ALTER TABLE batches ADD COLUMN retryable INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE batches ADD COLUMN dry_run INTEGER NOT NULL DEFAULT 0;
+UPDATE batches SET
+    target_kind = CASE
+        WHEN target = 'users.track' THEN 'users_track'
+        WHEN instr(target, ':') > 0 THEN substr(target, 1, instr(target, ':') - 1)
+        ELSE target
+    END,
+    target_id = CASE WHEN instr(target, ':') > 0 THEN substr(target, instr(target, ':') + 1) END;
+UPDATE batches SET retryable = 1, detail = substr(detail, length('retryable: ') + 1)
+    WHERE state = 'failed' AND detail LIKE 'retryable: %';
+UPDATE batches SET dry_run = 1 WHERE state = 'sent' AND detail = 'dry run';
+ALTER TABLE batches DROP COLUMN target;
+ALTER TABLE runs ADD COLUMN dry_run INTEGER NOT NULL DEFAULT 0;
+UPDATE runs SET dry_run = 1, use_case = use_case || ' (dry run)'
+    WHERE id IN (SELECT run_id FROM batches WHERE dry_run = 1);
+UPDATE decisions SET use_case = use_case || ' (dry run)'
+    WHERE run_id IN (SELECT id FROM runs WHERE dry_run = 1);
+"#;
+
 /// The migrations, in order: the file's `user_version` is how many of them it has applied.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this code writes (the number of migrations).
 pub(super) const VERSION: i64 = MIGRATIONS.len() as i64;

@@ -3,6 +3,7 @@
 //! `Store` trait is tested in `tests/it/`.
 
 use super::*;
+use crate::BatchTarget;
 
 fn at(text: &str) -> Timestamp {
     text.parse().unwrap()
@@ -185,4 +186,73 @@ fn a_failing_migration_leaves_the_file_at_its_old_version() {
         })
         .unwrap();
     assert_eq!(tables, 0, "the whole migration rolled back, version 1 included");
+}
+
+#[test]
+fn a_version_4_ledger_gets_typed_targets_retryability_and_its_dry_runs_moved_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    {
+        let mut conn = Connection::open(&path).unwrap();
+        schema::migrate_with(&mut conn, &schema::MIGRATIONS[..4]).unwrap();
+        conn.execute_batch(
+            "INSERT INTO runs (id, use_case, date, phase, started_at, updated_at) VALUES
+                 (1, 'winback', '2026-11-28', 'done', 0, 0),
+                 (2, 'winback', '2026-11-29', 'done', 0, 0);
+             INSERT INTO decisions (id, run_id, use_case, customer_id, decided_at, decision_group, action_id,
+                                    propensity, policy_version, cost)
+                 VALUES ('d1', 1, 'winback', 'c1', 0, 'treatment', 0, 0.5, 'v', 0),
+                        ('d2', 2, 'winback', 'c1', 1, 'treatment', 0, 0.5, 'v', 0);
+             INSERT INTO batches (id, run_id, target, decision_ids, request, state, detail, updated_at) VALUES
+                 ('a', 1, 'campaign:camp-1', '[\"d1\"]', '{}', 'failed', 'retryable: 429 Too Many Requests', 0),
+                 ('b', 1, 'users.track', '[\"d1\"]', '{}', 'failed', '401 Unauthorized', 0),
+                 ('c', 1, 'canvas_schedule:cv:1', '[\"d1\"]', '{}', 'sent', 'dispatch-1', 0),
+                 ('d', 2, 'campaign:camp-1', '[\"d2\"]', '{}', 'sent', 'dry run', 0);",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), SqliteStore::SCHEMA_VERSION);
+    let states = store.batch_states(1).unwrap();
+    let typed: Vec<_> = states
+        .iter()
+        .map(|b| (b.target.clone(), b.retryable, b.dry_run, b.detail.clone().unwrap()))
+        .collect();
+    assert_eq!(
+        typed,
+        [
+            (
+                BatchTarget::Campaign("camp-1".into()),
+                true,
+                false,
+                "429 Too Many Requests".into()
+            ),
+            (BatchTarget::UsersTrack, false, false, "401 Unauthorized".into()),
+            (
+                BatchTarget::CanvasSchedule("cv:1".into()),
+                false,
+                false,
+                "dispatch-1".into()
+            ),
+        ]
+    );
+    // The dry run's run and decisions left the use case: the real run of its date can be made.
+    let dry = store.batch_states(2).unwrap();
+    assert!(dry[0].dry_run);
+    assert!(store.run("winback", "2026-11-29".parse().unwrap()).unwrap().is_none());
+    assert_eq!(
+        store
+            .run("winback (dry run)", "2026-11-29".parse().unwrap())
+            .unwrap()
+            .unwrap()
+            .id,
+        2
+    );
+    let ids: Vec<String> = store
+        .decisions_between("winback", Timestamp::MIN, Timestamp::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(ids, ["d1"]);
 }

@@ -1,6 +1,6 @@
 //! The send ledger: planning is idempotent, the state machine refuses every undocumented move.
 
-use offerloop_store::{BatchRecord, BatchState, Error, Store};
+use offerloop_store::{BatchMark, BatchRecord, BatchState, BatchTarget, Error, Store};
 use serde_json::json;
 
 use crate::{at, store_with_run};
@@ -9,7 +9,7 @@ fn batch(id: &str, run_id: i64) -> BatchRecord {
     BatchRecord {
         id: id.to_owned(),
         run_id,
-        target: "campaign:camp-1".to_owned(),
+        target: BatchTarget::Campaign("camp-1".to_owned()),
         decision_ids: vec!["d1".to_owned(), "d2".to_owned()],
         request: json!({
             "campaign_id": "camp-1",
@@ -21,7 +21,19 @@ fn batch(id: &str, run_id: i64) -> BatchRecord {
         .to_string(),
         state: BatchState::Planned,
         detail: None,
+        retryable: false,
+        dry_run: false,
         updated_at: at("2026-11-29T08:00:00Z"),
+    }
+}
+
+/// A move to `state` with `detail` (retryable when failed).
+fn mark(state: BatchState, detail: Option<&str>) -> BatchMark {
+    BatchMark {
+        state,
+        detail: detail.map(str::to_owned),
+        retryable: state == BatchState::Failed,
+        dry_run: false,
     }
 }
 
@@ -31,7 +43,7 @@ fn a_planned_batch_round_trips_and_planning_again_changes_nothing() {
     let planned = store.plan_batch(&batch("b1", run)).unwrap();
     assert_eq!(planned, batch("b1", run));
     store
-        .mark_batch("b1", BatchState::Sending, None, at("2026-11-29T08:00:01Z"))
+        .mark_batch("b1", &mark(BatchState::Sending, None), at("2026-11-29T08:00:01Z"))
         .unwrap();
 
     // Re-planning after a crash returns the stored batch as it is, without resetting it.
@@ -48,7 +60,7 @@ fn plan_batches_plans_the_new_ones_in_one_call_and_leaves_existing_ones_alone() 
     let (store, run) = store_with_run();
     store.plan_batch(&batch("b1", run)).unwrap();
     store
-        .mark_batch("b1", BatchState::Sending, None, at("2026-11-29T08:00:01Z"))
+        .mark_batch("b1", &mark(BatchState::Sending, None), at("2026-11-29T08:00:01Z"))
         .unwrap();
     let mut again = batch("b1", run);
     again.request = json!({"different": true}).to_string();
@@ -100,18 +112,22 @@ fn every_documented_move_is_allowed_with_its_detail() {
     ] {
         store.plan_batch(&batch(id, run)).unwrap();
         store
-            .mark_batch(id, BatchState::Sending, None, at("2026-11-29T08:00:01Z"))
+            .mark_batch(id, &mark(BatchState::Sending, None), at("2026-11-29T08:00:01Z"))
             .unwrap();
         store
-            .mark_batch(id, end, Some("dispatch-123"), at("2026-11-29T08:00:02Z"))
+            .mark_batch(id, &mark(end, Some("dispatch-123")), at("2026-11-29T08:00:02Z"))
             .unwrap();
     }
     // A certainly-rejected batch may be retried, then succeed.
     store
-        .mark_batch("no", BatchState::Sending, None, at("2026-11-29T08:01:00Z"))
+        .mark_batch("no", &mark(BatchState::Sending, None), at("2026-11-29T08:01:00Z"))
         .unwrap();
     store
-        .mark_batch("no", BatchState::Sent, Some("dispatch-456"), at("2026-11-29T08:01:01Z"))
+        .mark_batch(
+            "no",
+            &mark(BatchState::Sent, Some("dispatch-456")),
+            at("2026-11-29T08:01:01Z"),
+        )
         .unwrap();
 
     let batches = store.batches(run).unwrap();
@@ -152,10 +168,12 @@ fn every_other_move_is_refused_and_changes_nothing() {
     for ((id, path), (state, moves)) in paths.iter().zip(refused) {
         store.plan_batch(&batch(id, run)).unwrap();
         for step in *path {
-            store.mark_batch(id, *step, None, at("2026-11-29T08:00:01Z")).unwrap();
+            store
+                .mark_batch(id, &mark(*step, None), at("2026-11-29T08:00:01Z"))
+                .unwrap();
         }
         for to in moves {
-            match store.mark_batch(id, *to, Some("x"), at("2026-11-29T09:00:00Z")) {
+            match store.mark_batch(id, &mark(*to, Some("x")), at("2026-11-29T09:00:00Z")) {
                 Err(Error::BatchState { batch, from, to: asked }) => {
                     assert_eq!((batch.as_str(), from, asked), (*id, state, *to));
                 }
@@ -167,7 +185,7 @@ fn every_other_move_is_refused_and_changes_nothing() {
         assert_eq!(stored.detail, None);
     }
     assert!(matches!(
-        store.mark_batch("nope", Sending, None, at("2026-11-29T09:00:00Z")),
+        store.mark_batch("nope", &mark(Sending, None), at("2026-11-29T09:00:00Z")),
         Err(Error::NotFound { what: "batch", .. })
     ));
 }
@@ -189,10 +207,10 @@ fn unknown_batches_are_listed_per_use_case_across_runs() {
     ] {
         store.plan_batch(&batch(id, run_id)).unwrap();
         store
-            .mark_batch(id, BatchState::Sending, None, at("2026-11-30T08:00:00Z"))
+            .mark_batch(id, &mark(BatchState::Sending, None), at("2026-11-30T08:00:00Z"))
             .unwrap();
         store
-            .mark_batch(id, end, Some("timeout"), at("2026-11-30T08:00:01Z"))
+            .mark_batch(id, &mark(end, Some("timeout")), at("2026-11-30T08:00:01Z"))
             .unwrap();
     }
     let ids: Vec<_> = store
@@ -204,4 +222,87 @@ fn unknown_batches_are_listed_per_use_case_across_runs() {
     assert_eq!(ids, ["a", "c"]);
     assert_eq!(store.unknown_batches("onboarding").unwrap().len(), 1);
     assert!(store.unknown_batches("nobody").unwrap().is_empty());
+}
+
+#[test]
+fn a_batchs_target_retryability_and_dry_run_are_typed_and_detail_is_kept_for_people() {
+    let (store, run) = store_with_run();
+    let mut track = batch("t", run);
+    track.target = BatchTarget::UsersTrack;
+    let mut canvas = batch("c", run);
+    canvas.target = BatchTarget::CanvasSchedule("cv:1".to_owned());
+    store.plan_batches(&[batch("a", run), track, canvas]).unwrap();
+    let now = at("2026-11-29T08:00:01Z");
+    for id in ["a", "t", "c"] {
+        store.mark_batch(id, &BatchMark::sending(), now).unwrap();
+    }
+    store
+        .mark_batch("a", &BatchMark::failed("retryable: looks like a prefix", true), now)
+        .unwrap();
+    store
+        .mark_batch("t", &BatchMark::failed("401 invalid key", false), now)
+        .unwrap();
+    store
+        .mark_batch("c", &BatchMark::dry_run(Some("dry run".to_owned())), now)
+        .unwrap();
+    let states = store.batch_states(run).unwrap();
+    let fates: Vec<_> = states
+        .iter()
+        .map(|b| {
+            (
+                b.id.as_str(),
+                b.target.clone(),
+                b.state,
+                b.retryable,
+                b.dry_run,
+                b.detail.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        fates,
+        [
+            (
+                "a",
+                BatchTarget::Campaign("camp-1".into()),
+                BatchState::Failed,
+                true,
+                false,
+                Some("retryable: looks like a prefix")
+            ),
+            (
+                "t",
+                BatchTarget::UsersTrack,
+                BatchState::Failed,
+                false,
+                false,
+                Some("401 invalid key")
+            ),
+            (
+                "c",
+                BatchTarget::CanvasSchedule("cv:1".into()),
+                BatchState::Sent,
+                false,
+                true,
+                Some("dry run")
+            ),
+        ]
+    );
+    // The full records agree with the states, and a retry clears what no longer holds.
+    let records = store.batches(run).unwrap();
+    assert!(
+        records
+            .iter()
+            .zip(&states)
+            .all(|(r, s)| r.retryable == s.retryable && r.dry_run == s.dry_run && r.target == s.target)
+    );
+    store.mark_batch("a", &BatchMark::sending(), now).unwrap();
+    store
+        .mark_batch("a", &BatchMark::sent(Some("d-1".into())), now)
+        .unwrap();
+    let a = &store.batch_states(run).unwrap()[0];
+    assert_eq!(
+        (a.state, a.retryable, a.detail.as_deref()),
+        (BatchState::Sent, false, Some("d-1"))
+    );
 }

@@ -7,6 +7,7 @@
 mod batches;
 mod decisions;
 mod files;
+mod locks;
 mod outcomes;
 mod props;
 mod runs;
