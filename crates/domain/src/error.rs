@@ -15,8 +15,8 @@ pub enum Error {
     #[error("{0}")]
     Config(Diagnostics),
     /// An identifier (use case, dimension, option, feature) is empty or uses characters outside
-    /// `[a-z0-9_-]`.
-    #[error("invalid identifier `{value}`: {reason}")]
+    /// `[a-z0-9_-]`. The message quotes at most [`crate::text::EXCERPT_CHARS`] characters of it.
+    #[error("invalid identifier `{}`: {reason}", crate::text::excerpt(value))]
     InvalidIdentifier {
         /// The offending text.
         value: String,

@@ -28,6 +28,7 @@ pub mod ids;
 pub mod metric;
 pub mod pii;
 pub mod predicate;
+pub mod text;
 pub mod usecase;
 
 pub use action::{ActionId, ActionSpace, EligibilityMask, ExclusionRule, JointAction};

@@ -22,8 +22,12 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// The diagnostic followed by the offending source line and a caret under the problem, for people.
+    ///
+    /// The line is found from the span's start, in time proportional to the line (not to the file:
+    /// a file with a million problems renders in linear time).
     pub fn render(&self, source: &str) -> String {
-        let line_text = source.lines().nth(self.line.saturating_sub(1)).unwrap_or("");
+        let line_text = line_at(source, self.span.start)
+            .unwrap_or_else(|| source.lines().nth(self.line.saturating_sub(1)).unwrap_or(""));
         let width = source
             .get(self.span.clone())
             .map_or(1, |s| s.lines().next().unwrap_or("").chars().count().max(1))
@@ -38,6 +42,16 @@ impl Diagnostic {
             "^".repeat(width),
         )
     }
+}
+
+/// The line of `source` that holds byte `offset`, without its line break (`\n` or `\r\n`); `None`
+/// when `offset` is not a character boundary of `source`.
+fn line_at(source: &str, offset: usize) -> Option<&str> {
+    let (before, after) = (source.get(..offset)?, source.get(offset..)?);
+    let start = before.rfind('\n').map_or(0, |i| i + 1);
+    let end = offset + after.find('\n').unwrap_or(after.len());
+    let line = &source[start..end];
+    Some(line.strip_suffix('\r').unwrap_or(line))
 }
 
 impl fmt::Display for Diagnostic {
@@ -122,6 +136,18 @@ mod tests {
         assert_eq!(index.locate(src, src.find('=').unwrap()), (1, 3));
         // `é` is two bytes but one column.
         assert_eq!(index.locate(src, src.rfind('=').unwrap()), (2, 4));
+    }
+
+    #[test]
+    fn the_line_of_an_offset_is_found_around_it() {
+        let src = "a = 1\r\nbé = 2\nlast";
+        assert_eq!(line_at(src, 0), Some("a = 1"));
+        assert_eq!(line_at(src, 3), Some("a = 1"));
+        assert_eq!(line_at(src, 7), Some("bé = 2"));
+        assert_eq!(line_at(src, 9), None, "inside `é`");
+        assert_eq!(line_at(src, src.len()), Some("last"));
+        assert_eq!(line_at("x\n", 2), Some(""));
+        assert_eq!(line_at(src, src.len() + 1), None);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! when the section cannot be built; [`parse_use_case`] reads every section regardless, so one pass
 //! reports everything, then builds the [`UseCase`] only when nothing was wrong.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
 
 use toml::de::{DeTable, DeValue};
@@ -661,16 +661,14 @@ fn read_dimensions(
             }
             ok = false;
         }
+        // The distinct valid ids, in declaration order (a set keeps this linear in the options).
+        let mut seen_ids = HashSet::with_capacity(option_tables.len());
         let option_ids: Vec<Identifier> = option_tables
             .iter()
             .filter_map(|o| o.peek_string("id"))
+            .filter(|id| seen_ids.insert(*id))
             .filter_map(|id| Identifier::new(id).ok())
-            .fold(Vec::new(), |mut ids, id| {
-                if !ids.contains(&id) {
-                    ids.push(id);
-                }
-                ids
-            });
+            .collect();
         if let Some((name, _)) = &name {
             catalog
                 .dims
