@@ -73,7 +73,10 @@ pub fn run(args: &DecideArgs) -> anyhow::Result<Output> {
                 more = false;
                 break;
             };
-            match jsonl::parse_object(bytes).and_then(|line| jsonl::customer(&line, schema)) {
+            match bytes
+                .and_then(jsonl::parse_object)
+                .and_then(|line| jsonl::customer(&line, schema))
+            {
                 Ok(customer) => {
                     numbers.push(n);
                     customers.push(customer);

@@ -132,7 +132,7 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<Output> {
 fn logged_targets(lines: &mut Lines, bad: &mut BadLines) -> anyhow::Result<Vec<LoggedSample>> {
     let mut samples = Vec::new();
     while let Some((n, bytes)) = lines.next_line()? {
-        let parsed = jsonl::parse_object(bytes).and_then(|line| {
+        let parsed = bytes.and_then(jsonl::parse_object).and_then(|line| {
             jsonl::customer_id(&line)?;
             let target_propensity = match line.get("target_propensity") {
                 None | Some(Value::Null) => {
@@ -191,7 +191,7 @@ fn model_targets(
     let position = schema.index_of("position");
     let mut logged = Vec::new();
     while let Some((n, bytes)) = lines.next_line()? {
-        let parsed = jsonl::parse_object(bytes).and_then(|mut line| {
+        let parsed = bytes.and_then(jsonl::parse_object).and_then(|mut line| {
             if position.is_some() {
                 move_position_into_features(&mut line);
             }

@@ -19,7 +19,15 @@
 //!
 //! Blank lines are skipped. Every other line that cannot be read is a [`LineError`] naming
 //! `FILE:LINE`.
+//!
+//! # Bounded lines, short quotes
+//! A line may be at most [`MAX_LINE_BYTES`] (1 MiB) long, its line break excluded: [`Lines`] never
+//! holds more than that of a line, and a longer one is a bad line (`FILE:LINE: line longer than
+//! 1048576 bytes (1 MiB) ...`, skipped with `--skip-bad`) read to its end without being kept. A message
+//! quotes at most [`offerloop_domain::text::EXCERPT_CHARS`] characters of what it refuses (an id, an
+//! option, the start of an overlong line), cut on a character boundary and marked `…`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::File;
@@ -27,10 +35,15 @@ use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 
 use anyhow::Context as _;
+use offerloop_domain::text::{excerpt, excerpt_bytes};
 use offerloop_domain::{
     ActionId, ActionSpace, Customer, CustomerId, FeatureSchema, FeatureType, FeatureValue, Identifier,
 };
 use serde_json::{Map, Value};
+
+/// The longest line read, in bytes, its line break excluded: 1 MiB. A customer, feedback or log
+/// record is a few hundred bytes; a longer line is refused as a bad line, never held whole.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
 
 /// How many warnings about skipped lines are kept for the report; the rest are only counted.
 pub const SHOWN_BAD_LINES: usize = 20;
@@ -114,14 +127,18 @@ impl BadLines {
     }
 }
 
-/// The non-blank lines of a file with their 1-based numbers.
+/// The non-blank lines of a file with their 1-based numbers, each at most [`MAX_LINE_BYTES`] long.
 #[derive(Debug)]
 pub struct Lines {
     file: String,
     reader: BufReader<File>,
     line: usize,
     buf: Vec<u8>,
+    limit: usize,
 }
+
+/// One line read by [`Lines::next_line`]: its bytes, or why they were not kept.
+pub type Line<'a> = Result<&'a [u8], String>;
 
 impl Lines {
     /// Opens `path`.
@@ -136,6 +153,7 @@ impl Lines {
             reader: BufReader::with_capacity(1 << 16, reader),
             line: 0,
             buf: Vec::new(),
+            limit: MAX_LINE_BYTES,
         })
     }
 
@@ -144,23 +162,67 @@ impl Lines {
         &self.file
     }
 
-    /// The next non-blank line: its number and bytes (without the line break); `None` at the end.
+    /// The next non-blank line: its number and bytes (without the line break), or, for a line longer
+    /// than [`MAX_LINE_BYTES`], its number and a message quoting its start (the rest of it is read and
+    /// dropped); `None` at the end.
     ///
     /// # Errors
     /// When reading fails.
-    pub fn next_line(&mut self) -> anyhow::Result<Option<(usize, &[u8])>> {
+    pub fn next_line(&mut self) -> anyhow::Result<Option<(usize, Line<'_>)>> {
         loop {
             self.buf.clear();
-            let n = self
-                .reader
-                .read_until(b'\n', &mut self.buf)
-                .with_context(|| format!("{}:{}: cannot read", self.file, self.line + 1))?;
-            if n == 0 {
+            let mut overlong = false;
+            let mut any = false;
+            loop {
+                let available = match self.reader.fill_buf() {
+                    Ok(bytes) => bytes,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        return Err(anyhow::Error::new(e).context(format!(
+                            "{}:{}: cannot read",
+                            self.file,
+                            self.line + 1
+                        )));
+                    }
+                };
+                if available.is_empty() {
+                    break;
+                }
+                any = true;
+                let (chunk, used, ends) = match available.iter().position(|&b| b == b'\n') {
+                    Some(i) => (&available[..i], i + 1, true),
+                    None => (available, available.len(), false),
+                };
+                if !overlong && self.buf.len() + chunk.len() > self.limit {
+                    // Keep only the start, for the message; the rest is skipped as it streams by.
+                    overlong = true;
+                    let room = EXCERPT_BYTES.saturating_sub(self.buf.len());
+                    self.buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                    self.buf.truncate(EXCERPT_BYTES);
+                    self.buf.shrink_to(EXCERPT_BYTES);
+                } else if !overlong {
+                    self.buf.extend_from_slice(chunk);
+                }
+                self.reader.consume(used);
+                if ends {
+                    break;
+                }
+            }
+            if !any {
                 return Ok(None);
             }
             self.line += 1;
+            if overlong {
+                let message = format!(
+                    "line longer than {} bytes ({}), the longest line read; it starts `{}`",
+                    self.limit,
+                    human_bytes(self.limit),
+                    excerpt_bytes(&self.buf)
+                );
+                return Ok(Some((self.line, Err(message))));
+            }
             if !self.buf.iter().all(u8::is_ascii_whitespace) {
-                return Ok(Some((self.line, self.buf.as_slice())));
+                return Ok(Some((self.line, Ok(self.buf.as_slice()))));
             }
         }
     }
@@ -172,6 +234,18 @@ impl Lines {
             line,
             message: message.into(),
         }
+    }
+}
+
+/// Bytes kept of an overlong line for its message (an excerpt needs at most four a character).
+const EXCERPT_BYTES: usize = 4 * offerloop_domain::text::EXCERPT_CHARS + 4;
+
+/// `1 MiB`, `64 KiB`, `100 bytes`.
+fn human_bytes(n: usize) -> String {
+    match n {
+        n if n >= 1 << 20 && n.is_multiple_of(1 << 20) => format!("{} MiB", n >> 20),
+        n if n >= 1 << 10 && n.is_multiple_of(1 << 10) => format!("{} KiB", n >> 10),
+        n => format!("{n} bytes"),
     }
 }
 
@@ -263,10 +337,10 @@ pub fn describe(value: &Value) -> String {
         Value::Null => "null".to_owned(),
         Value::Bool(b) => format!("boolean {b}"),
         Value::Number(n) => format!("number {n}"),
-        Value::String(s) if s.chars().count() > 40 => {
-            format!("text {:?}…", s.chars().take(40).collect::<String>())
-        }
-        Value::String(s) => format!("text {s:?}"),
+        Value::String(s) => match excerpt(s) {
+            Cow::Borrowed(whole) => format!("text {whole:?}"),
+            Cow::Owned(cut) => format!("text {:?}…", cut.trim_end_matches('…')),
+        },
         Value::Array(_) => "an array".to_owned(),
         Value::Object(_) => "an object".to_owned(),
     }
@@ -288,7 +362,13 @@ pub fn action(line: &Map<String, Value>, space: &ActionSpace) -> Result<ActionId
         let dim = Identifier::new(dimension.as_str())
             .ok()
             .filter(|d| space.dimension_index(d.as_str()).is_some())
-            .ok_or_else(|| format!("`action`: unknown dimension `{dimension}` ({})", dimension_names(space)))?;
+            .ok_or_else(|| {
+                format!(
+                    "`action`: unknown dimension `{}` ({})",
+                    excerpt(dimension),
+                    dimension_names(space)
+                )
+            })?;
         let Value::String(option) = option else {
             return Err(format!(
                 "`action.{dimension}` must be an option id (a string), found {}",
@@ -297,7 +377,8 @@ pub fn action(line: &Map<String, Value>, space: &ActionSpace) -> Result<ActionId
         };
         let opt = Identifier::new(option.as_str()).map_err(|_| {
             format!(
-                "`action`: unknown option `{option}` in dimension `{dimension}` ({})",
+                "`action`: unknown option `{}` in dimension `{dimension}` ({})",
+                excerpt(option),
                 option_names(space, dimension)
             )
         })?;
@@ -482,6 +563,91 @@ mod tests {
             "`reward` must be a number, found text \"1\""
         );
         assert_eq!(number(&line, "nope").unwrap_err(), "missing `nope`");
+    }
+
+    /// The lines of `text` read with a limit of `limit` bytes: `(number, Ok(text) | Err(message))`.
+    fn read_all(text: &[u8], limit: usize) -> Vec<(usize, Result<String, String>)> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.jsonl");
+        std::fs::write(&path, text).unwrap();
+        let mut lines = Lines::open(&path).unwrap();
+        lines.limit = limit;
+        let mut out = Vec::new();
+        while let Some((n, line)) = lines.next_line().unwrap() {
+            out.push((n, line.map(|b| String::from_utf8_lossy(b).into_owned())));
+            assert!(
+                lines.buf.capacity() <= 2 * limit.max(EXCERPT_BYTES),
+                "{}",
+                lines.buf.capacity()
+            );
+        }
+        out
+    }
+
+    #[test]
+    fn lines_are_numbered_blank_ones_skipped_and_overlong_ones_refused_without_being_kept() {
+        let mut text = b"{\"a\": 1}\n\n   \n".to_vec();
+        text.extend("é".repeat(150).as_bytes());
+        text.extend(b"\n{\"b\": 2}\r\n");
+        text.extend(vec![b'x'; 1 << 17]);
+        text.extend(b"\n{\"c\": 3}");
+        let got = read_all(&text, 64);
+        assert_eq!(got.len(), 5, "{got:?}");
+        assert_eq!(got[0], (1, Ok("{\"a\": 1}".to_owned())));
+        assert_eq!(
+            got[1],
+            (
+                4,
+                Err(format!(
+                    "line longer than 64 bytes (64 bytes), the longest line read; it starts `{}…`",
+                    "é".repeat(80)
+                ))
+            )
+        );
+        assert_eq!(got[2], (5, Ok("{\"b\": 2}\r".to_owned())));
+        let (n, Err(message)) = &got[3] else { panic!("{got:?}") };
+        assert_eq!(*n, 6);
+        assert!(
+            message.ends_with(&format!("it starts `{}…`", "x".repeat(80))),
+            "{message}"
+        );
+        assert_eq!(
+            got[4],
+            (7, Ok("{\"c\": 3}".to_owned())),
+            "the last line needs no line break"
+        );
+        // At the limit exactly, a line is read.
+        assert_eq!(read_all(b"0123456789\n", 10), vec![(1, Ok("0123456789".to_owned()))]);
+        assert!(read_all(b"0123456789\n", 9)[0].1.is_err());
+        assert_eq!(human_bytes(MAX_LINE_BYTES), "1 MiB");
+    }
+
+    #[test]
+    fn messages_quote_at_most_an_excerpt_of_what_they_refuse() {
+        let long = "y".repeat(5000);
+        let space = {
+            let source = include_str!("../../../../tests/fixtures/valid/minimal.toml");
+            offerloop_domain::config::parse_use_case(source, "minimal.toml")
+                .unwrap()
+                .actions
+        };
+        let quoted = format!("{}…", "y".repeat(80));
+        let err = customer_id(&obj(json!({ "customer_id": long }))).unwrap_err();
+        assert!(err.contains(&quoted) && err.len() < 200, "{err}");
+        let err = action(&obj(json!({"action": {"offer": long, "channel": "email"}})), &space).unwrap_err();
+        assert!(err.contains(&quoted) && err.len() < 300, "{err}");
+        let err = action(&obj(json!({"action": {long.clone(): "none"}})), &space).unwrap_err();
+        assert!(err.contains(&quoted) && err.len() < 300, "{err}");
+        let err = customer(
+            &obj(json!({"customer_id": "c", "features": {"orders": long}})),
+            &schema(),
+        )
+        .unwrap_err();
+        assert!(
+            err.contains(&format!("{}\"…", "y".repeat(80))) && err.len() < 200,
+            "{err}"
+        );
+        assert_eq!(describe(&json!("short")), "text \"short\"");
     }
 
     #[test]

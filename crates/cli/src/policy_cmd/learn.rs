@@ -4,7 +4,13 @@
 //! `{"customer_id": "c1", "features": {...}, "action": {"offer": "pct10", ...}, "propensity": 0.25, "reward": 12.5}`
 //! with an optional `"decided_at"` (RFC 3339; default: the date of the model's current round, see
 //! [`crate::policy_cmd`]). The propensity is the logging policy's probability of the action, in
-//! `(0, 1]`; the reward is a finite number; the action must not be excluded by a rule.
+//! `(0, 1]`; the action must not be excluded by a rule; the reward must be in its metric's plausible
+//! range ([`offerloop_policy::reward`]): between 0 and 1 for a 0/1 metric; for an amount at most 10^12
+//! in magnitude, and never negative unless the metric subtracts the options' cost. A reward outside it
+//! is refused as ``FILE:LINE: `reward` 1e200 is outside [0, 1]: ...``, never clipped.
+//!
+//! The model file is only replaced by a model every number of which is finite
+//! ([`offerloop_policy::Snapshot::check`]); otherwise `learn` fails and the file stays as it was.
 //!
 //! Every line is read and checked before the policy learns anything; the model file is replaced
 //! (temporary file, fsync, rename) only after the whole batch was learned, with its `rounds` counter
@@ -14,8 +20,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::bail;
-use offerloop_domain::ActionSpace;
-use offerloop_policy::{Feedback, UpdateReport};
+use offerloop_policy::{Feedback, Setup, UpdateReport};
 use serde_json::{Map, Value};
 
 use super::jsonl::{self, BadLines, Lines};
@@ -44,16 +49,16 @@ pub struct LearnArgs {
 pub fn run(args: &LearnArgs) -> anyhow::Result<Output> {
     let mut loaded = model::load(&args.model)?;
     let default_date = round_date(loaded.file.rounds)?;
-    let space = loaded.setup.space();
-    let schema = loaded.setup.schema();
+    let setup = loaded.setup.clone();
+    let schema = setup.schema();
     let mut lines = Lines::open(&args.feedback)?;
     let mut bad = BadLines::new(args.skip_bad);
     let mut numbers = Vec::new();
     let mut batch = Vec::new();
     while let Some((n, bytes)) = lines.next_line()? {
-        let parsed = jsonl::parse_object(bytes).and_then(|line| {
+        let parsed = bytes.and_then(jsonl::parse_object).and_then(|line| {
             let customer = jsonl::customer(&line, schema)?;
-            feedback(&line, space, customer.features, default_date)
+            feedback(&line, &setup, customer.features, default_date)
         });
         match parsed {
             Ok(f) => {
@@ -111,10 +116,11 @@ pub fn run(args: &LearnArgs) -> anyhow::Result<Output> {
 /// One feedback record from a parsed line.
 fn feedback(
     line: &Map<String, Value>,
-    space: &ActionSpace,
+    setup: &Setup,
     features: Vec<offerloop_domain::FeatureValue>,
     default_date: jiff::Timestamp,
 ) -> Result<Feedback, String> {
+    let space = setup.space();
     let action = jsonl::action(line, space)?;
     let joint = space.decode(action).map_err(|e| format!("`action`: {e}"))?;
     if let Some(rule) = space.excluding_rule(&joint) {
@@ -122,6 +128,7 @@ fn feedback(
     }
     let propensity = jsonl::propensity(line, "propensity")?;
     let reward = jsonl::number(line, "reward")?;
+    offerloop_policy::reward::check(setup, reward, 1.0).map_err(|e| format!("`reward` {e}"))?;
     let decided_at = match line.get("decided_at") {
         None | Some(Value::Null) => default_date,
         Some(Value::String(s)) => s
@@ -171,11 +178,9 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn space() -> ActionSpace {
+    fn space() -> Setup {
         let source = include_str!("../../../../tests/fixtures/valid/minimal.toml");
-        offerloop_domain::config::parse_use_case(source, "minimal.toml")
-            .unwrap()
-            .actions
+        Setup::from_use_case(&offerloop_domain::config::parse_use_case(source, "minimal.toml").unwrap()).unwrap()
     }
 
     fn line(v: Value) -> Map<String, Value> {
@@ -192,7 +197,7 @@ mod tests {
         let f = feedback(&l, &space(), Vec::new(), epoch).unwrap();
         assert_eq!((f.action.0, f.propensity, f.reward, f.decided_at), (2, 0.5, 1.0, epoch));
         let l = line(
-            json!({"action": {"offer": "none", "channel": "sms"}, "propensity": 1, "reward": -2.5,
+            json!({"action": {"offer": "none", "channel": "sms"}, "propensity": 1, "reward": 0,
             "decided_at": "2026-03-01T10:00:00+01:00"}),
         );
         let f = feedback(&l, &space(), Vec::new(), epoch).unwrap();
@@ -236,5 +241,99 @@ mod tests {
             "`decided_at` must be an RFC 3339 timestamp, found number 3",
         );
         check(json!({"propensity": 0.5, "reward": 1}), "missing `action`");
+        check(
+            json!({"action": ok_action, "propensity": 0.5, "reward": -1}),
+            "`reward` -1 is outside [0, 1]: conversion rewards are 0 or 1",
+        );
+        check(
+            json!({"action": ok_action, "propensity": 0.5, "reward": 1e200}),
+            "`reward` 1e200 is outside [0, 1]: conversion rewards are 0 or 1",
+        );
+        check(
+            json!({"action": ok_action, "propensity": 0.0, "reward": 1}),
+            "`propensity` must be in (0, 1], got 0",
+        );
+    }
+}
+
+#[cfg(test)]
+mod hostile {
+    //! Hostile feedback through the whole command: located errors, and a model file left as it was.
+
+    use std::path::Path;
+
+    use offerloop_domain::usecase::Algorithm;
+
+    use super::*;
+    use crate::policy_cmd::decide::{self, DecideArgs};
+    use crate::policy_cmd::{InitArgs, init};
+
+    /// A work directory with the minimal use case and a new model of `algorithm`.
+    fn workspace(algorithm: Algorithm) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("uc.toml"),
+            include_str!("../../../../tests/fixtures/valid/minimal.toml"),
+        )
+        .unwrap();
+        init(&InitArgs {
+            use_case: dir.path().join("uc.toml"),
+            algorithm: Some(algorithm),
+            out: dir.path().join("model.json"),
+            force: false,
+        })
+        .unwrap();
+        dir
+    }
+
+    fn learn(dir: &Path, lines: &[String]) -> anyhow::Result<Output> {
+        let feedback = dir.join("feedback.jsonl");
+        std::fs::write(&feedback, lines.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+        run(&LearnArgs {
+            model: dir.join("model.json"),
+            feedback,
+            skip_bad: false,
+        })
+    }
+
+    fn line(reward: &str, propensity: &str) -> String {
+        format!(
+            r#"{{"customer_id": "c1", "features": {{"plan": "gold", "sms_ok": true}}, "action": {{"offer": "pct10", "channel": "email"}}, "propensity": {propensity}, "reward": {reward}}}"#
+        )
+    }
+
+    fn decide_works(dir: &Path) {
+        std::fs::write(
+            dir.join("day.jsonl"),
+            "{\"customer_id\": \"c1\", \"features\": {\"plan\": \"gold\", \"sms_ok\": true}}\n",
+        )
+        .unwrap();
+        decide::run(&DecideArgs {
+            model: dir.join("model.json"),
+            contexts: dir.join("day.jsonl"),
+            out: dir.join("decisions.jsonl"),
+            round: None,
+            skip_bad: false,
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn a_huge_finite_reward_is_refused_by_line_and_the_model_stays_usable() {
+        for algorithm in Algorithm::ALL {
+            let dir = workspace(algorithm);
+            let before = std::fs::read(dir.path().join("model.json")).unwrap();
+            let good = line("1", "0.5");
+            let err = learn(dir.path(), &[good.clone(), line("1e200", "0.5")]).unwrap_err();
+            let message = format!("{err:#}");
+            assert!(
+                message.contains("feedback.jsonl:2: `reward` 1e200 is outside"),
+                "{}: {message}",
+                algorithm.as_str()
+            );
+            assert_eq!(std::fs::read(dir.path().join("model.json")).unwrap(), before);
+            learn(dir.path(), &[good]).unwrap();
+            decide_works(dir.path());
+        }
     }
 }

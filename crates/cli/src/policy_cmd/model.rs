@@ -8,6 +8,10 @@
 //!
 //! The use case is embedded as text, so the model is self-contained: it is re-parsed when the model is
 //! loaded, and the snapshot restores only onto the same action space and schema (its fingerprint).
+//!
+//! A model whose state holds a number that is not finite is never written ([`save`] checks the
+//! snapshot first), and a truncated or otherwise unreadable file is refused on load with the line and
+//! column where reading stopped.
 
 use std::fs::File;
 use std::io::{BufWriter, Write as _};
@@ -70,8 +74,7 @@ impl std::fmt::Debug for Loaded {
 pub fn load(path: &Path) -> anyhow::Result<Loaded> {
     let name = path.display();
     let bytes = std::fs::read(path).with_context(|| format!("{name}: cannot read the model file"))?;
-    let value: serde_json::Value =
-        serde_json::from_slice(&bytes).with_context(|| format!("{name}: not a model file (invalid JSON)"))?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| unreadable(path, &e))?;
     match value.get("format").and_then(serde_json::Value::as_u64) {
         Some(f) if f == u64::from(MODEL_FORMAT) => {}
         Some(f) => bail!("{name}: model file format {f} cannot be read by this build (it reads format {MODEL_FORMAT})"),
@@ -97,11 +100,30 @@ pub fn load(path: &Path) -> anyhow::Result<Loaded> {
     })
 }
 
-/// Writes `file` to `path` atomically (temporary file in the same directory, fsync, rename).
+/// Why a model file's bytes are not JSON, located: a file that ends inside the document is called
+/// truncated (an interrupted copy, a full disk), anything else invalid JSON.
+fn unreadable(path: &Path, e: &serde_json::Error) -> anyhow::Error {
+    let name = path.display();
+    let (line, column) = (e.line(), e.column());
+    if e.is_eof() {
+        anyhow::anyhow!(
+            "{name}:{line}:{column}: the model file ends in the middle of its JSON document (truncated?); restore it from a copy or run `offerloop policy init` again"
+        )
+    } else {
+        anyhow::anyhow!("{name}:{line}:{column}: not a model file (invalid JSON: {e})")
+    }
+}
+
+/// Writes `file` to `path` atomically (temporary file in the same directory, fsync, rename), after
+/// checking that every number of its snapshot is finite.
 ///
 /// # Errors
-/// When the file cannot be written; then `path` is untouched.
+/// A snapshot with a non-finite number ([`offerloop_policy::Error::NonFiniteSnapshot`]), or a file that
+/// cannot be written; then `path` is untouched.
 pub fn save(path: &Path, file: &ModelFile) -> anyhow::Result<()> {
+    file.snapshot
+        .check()
+        .with_context(|| format!("{}: the model was not saved", path.display()))?;
     let mut out = AtomicFile::create(path)?;
     serde_json::to_writer(out.writer(), file).with_context(|| format!("writing {}", path.display()))?;
     out.writer()
@@ -222,5 +244,55 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = AtomicFile::create(&dir.path().join("no/such/out.json")).unwrap_err();
         assert!(format!("{err:#}").contains("cannot create"), "{err:#}");
+    }
+
+    #[test]
+    fn a_truncated_model_file_is_located_and_named_truncated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.json");
+        std::fs::write(
+            &path,
+            "{\"format\": 1, \"use_case_file\": \"uc.toml\",\n \"use_case\": \"[use_",
+        )
+        .unwrap();
+        let err = format!("{:#}", load(&path).unwrap_err());
+        assert!(
+            err.starts_with(&format!("{}:2:", path.display())) && err.contains("truncated"),
+            "{err}"
+        );
+        std::fs::write(&path, "{\"format\": 1,\n  oops}").unwrap();
+        let err = format!("{:#}", load(&path).unwrap_err());
+        assert!(
+            err.starts_with(&format!("{}:2:3: not a model file (invalid JSON: ", path.display())),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_snapshot_with_a_non_finite_number_is_never_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.json");
+        std::fs::write(&path, "previous model\n").unwrap();
+        let file = ModelFile {
+            format: MODEL_FORMAT,
+            use_case_file: "uc.toml".into(),
+            use_case: String::new(),
+            rounds: 1,
+            snapshot: Snapshot::capture(offerloop_domain::usecase::Algorithm::LinTs, 7, &vec![1.0, f64::NAN]),
+        };
+        let err = format!("{:#}", save(&path, &file).unwrap_err());
+        assert_eq!(
+            err,
+            format!(
+                "{}: the model was not saved: model snapshot: the lin_ts state holds NaN at `[1]`, not a finite number; it cannot be saved",
+                path.display()
+            )
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "previous model\n");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
     }
 }
