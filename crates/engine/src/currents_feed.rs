@@ -268,7 +268,7 @@ mod tests {
     async fn outcomes_are_read_once_with_their_files_checkpointed_and_late_events_kept() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("file://{}", dir.path().display());
-        let store = Arc::new(FakeStore::default());
+        let store = Arc::new(FakeStore::in_memory().unwrap());
         let feed = CurrentsFeed::open(&url, store.clone()).unwrap();
         let uc = use_case();
         // 2026-01-02T10:00:00Z = 1767348000.
@@ -326,7 +326,7 @@ mod tests {
     async fn message_events_come_from_the_files_queued_since_the_period() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("file://{}", dir.path().display());
-        let feed = CurrentsFeed::open(&url, Arc::new(FakeStore::default())).unwrap();
+        let feed = CurrentsFeed::open(&url, Arc::new(FakeStore::in_memory().unwrap())).unwrap();
         let delivery = |id: &str, time: i32| {
             vec![
                 ("id", Value::String(id.into())),

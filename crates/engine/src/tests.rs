@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -78,7 +78,7 @@ fn world() -> World {
     std::fs::write(dir.path().join("ids.txt"), ids).unwrap();
     World {
         dir,
-        store: Arc::new(FakeStore::default()),
+        store: Arc::new(FakeStore::in_memory().unwrap()),
         clock: Arc::new(ManualClock::new("2026-01-05T12:00:00Z".parse().unwrap())),
     }
 }
@@ -365,7 +365,7 @@ async fn pending_rewards_are_learned_once_when_enough_of_them_is_observed() {
     assert_eq!(third.rewards_learned, first.decisions);
     assert_eq!(third.rewards_learned_early, first.decisions);
     // Learned early: their final rewards are still to be judged by the drift detectors.
-    assert_eq!(w.store.unmonitored().len() as u64, first.decisions);
+    assert_eq!(w.store.unmonitored().unwrap().len() as u64, first.decisions);
     assert_ne!(third.model_version, first.model_version);
     // When their windows close they are not learned again; the later days' rewards are.
     w.clock.set("2026-01-21T12:00:00Z".parse::<Timestamp>().unwrap());
@@ -377,7 +377,7 @@ async fn pending_rewards_are_learned_once_when_enough_of_them_is_observed() {
     assert!(w.store.matured_feedback("winback-lapsed-90d").unwrap().is_empty());
     assert!(w.store.pending_feedback("winback-lapsed-90d").unwrap().is_empty());
     // Their final rewards were judged by the drift detectors, once: nothing is left to judge.
-    assert!(w.store.unmonitored().is_empty());
+    assert!(w.store.unmonitored().unwrap().is_empty());
     assert!(w.store.unmonitored_feedback("winback-lapsed-90d").unwrap().is_empty());
 }
 
@@ -1053,7 +1053,7 @@ async fn rejected_and_late_messages_are_counted_and_not_learned() {
     assert_eq!(summary.deliveries.rejected, 50);
     assert_eq!(summary.deliveries.not_delivered(), 50);
     let batch0 = w.store.batches(summary.run_id).unwrap().remove(0);
-    let learned = w.store.learned();
+    let learned = w.store.learned().unwrap();
     assert!(batch0.decision_ids.iter().all(|id| learned.contains(id)));
     assert_eq!(learned.len(), 50, "only the rejected are consumed without learning");
     let records = w
@@ -1072,7 +1072,7 @@ async fn rejected_and_late_messages_are_counted_and_not_learned() {
     let summary = run(&w, braze(), slow, DAY).execute().await.unwrap();
     assert!(summary.messages > 0);
     assert_eq!(summary.deliveries.late, summary.messages);
-    assert_eq!(w.store.learned().len() as u64, summary.messages);
+    assert_eq!(w.store.learned().unwrap().len() as u64, summary.messages);
 }
 
 /// A Currents-like source with message events only.
@@ -1177,7 +1177,7 @@ async fn the_feed_finds_messages_never_sent_and_bounces() {
     let second = run_on(DAY.tomorrow().unwrap()).execute().await.unwrap();
     assert_eq!(second.deliveries.not_sent, never.len() as u64);
     assert_eq!(second.deliveries.bounced, bounced.len() as u64);
-    let learned = w.store.learned();
+    let learned = w.store.learned().unwrap();
     assert!(
         never.iter().all(|id| learned.contains(id)),
         "never sent: consumed without learning"
@@ -1321,4 +1321,85 @@ async fn a_purchase_in_a_currents_bucket_becomes_the_reward_of_the_decision_befo
     assert_eq!(reward.attributed_outcomes, 1);
     assert!((reward.value - (50.0 - decision.cost)).abs() < 1e-9, "{reward:?}");
     assert_eq!(w.store.feed_keys_read("winback-lapsed-90d", &url).unwrap().len(), 2);
+}
+
+/// What a two-day programme left, for the crash matrix.
+struct TwoDays {
+    /// Batches the activator executed on day 2, in order (a batch executed twice would be a double send).
+    executed: Vec<String>,
+    /// Day 2's batches by id, with their fate.
+    fates: HashMap<String, BatchState>,
+    /// The model saved at the end (version, snapshot).
+    model: (String, serde_json::Value),
+    /// Decisions marked learned.
+    learned: HashSet<String>,
+    /// Store writes day 2 made.
+    writes: usize,
+}
+
+/// Day 1 runs; on day 2, when its rewards have matured, the store fails every write from the
+/// `crash_at`-th of the day on — as a process killed there leaves it — and a fresh run resumes it.
+async fn two_days(crash_at: Option<usize>) -> TwoDays {
+    let w = world();
+    let day1 = Arc::new(FakeActivator::default());
+    run(&w, braze(), day1, DAY).execute().await.unwrap();
+    w.clock.set("2026-01-20T12:00:00Z".parse::<Timestamp>().unwrap());
+    let later = Date::constant(2026, 1, 20);
+    let activator = Arc::new(FakeActivator::default());
+    let before = w.store.writes();
+    if let Some(n) = crash_at {
+        *w.store.fail_writes_from.lock().unwrap() = Some(before + n);
+        let crashed = run(&w, braze(), activator.clone(), later).execute().await;
+        assert!(crashed.is_err(), "write {n} of day 2 failed, so did the run");
+        *w.store.fail_writes_from.lock().unwrap() = None;
+    }
+    let summary = run(&w, braze(), activator.clone(), later).execute().await.unwrap();
+    let model = w.store.latest_model("winback-lapsed-90d").unwrap().unwrap();
+    TwoDays {
+        executed: activator.executed.lock().unwrap().clone(),
+        fates: w
+            .store
+            .batch_states(summary.run_id)
+            .unwrap()
+            .into_iter()
+            .map(|b| (b.id, b.state))
+            .collect(),
+        model: (model.version, model.snapshot),
+        learned: w.store.learned().unwrap(),
+        writes: w.store.writes() - before,
+    }
+}
+
+/// Issue 17, the crash matrix: a day killed at every store write in turn — each phase boundary and
+/// every ledger move of activation — and resumed, ends where an uninterrupted day ends: every batch
+/// sent exactly once (or, when the kill fell between Braze's answer and the ledger, reported unknown
+/// and never resent), every matured reward learned once, the same model saved.
+#[tokio::test]
+async fn a_day_killed_at_any_store_write_resumes_to_the_uninterrupted_result() {
+    let reference = two_days(None).await;
+    assert!(reference.fates.values().all(|s| *s == BatchState::Sent));
+    assert!(!reference.learned.is_empty(), "day 2 learns day 1's rewards");
+    assert!(reference.writes > 20, "{} writes: every phase writes", reference.writes);
+    let expected: HashSet<&String> = reference.executed.iter().collect();
+    for n in 1..=reference.writes {
+        let got = two_days(Some(n)).await;
+        let executed: HashSet<&String> = got.executed.iter().collect();
+        assert_eq!(
+            executed.len(),
+            got.executed.len(),
+            "crash at write {n}: a batch was sent twice"
+        );
+        assert_eq!(executed, expected, "crash at write {n}: the same batches were sent");
+        let unknown = got.fates.values().filter(|s| **s == BatchState::Unknown).count();
+        assert!(unknown <= 1, "crash at write {n}: {unknown} unknown batches");
+        assert!(
+            got.fates
+                .values()
+                .all(|s| matches!(s, BatchState::Sent | BatchState::Unknown)),
+            "crash at write {n}: {:?}",
+            got.fates
+        );
+        assert_eq!(got.learned, reference.learned, "crash at write {n}: learned once each");
+        assert_eq!(got.model, reference.model, "crash at write {n}: the same model");
+    }
 }

@@ -13,6 +13,8 @@
 //! a blocking thread.
 
 mod error;
+#[cfg(feature = "faults")]
+pub mod faults;
 mod lock;
 mod records;
 mod sqlite;
