@@ -401,9 +401,12 @@ impl DailyRun {
                     None => self.store.begin_run(self.name(), self.date, self.clock.now())?,
                 };
                 let rows = exported;
-                for chunk in rows.chunks(self.options.chunk.max(1)) {
-                    self.store.record_audience(run.id, chunk)?;
-                }
+                blocking(|| -> Result<()> {
+                    for chunk in rows.chunks(self.options.chunk.max(1)) {
+                        self.store.record_audience(run.id, chunk)?;
+                    }
+                    Ok(())
+                })?;
                 self.store.advance_run(run.id, RunPhase::Audience, self.clock.now())?;
                 tracing::info!(customers = rows.len(), "audience stored");
                 (run, rows)
@@ -428,7 +431,7 @@ impl DailyRun {
         // 3. Learning.
         let started = Instant::now();
         let policy = if run.phase < RunPhase::Learned {
-            let policy = self.learn_phase(&run, &mut summary)?;
+            let policy = blocking(|| self.learn_phase(&run, &mut summary))?;
             self.store.advance_run(run.id, RunPhase::Learned, self.clock.now())?;
             summary
                 .durations
@@ -442,7 +445,7 @@ impl DailyRun {
         // 4–6. Holdout, guardrails, decisions.
         if run.phase < RunPhase::Decided {
             let started = Instant::now();
-            self.decide_phase(&run, &rows, policy.as_ref(), &mut summary)?;
+            blocking(|| self.decide_phase(&run, &rows, policy.as_ref(), &mut summary))?;
             self.store.advance_run(run.id, RunPhase::Decided, self.clock.now())?;
             summary
                 .durations
@@ -462,7 +465,7 @@ impl DailyRun {
         // million customers' worth of them need not outlive planning.
         if run.phase < RunPhase::Activated {
             let started = Instant::now();
-            let requests = self.activation_requests(&rows, &messages)?;
+            let requests = blocking(|| self.activation_requests(&rows, &messages))?;
             drop(messages);
             drop(decisions);
             drop(rows);
@@ -574,32 +577,11 @@ impl DailyRun {
                 None => Vec::new(),
             },
         };
-        summary.outcomes_new = match &self.outcomes {
-            Some(source) => source.record(self.store.as_ref(), &self.use_case, &observed, now)?,
-            None => self.store.record_outcomes(self.name(), &observed)?,
-        } as u64;
-        let decisions = self.store.decisions_between(self.name(), from, run.started_at)?;
-        let finals: std::collections::HashSet<String> = self
-            .store
-            .rewards_between(self.name(), from, run.started_at)?
-            .into_iter()
-            .filter(|r| r.status == RewardStatus::Final)
-            .map(|r| r.decision_id)
-            .collect();
-        let outcomes = self.store.outcomes_between(self.name(), from, now)?;
-        // Attribution needs every decision (a later one takes an outcome from an earlier one), but
-        // only rewards that can still change are written.
-        let rewards: Vec<_> = attribute(&self.use_case.metric, &decisions, &outcomes, now)
-            .into_iter()
-            .filter(|r| !finals.contains(&r.decision_id))
-            .collect();
-        summary.rewards_final = rewards.iter().filter(|r| r.status == RewardStatus::Final).count() as u64;
-        summary.rewards_pending = rewards.len() as u64 - summary.rewards_final;
-        self.store.upsert_rewards(&rewards)?;
+        let decisions = blocking(|| self.attribute_rewards(run, &observed, from, now, summary))?;
         tracing::info!(
             outcomes = observed.len(),
             new = summary.outcomes_new,
-            rewards = rewards.len(),
+            rewards = summary.rewards_final + summary.rewards_pending,
             "outcomes attributed"
         );
         // Messages whose grace period ended since the previous run: judged from the feed's message
@@ -633,6 +615,41 @@ impl DailyRun {
             }
         }
         Ok(())
+    }
+
+    /// Stores the outcomes observed, attributes every stored outcome of the window to the decisions
+    /// of `[from, run start)` and stores the rewards that can still change; returns those decisions.
+    fn attribute_rewards(
+        &self,
+        run: &RunRecord,
+        observed: &[Outcome],
+        from: Timestamp,
+        now: Timestamp,
+        summary: &mut RunSummary,
+    ) -> Result<Vec<Decision>> {
+        summary.outcomes_new = match &self.outcomes {
+            Some(source) => source.record(self.store.as_ref(), &self.use_case, observed, now)?,
+            None => self.store.record_outcomes(self.name(), observed)?,
+        } as u64;
+        let decisions = self.store.decisions_between(self.name(), from, run.started_at)?;
+        let finals: std::collections::HashSet<String> = self
+            .store
+            .rewards_between(self.name(), from, run.started_at)?
+            .into_iter()
+            .filter(|r| r.status == RewardStatus::Final)
+            .map(|r| r.decision_id)
+            .collect();
+        let outcomes = self.store.outcomes_between(self.name(), from, now)?;
+        // Attribution needs every decision (a later one takes an outcome from an earlier one), but
+        // only rewards that can still change are written.
+        let rewards: Vec<_> = attribute(&self.use_case.metric, &decisions, &outcomes, now)
+            .into_iter()
+            .filter(|r| !finals.contains(&r.decision_id))
+            .collect();
+        summary.rewards_final = rewards.iter().filter(|r| r.status == RewardStatus::Final).count() as u64;
+        summary.rewards_pending = rewards.len() as u64 - summary.rewards_final;
+        self.store.upsert_rewards(&rewards)?;
+        Ok(decisions)
     }
 
     /// Records what became of messages that did not simply arrive ([`note_deliveries`]).
@@ -1248,6 +1265,18 @@ fn note_deliveries(
         );
     }
     Ok(())
+}
+
+/// Runs blocking work — the store's SQLite calls, the policy's CPU-bound learning and deciding —
+/// without stalling the async runtime's other tasks: on a multi-thread runtime the worker first hands
+/// its other tasks to the rest (`block_in_place`); a current-thread runtime has no other worker, so
+/// the work runs in place. (Activation's store calls, interleaved with requests in flight, go to
+/// `spawn_blocking` instead: [`DailyRun::store_call`].)
+fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
 }
 
 /// The policy's feedback for stored rows, each with its observed share; the decisions that sent
