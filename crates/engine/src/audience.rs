@@ -290,7 +290,7 @@ async fn refuse_empty_export(api: &dyn BrazeApi, segment_id: &str) -> Result<()>
 }
 
 /// Where a run reads the ids file of an ids-file audience: `[audience] ids_file` resolved against
-/// `base_dir`, the use-case file's directory ([`AudienceOptions::base_dir`]). `None` for a segment.
+/// `base_dir`, the use-case file's directory ([`crate::RunOptions::base_dir`]). `None` for a segment.
 pub fn ids_file_path(use_case: &UseCase, base_dir: &Path) -> Option<PathBuf> {
     match &use_case.audience.source {
         AudienceSource::IdsFile { path } => Some(base_dir.join(path)),
