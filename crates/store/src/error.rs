@@ -73,6 +73,13 @@ pub enum Error {
         /// The lock file, for a file store.
         path: Option<std::path::PathBuf>,
     },
+    /// The file is an SQLite database that offerloop did not create (it has tables but no offerloop
+    /// schema version): it is left untouched.
+    #[error("store: not an offerloop store (an SQLite database with {tables} table(s) of another program); left untouched")]
+    Foreign {
+        /// How many tables it has.
+        tables: i64,
+    },
     /// The database file or its directory could not be created.
     #[error("store {path}: {source}")]
     Open {

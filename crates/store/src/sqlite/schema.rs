@@ -194,6 +194,16 @@ pub(super) fn migrate_with(conn: &mut Connection, migrations: &[&str]) -> Result
     if found > supported {
         return Err(Error::SchemaTooNew { found, supported });
     }
+    if found == 0 {
+        // A file at version 0 is new and empty, unless another program made it: never add
+        // offerloop's tables to someone else's database.
+        let tables: i64 = tx
+            .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |row| row.get(0))
+            .ctx("read the schema")?;
+        if tables > 0 {
+            return Err(Error::Foreign { tables });
+        }
+    }
     let applied = usize::try_from(found).map_err(|_| Error::Corrupt {
         what: "schema version",
         message: format!("negative user_version {found}"),

@@ -88,3 +88,49 @@ fn the_default_path_is_the_documented_one() {
     assert_eq!(offerloop_store::DEFAULT_PATH, ".offerloop/state.db");
     assert_eq!(SqliteStore::DEFAULT_PATH, offerloop_store::DEFAULT_PATH);
 }
+
+/// Hostile files: garbage, a truncated store and another program's SQLite database are refused with
+/// an error, and none of them is written to.
+#[test]
+fn a_corrupt_truncated_or_foreign_file_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    // Garbage.
+    let garbage = dir.path().join("garbage.db");
+    let bytes: Vec<u8> = (0..8192u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    std::fs::write(&garbage, &bytes).unwrap();
+    let err = SqliteStore::open(&garbage).unwrap_err();
+    assert!(err.to_string().contains("not a database"), "{err}");
+    assert_eq!(std::fs::read(&garbage).unwrap(), bytes);
+    // A real store cut in half.
+    let whole = dir.path().join("whole.db");
+    {
+        let store = SqliteStore::open(&whole).unwrap();
+        let run = store
+            .begin_run("winback", crate::day("2026-11-29"), crate::at("2026-11-29T06:00:00Z"))
+            .unwrap();
+        let rows: Vec<offerloop_store::AudienceRow> = (0..2000)
+            .map(|i| offerloop_store::AudienceRow {
+                customer_id: format!("c{i}"),
+                features: format!("{{\"x\": {i}}}"),
+                time_zone: None,
+            })
+            .collect();
+        store.record_audience(run.id, &rows).unwrap();
+    }
+    let full = std::fs::read(&whole).unwrap();
+    let truncated = dir.path().join("truncated.db");
+    std::fs::write(&truncated, &full[..full.len() / 2]).unwrap();
+    let result = SqliteStore::open(&truncated).and_then(|s| s.audience(1));
+    assert!(result.is_err(), "a truncated store is refused when read");
+    // Another program's database.
+    let foreign = dir.path().join("foreign.db");
+    {
+        let conn = rusqlite::Connection::open(&foreign).unwrap();
+        conn.execute_batch("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL);").unwrap();
+    }
+    let before = std::fs::read(&foreign).unwrap();
+    let err = SqliteStore::open(&foreign).unwrap_err();
+    assert!(matches!(err, offerloop_store::Error::Foreign { tables: 1 }), "{err}");
+    assert!(err.to_string().contains("not an offerloop store"), "{err}");
+    assert_eq!(std::fs::read(&foreign).unwrap(), before, "left untouched");
+}
