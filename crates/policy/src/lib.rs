@@ -34,6 +34,8 @@ pub mod glm;
 pub mod joint_ts;
 pub mod ope;
 pub mod policy;
+#[cfg(test)]
+mod props;
 pub mod reward;
 pub mod sampling;
 pub mod setup;
