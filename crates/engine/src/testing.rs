@@ -33,7 +33,7 @@ impl Activator for FakeActivator {
         requests: &[ActivationRequest],
     ) -> offerloop_activation::Result<Vec<PlannedBatch>> {
         Ok(requests
-            .chunks(50)
+            .chunks(offerloop_braze::limits::MAX_RECIPIENTS)
             .enumerate()
             .map(|(i, chunk)| PlannedBatch {
                 id: format!("{date}-{i}"),
