@@ -1,18 +1,28 @@
 //! `cargo xtask ci`: every check CI runs, in order, stopping at the first failure.
 //!
-//! The steps are tidy (in-process, fast), rustfmt, clippy with warnings denied (all features, so the
-//! `mocks` code is linted too), rustdoc with warnings denied (broken links, missing docs), then the test suite:
-//! cargo-nextest when it is installed (plus `cargo test --doc`, because nextest skips doctests), plain
-//! `cargo test` otherwise, and last the report check (in-process, `cargo xtask report-check`: the demo's HTML
-//! report in headless Chromium). The step list is built as data first ([`plan`]) so what CI runs can be read
-//! and tested without running it.
+//! Before any step, the programs the steps need besides Rust are found or installed (`crate::tools`), so
+//! a missing browser fails the run in its first second, not at its last step. The steps are tidy
+//! (in-process, fast), rustfmt, clippy with warnings denied (all features, so the `mocks` code is linted
+//! too), rustdoc with warnings denied (broken links, missing docs; in its own target directory, so that a
+//! build running beside it in `target/` cannot break it), then the test suite: cargo-nextest when it is
+//! installed (plus `cargo test --doc`, because nextest skips doctests), plain `cargo test` otherwise, the
+//! report check (in-process, `cargo xtask report-check`: the demo's HTML report in headless Chromium), and
+//! last every fuzz target for [`fuzz::CI_SECONDS`] (in-process, `cargo xtask fuzz --all`). The step list
+//! is built as data first ([`plan`]) so what CI runs can be read and tested without running it.
 
+use std::ffi::OsString;
+use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::{report_check, tidy};
+use crate::fuzz::{self, FuzzArgs, Which};
+use crate::{report_check, tidy, tools};
+
+/// Cargo's message when it could not query rustc about the target, which a build running at the same time
+/// has caused (the docs step is retried once when its output says this).
+const RUSTC_PROBE_FAILED: &str = "failed to run `rustc` to learn about target-specific information";
 
 /// One external command of the CI run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +35,8 @@ struct Step {
     tests: bool,
     /// Extra environment variables.
     env: Vec<(&'static str, &'static str)>,
+    /// Run the step once more when it fails with this text in its error output.
+    retry_if: Option<&'static str>,
 }
 
 impl Step {
@@ -34,7 +46,13 @@ impl Step {
             args: args.to_vec(),
             tests,
             env: Vec::new(),
+            retry_if: None,
         }
+    }
+
+    fn retry_if(mut self, text: &'static str) -> Self {
+        self.retry_if = Some(text);
+        self
     }
 
     fn with_env(mut self, name: &'static str, value: &'static str) -> Self {
@@ -58,6 +76,12 @@ pub(crate) fn run(root: &Path) -> Result<()> {
     let started = Instant::now();
     let mut timings: Vec<(&'static str, Duration)> = Vec::new();
 
+    println!("==> tools: (in-process) what the steps need besides Rust");
+    let step_started = Instant::now();
+    let tools_result = tools::ensure(root);
+    timings.push(("tools", step_started.elapsed()));
+    let tool_env = finish_step(tools_result, &timings, started)?.vars;
+
     println!("==> tidy: (in-process) cargo xtask tidy");
     let step_started = Instant::now();
     let tidy_result = tidy::run(root);
@@ -73,7 +97,7 @@ pub(crate) fn run(root: &Path) -> Result<()> {
         let command = step.display();
         println!("==> {}: {command}", step.name);
         let step_started = Instant::now();
-        let result = run_step(root, &step, &command);
+        let result = run_step(root, &step, &command, &tool_env);
         timings.push((step.name, step_started.elapsed()));
         finish_step(result, &timings, started)?;
     }
@@ -84,6 +108,19 @@ pub(crate) fn run(root: &Path) -> Result<()> {
     timings.push((report_check::STEP, step_started.elapsed()));
     finish_step(report_result, &timings, started)?;
 
+    println!(
+        "==> fuzz: (in-process) cargo xtask fuzz --all --seconds {}",
+        fuzz::CI_SECONDS
+    );
+    let step_started = Instant::now();
+    let args = FuzzArgs {
+        which: Which::All,
+        seconds: fuzz::CI_SECONDS,
+    };
+    let fuzz_result = fuzz::run(root, &args);
+    timings.push(("fuzz", step_started.elapsed()));
+    finish_step(fuzz_result, &timings, started)?;
+
     print_timings(&timings, started.elapsed());
     println!("ci: all steps passed");
     Ok(())
@@ -92,7 +129,14 @@ pub(crate) fn run(root: &Path) -> Result<()> {
 /// The external steps, given whether `Cargo.lock` exists and whether cargo-nextest is installed.
 fn plan(has_lock: bool, has_nextest: bool) -> Vec<Step> {
     let mut clippy = vec!["clippy", "--workspace", "--all-targets", "--all-features"];
-    let mut doc = vec!["doc", "--workspace", "--no-deps", "--all-features"];
+    let mut doc = vec![
+        "doc",
+        "--workspace",
+        "--no-deps",
+        "--all-features",
+        "--target-dir",
+        "target/doc-check",
+    ];
     if has_lock {
         clippy.push("--locked");
         doc.push("--locked");
@@ -101,7 +145,9 @@ fn plan(has_lock: bool, has_nextest: bool) -> Vec<Step> {
     let mut steps = vec![
         Step::new("fmt", &["fmt", "--all", "--check"], false),
         Step::new("clippy", &clippy, false),
-        Step::new("docs", &doc, false).with_env("RUSTDOCFLAGS", "-D warnings"),
+        Step::new("docs", &doc, false)
+            .with_env("RUSTDOCFLAGS", "-D warnings")
+            .retry_if(RUSTC_PROBE_FAILED),
     ];
     if has_nextest {
         steps.push(Step::new(
@@ -128,9 +174,14 @@ fn nextest_available(root: &Path) -> bool {
         .is_ok_and(|status| status.success())
 }
 
-fn run_step(root: &Path, step: &Step, command: &str) -> Result<()> {
+/// Runs one step with the tools' environment; a step with `retry_if` runs once more when it fails
+/// saying that text.
+fn run_step(root: &Path, step: &Step, command: &str, tool_env: &[(&'static str, OsString)]) -> Result<()> {
     let mut cmd = Command::new(crate::cargo());
     cmd.args(&step.args).current_dir(root);
+    for (name, value) in tool_env {
+        cmd.env(name, value);
+    }
     for (name, value) in &step.env {
         cmd.env(name, value);
     }
@@ -138,24 +189,57 @@ fn run_step(root: &Path, step: &Step, command: &str) -> Result<()> {
     if step.tests && std::env::var_os("CI").is_none() {
         cmd.env("CI", "true");
     }
-    let status = cmd.status().map_err(|source| Error::Spawn {
+    let spawn_error = |source| Error::Spawn {
         step: step.name,
         command: command.to_owned(),
         source,
-    })?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(Error::StepFailed {
+    };
+    let mut attempt = 1;
+    loop {
+        let (status, said) = match step.retry_if {
+            None => (cmd.status().map_err(spawn_error)?, false),
+            Some(text) => status_watching_stderr(&mut cmd, text).map_err(spawn_error)?,
+        };
+        if status.success() {
+            return Ok(());
+        }
+        if said && attempt == 1 {
+            println!(
+                "note: step `{}` failed with \"{}\", which a build running at the same time can cause; \
+                 retrying once in 10 s",
+                step.name,
+                step.retry_if.unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_secs(10));
+            attempt += 1;
+            continue;
+        }
+        return Err(Error::StepFailed {
             step: step.name,
             command: command.to_owned(),
             status,
-        })
+        });
     }
 }
 
-/// Prints the step's time; on failure also the timings so far, then passes the error on.
-fn finish_step(result: Result<()>, timings: &[(&'static str, Duration)], started: Instant) -> Result<()> {
+/// Runs `cmd`, copying its stderr to ours line by line, and says whether a line contained `text`.
+fn status_watching_stderr(cmd: &mut Command, text: &str) -> std::io::Result<(std::process::ExitStatus, bool)> {
+    let mut child = cmd.stderr(Stdio::piped()).spawn()?;
+    let mut said = false;
+    if let Some(stderr) = child.stderr.take() {
+        let mut ours = std::io::stderr();
+        for line in BufReader::new(stderr).split(b'\n') {
+            let line = line?;
+            said |= line.windows(text.len()).any(|w| w == text.as_bytes());
+            ours.write_all(&line)?;
+            ours.write_all(b"\n")?;
+        }
+    }
+    Ok((child.wait()?, said))
+}
+
+/// Prints the step's time; on failure also the timings so far, then passes the result on.
+fn finish_step<T>(result: Result<T>, timings: &[(&'static str, Duration)], started: Instant) -> Result<T> {
     if let Some((name, elapsed)) = timings.last() {
         let verdict = if result.is_ok() { "ok" } else { "FAILED" };
         println!("    {name}: {verdict} in {:.1}s", elapsed.as_secs_f64());
@@ -169,9 +253,9 @@ fn finish_step(result: Result<()>, timings: &[(&'static str, Duration)], started
 fn print_timings(timings: &[(&'static str, Duration)], total: Duration) {
     println!("==> timings");
     for (name, elapsed) in timings {
-        println!("    {name:<10} {:>7.1}s", elapsed.as_secs_f64());
+        println!("    {name:<12} {:>7.1}s", elapsed.as_secs_f64());
     }
-    println!("    {:<10} {:>7.1}s", "total", total.as_secs_f64());
+    println!("    {:<12} {:>7.1}s", "total", total.as_secs_f64());
 }
 
 #[cfg(test)]
@@ -192,7 +276,7 @@ mod tests {
             [
                 "fmt: cargo fmt --all --check",
                 "clippy: cargo clippy --workspace --all-targets --all-features --locked -- -D warnings",
-                "docs: RUSTDOCFLAGS=\"-D warnings\" cargo doc --workspace --no-deps --all-features --locked",
+                "docs: RUSTDOCFLAGS=\"-D warnings\" cargo doc --workspace --no-deps --all-features --target-dir target/doc-check --locked",
                 "tests: cargo nextest run --workspace --no-fail-fast",
                 "doctests: cargo test --workspace --doc",
             ]
@@ -206,10 +290,20 @@ mod tests {
             [
                 "fmt: cargo fmt --all --check",
                 "clippy: cargo clippy --workspace --all-targets --all-features -- -D warnings",
-                "docs: RUSTDOCFLAGS=\"-D warnings\" cargo doc --workspace --no-deps --all-features",
+                "docs: RUSTDOCFLAGS=\"-D warnings\" cargo doc --workspace --no-deps --all-features --target-dir target/doc-check",
                 "tests: cargo test --workspace",
             ]
         );
+    }
+
+    #[test]
+    fn only_the_docs_step_is_retried() {
+        let retried: Vec<&str> = plan(true, true)
+            .iter()
+            .filter(|s| s.retry_if.is_some())
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(retried, ["docs"]);
     }
 
     #[test]

@@ -43,6 +43,27 @@ pub(crate) enum Error {
         /// How many violations were found.
         violations: usize,
     },
+    /// Programs a step needs are missing and could not be installed here.
+    Missing {
+        /// One line per program: what it is for and how to install it.
+        tools: Vec<String>,
+    },
+    /// `cargo xtask fuzz NAME` names no target.
+    NoSuchFuzzTarget {
+        /// The name given.
+        name: String,
+        /// The targets there are.
+        known: Vec<String>,
+    },
+    /// A fuzz target crashed (or hung, or ran out of memory) on an input.
+    FuzzFailed {
+        /// The target.
+        target: String,
+        /// How `cargo fuzz run` ended.
+        status: ExitStatus,
+        /// Where libFuzzer wrote the input, relative to the repository root.
+        artifacts: PathBuf,
+    },
 }
 
 impl fmt::Display for Error {
@@ -62,6 +83,27 @@ impl fmt::Display for Error {
                     "step `tidy` failed: {violations} violation{s} of the repository rules"
                 )
             }
+            Self::Missing { tools } => {
+                write!(f, "missing what the checks need (nothing was run):")?;
+                for tool in tools {
+                    write!(f, "\n  - {tool}")?;
+                }
+                Ok(())
+            }
+            Self::NoSuchFuzzTarget { name, known } => {
+                write!(f, "no fuzz target `{name}`; the targets are: {}", known.join(", "))
+            }
+            Self::FuzzFailed {
+                target,
+                status,
+                artifacts,
+            } => write!(
+                f,
+                "fuzz target `{target}` failed ({status}): the input is in {}/ (cargo fuzz printed how to \
+                 reproduce it); minimise it with `cargo +nightly fuzz tmin --fuzz-dir crates/fuzz {target} FILE` \
+                 and add it as a regression test of the crate that owns the code (docs/fuzzing.md)",
+                artifacts.display()
+            ),
         }
     }
 }
@@ -70,7 +112,11 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Io { source, .. } | Self::Spawn { source, .. } => Some(source),
-            Self::StepFailed { .. } | Self::Tidy { .. } => None,
+            Self::StepFailed { .. }
+            | Self::Tidy { .. }
+            | Self::Missing { .. }
+            | Self::NoSuchFuzzTarget { .. }
+            | Self::FuzzFailed { .. } => None,
         }
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! Run it as `cargo xtask <command>` (an alias in `.cargo/config.toml`). The crate is deliberately
 //! std-only so that it builds in a few seconds on a cold clone: `ci` is the one command that checks
-//! everything (`.ci/run` calls nothing else), and `tidy` enforces the repository rules that rustc and
-//! clippy cannot see, such as which crate may depend on which. The tidy checks also run as ordinary
+//! everything and first installs what its steps need (`.ci/run` calls nothing else), `fuzz` runs the
+//! cargo-fuzz targets of `crates/fuzz` with nightly, and `tidy` enforces the repository rules that rustc
+//! and clippy cannot see, such as which crate may depend on which. The tidy checks also run as ordinary
 //! `#[test]`s, so a plain `cargo test --workspace` catches a broken rule too.
 
 // xtask is a command-line tool: it talks to people through stdout and stderr.
@@ -12,9 +13,11 @@
 mod ci;
 mod error;
 mod flags;
+mod fuzz;
 mod manifest;
 mod report_check;
 mod tidy;
+mod tools;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -40,6 +43,8 @@ fn main() -> ExitCode {
         Task::Tidy => tidy::run(&root),
         Task::ReportCheck => report_check::run(&root),
         Task::Bench(args) => run_cargo(&root, "bench", args),
+        Task::Fuzz(args) => fuzz::run(&root, &args),
+        Task::Tools => tools::ensure(&root).map(|_| ()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -77,6 +82,11 @@ pub(crate) fn project_root() -> PathBuf {
     manifest_dir
         .parent()
         .map_or_else(|| manifest_dir.to_path_buf(), Path::to_path_buf)
+}
+
+/// The cargo target directory: `CARGO_TARGET_DIR` (relative to the root) if set, else `<root>/target`.
+pub(crate) fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |dir| root.join(dir))
 }
 
 /// The `cargo` that launched us (cargo sets `CARGO` for `cargo run`), else whatever `cargo` is on `PATH`.

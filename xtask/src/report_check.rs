@@ -61,11 +61,15 @@ const MIN_SCREENSHOT_BYTES: u64 = 10 * 1024;
 /// when the report or the screenshot is missing or the rendered report fails a check (each failure is
 /// printed first).
 pub(crate) fn run(root: &Path) -> Result<()> {
-    let out = target_dir(root).join("report-check");
+    let out = crate::target_dir(root).join("report-check");
     let demo_dir = out.join("demo");
 
     crate::run_cargo(root, STEP, &["build", "-p", "offerloop-cli", "--bin", "offerloop"])?;
-    let report = run_demo(root, &target_dir(root).join("debug").join("offerloop"), &demo_dir)?;
+    let report = run_demo(
+        root,
+        &crate::target_dir(root).join("debug").join("offerloop"),
+        &demo_dir,
+    )?;
     let report = std::fs::canonicalize(&report).map_err(|source| Error::Io {
         path: report.clone(),
         source,
@@ -80,11 +84,6 @@ pub(crate) fn run(root: &Path) -> Result<()> {
     result?;
     println!("report-check: ok ({})", report.display());
     Ok(())
-}
-
-/// The cargo target directory: `CARGO_TARGET_DIR` (relative to the root) if set, else `<root>/target`.
-fn target_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |dir| root.join(dir))
 }
 
 /// Runs `offerloop demo … --out <dir>` from a fresh `dir`, echoing its output, and returns the report's path.
@@ -173,7 +172,7 @@ fn file_url(path: &Path) -> String {
 }
 
 /// The Chromium to run: `CHROME` if set, else the first of [`BROWSERS`] on `PATH`.
-fn find_browser() -> Result<PathBuf> {
+pub(crate) fn find_browser() -> Result<PathBuf> {
     let chrome = std::env::var_os("CHROME").filter(|c| !c.is_empty());
     let path = std::env::var_os("PATH").unwrap_or_default();
     let (found, wanted) = match &chrome {
