@@ -334,7 +334,7 @@ impl DailyRun {
     }
 
     /// Runs (or resumes) the day and returns its summary. A run already done returns its stored
-    /// summary without doing anything.
+    /// summary without doing anything (unless [`RunOptions::resend_failed`] finds batches to resend).
     ///
     /// # Errors
     /// [`Error::Pii`] before any call; Braze, store, policy and activation errors. A failed run can be
@@ -342,90 +342,23 @@ impl DailyRun {
     #[tracing::instrument(skip(self), fields(use_case = %self.use_case.name, date = %self.date))]
     pub async fn execute(&self) -> Result<RunSummary> {
         check_export_fields(&self.use_case)?;
-        let mut existing = self.store.run(self.name(), self.date)?;
-        let mut summary = RunSummary {
-            use_case: self.name().to_owned(),
-            date: self.date.to_string(),
-            resumed_from: existing.as_ref().map(|r| r.phase),
-            config_fingerprint: self.use_case.fingerprint(),
-            ..RunSummary::default()
+        let (existing, mut summary) = match self.start().await? {
+            Start::Done(summary) => return Ok(*summary),
+            Start::Resume { existing, summary } => (existing, *summary),
         };
-        if let Some(run) = &existing
-            && run.phase == RunPhase::Done
-        {
-            let stored = run
-                .summary
-                .as_ref()
-                .and_then(|s| serde_json::from_value::<RunSummary>(s.clone()).ok());
-            let failed = self.failed_batches(run.id).await?;
-            if failed == 0 || !self.options.resend_failed {
-                tracing::info!(run_id = run.id, failed, "run already done");
-                if let Some(s) = stored {
-                    return Ok(s);
-                }
-            } else {
-                // A done day with batches certainly not sent, asked to resend them: activation again,
-                // from the stored summary (the earlier phases are not redone).
-                tracing::info!(run_id = run.id, failed, "resending the batches certainly not sent");
-                if let Some(s) = stored {
-                    summary = RunSummary {
-                        resumed_from: Some(RunPhase::Done),
-                        ..s
-                    };
-                }
-                existing = Some(RunRecord {
-                    phase: RunPhase::Decided,
-                    ..run.clone()
-                });
-            }
-        }
         // 1. Audience: exported before anything is written, unless already stored.
         let started = Instant::now();
-        let (run, rows) = match existing {
-            Some(run) if run.phase >= RunPhase::Audience => {
-                let rows = self.store.audience(run.id)?;
-                (run, rows)
-            }
-            existing => {
-                let options = AudienceOptions {
-                    download_dir: self.options.export_dir.join(self.name()).join(self.date.to_string()),
-                    poll: self.options.export_poll.clone(),
-                    base_dir: self.options.base_dir.clone(),
-                };
-                let progress = self.progress(Phase::Export, None);
-                let exported = export_audience(self.braze.as_ref(), &self.use_case, &options).await;
-                drop(progress);
-                let exported = exported?;
-                let run = match existing {
-                    Some(run) => run,
-                    None => self.store.begin_run(self.name(), self.date, self.clock.now())?,
-                };
-                let rows = exported;
-                blocking(|| -> Result<()> {
-                    for chunk in rows.chunks(self.options.chunk.max(1)) {
-                        self.store.record_audience(run.id, chunk)?;
-                    }
-                    Ok(())
-                })?;
-                self.store.advance_run(run.id, RunPhase::Audience, self.clock.now())?;
-                tracing::info!(customers = rows.len(), "audience stored");
-                (run, rows)
-            }
-        };
+        let (run, rows) = self.audience_step(existing).await?;
         summary.run_id = run.id;
         summary.audience = rows.len() as u64;
-        summary
-            .durations
-            .insert("audience".into(), started.elapsed().as_secs_f64());
+        timed(&mut summary, "audience", started);
 
         // 2. Outcomes and rewards.
         if run.phase < RunPhase::Outcomes {
             let started = Instant::now();
             self.outcomes_phase(&run, &rows, &mut summary).await?;
             self.store.advance_run(run.id, RunPhase::Outcomes, self.clock.now())?;
-            summary
-                .durations
-                .insert("outcomes".into(), started.elapsed().as_secs_f64());
+            timed(&mut summary, "outcomes", started);
         }
 
         // 3. Learning.
@@ -433,9 +366,7 @@ impl DailyRun {
         let policy = if run.phase < RunPhase::Learned {
             let policy = blocking(|| self.learn_phase(&run, &mut summary))?;
             self.store.advance_run(run.id, RunPhase::Learned, self.clock.now())?;
-            summary
-                .durations
-                .insert("learn".into(), started.elapsed().as_secs_f64());
+            timed(&mut summary, "learn", started);
             policy
         } else {
             self.load_policy()?
@@ -447,9 +378,7 @@ impl DailyRun {
             let started = Instant::now();
             blocking(|| self.decide_phase(&run, &rows, policy.as_ref(), &mut summary))?;
             self.store.advance_run(run.id, RunPhase::Decided, self.clock.now())?;
-            summary
-                .durations
-                .insert("decide".into(), started.elapsed().as_secs_f64());
+            timed(&mut summary, "decide", started);
         }
         // Activation always starts from the stored decisions, in id order, so a resumed run plans
         // exactly the batches (ids and bytes) an interrupted one planned.
@@ -471,15 +400,105 @@ impl DailyRun {
             drop(rows);
             self.activate_phase(&run, &requests, &mut summary).await?;
             self.store.advance_run(run.id, RunPhase::Activated, self.clock.now())?;
-            summary
-                .durations
-                .insert("activate".into(), started.elapsed().as_secs_f64());
+            timed(&mut summary, "activate", started);
         }
+
+        // 8. Summary.
+        summary.batches = self.count_batches(run.id, summary.batches.retries).await?;
+        self.finish(&run, &summary)?;
+        Ok(summary)
+    }
+
+    /// Where the day starts: done already (its stored summary), or resumed from the stored run, if
+    /// any — a done day whose failed batches are to be resent resumes at activation, from its stored
+    /// summary (the earlier phases are not redone).
+    async fn start(&self) -> Result<Start> {
+        let existing = self.store.run(self.name(), self.date)?;
+        let fresh = RunSummary {
+            use_case: self.name().to_owned(),
+            date: self.date.to_string(),
+            resumed_from: existing.as_ref().map(|r| r.phase),
+            config_fingerprint: self.use_case.fingerprint(),
+            ..RunSummary::default()
+        };
+        let run = match existing {
+            Some(run) if run.phase == RunPhase::Done => run,
+            existing => {
+                return Ok(Start::Resume {
+                    existing,
+                    summary: Box::new(fresh),
+                });
+            }
+        };
+        let stored = run
+            .summary
+            .as_ref()
+            .and_then(|s| serde_json::from_value::<RunSummary>(s.clone()).ok());
+        let failed = self.failed_batches(run.id).await?;
+        if failed == 0 || !self.options.resend_failed {
+            tracing::info!(run_id = run.id, failed, "run already done");
+            if let Some(s) = stored {
+                return Ok(Start::Done(Box::new(s)));
+            }
+            return Ok(Start::Resume {
+                existing: Some(run),
+                summary: Box::new(fresh),
+            });
+        }
+        tracing::info!(run_id = run.id, failed, "resending the batches certainly not sent");
+        let summary = match stored {
+            Some(s) => RunSummary {
+                resumed_from: Some(RunPhase::Done),
+                ..s
+            },
+            None => fresh,
+        };
+        Ok(Start::Resume {
+            existing: Some(RunRecord {
+                phase: RunPhase::Decided,
+                ..run
+            }),
+            summary: Box::new(summary),
+        })
+    }
+
+    /// The run's audience: read back when stored, else exported (before anything is written) and
+    /// stored, creating the run.
+    async fn audience_step(&self, existing: Option<RunRecord>) -> Result<(RunRecord, Vec<AudienceRow>)> {
+        if let Some(run) = existing.as_ref().filter(|r| r.phase >= RunPhase::Audience) {
+            let rows = self.store.audience(run.id)?;
+            return Ok((run.clone(), rows));
+        }
+        let options = AudienceOptions {
+            download_dir: self.options.export_dir.join(self.name()).join(self.date.to_string()),
+            poll: self.options.export_poll.clone(),
+            base_dir: self.options.base_dir.clone(),
+        };
+        let progress = self.progress(Phase::Export, None);
+        let exported = export_audience(self.braze.as_ref(), &self.use_case, &options).await;
+        drop(progress);
+        let rows = exported?;
+        let run = match existing {
+            Some(run) => run,
+            None => self.store.begin_run(self.name(), self.date, self.clock.now())?,
+        };
+        blocking(|| -> Result<()> {
+            for chunk in rows.chunks(self.options.chunk.max(1)) {
+                self.store.record_audience(run.id, chunk)?;
+            }
+            Ok(())
+        })?;
+        self.store.advance_run(run.id, RunPhase::Audience, self.clock.now())?;
+        tracing::info!(customers = rows.len(), "audience stored");
+        Ok((run, rows))
+    }
+
+    /// The fate of every batch of `run_id`, with the run's `retries`.
+    async fn count_batches(&self, run_id: i64, retries: u64) -> Result<BatchCounts> {
         let mut counts = BatchCounts {
-            retries: summary.batches.retries,
+            retries,
             ..BatchCounts::default()
         };
-        let run_id = run.id;
         for b in self.store_call(move |store, _| store.batch_states(run_id)).await? {
             match b.state {
                 BatchState::Planned => counts.planned += 1,
@@ -489,9 +508,11 @@ impl DailyRun {
                 BatchState::Unknown => counts.unknown += 1,
             }
         }
-        summary.batches = counts;
+        Ok(counts)
+    }
 
-        // 8. Summary.
+    /// Stores the summary (the run is done) and says what is left to do.
+    fn finish(&self, run: &RunRecord, summary: &RunSummary) -> Result<()> {
         self.store.finish_run(run.id, &summary.to_json(), self.clock.now())?;
         if summary.batches.failed > 0 {
             tracing::warn!(
@@ -507,7 +528,7 @@ impl DailyRun {
             unknown = summary.batches.unknown,
             "run done"
         );
-        Ok(summary)
+        Ok(())
     }
 
     /// How many batches of `run_id` were certainly not sent (`failed`).
@@ -1277,6 +1298,22 @@ fn blocking<T>(work: impl FnOnce() -> T) -> T {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
         _ => work(),
     }
+}
+
+/// Where [`DailyRun::execute`] starts.
+enum Start {
+    /// The day is done: its stored summary.
+    Done(Box<RunSummary>),
+    /// Run or resume from the stored run (`None`: a new day).
+    Resume {
+        existing: Option<RunRecord>,
+        summary: Box<RunSummary>,
+    },
+}
+
+/// Records how long the phase begun at `started` took.
+fn timed(summary: &mut RunSummary, phase: &str, started: Instant) {
+    summary.durations.insert(phase.into(), started.elapsed().as_secs_f64());
 }
 
 /// The policy's feedback for stored rows, each with its observed share; the decisions that sent
