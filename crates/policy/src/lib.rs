@@ -282,9 +282,6 @@ mod tests {
                     .collect();
                 let before = policy.snapshot();
                 let learned = policy.update(&records);
-                if std::env::var_os("COUNT_ACCEPTED").is_some() {
-                    eprintln!("ACCEPTED {} {}", algorithm.as_str(), learned.is_ok());
-                }
                 let after = policy.snapshot();
                 match learned {
                     Ok(_) => prop_assert!(after.check().is_ok(), "{}: {:?}", algorithm.as_str(), after.check()),
