@@ -224,12 +224,23 @@ mod tests {
             hostile: Option<f64>,
         }
 
+        /// The metrics the property runs under.
+        #[derive(Clone, Copy, Debug)]
+        enum Metric {
+            Conversion,
+            Revenue,
+            RevenueNetOfCosts,
+        }
+
         impl Draw {
-            fn reward(self, binary: bool, observed: f64) -> f64 {
-                match (self.hostile, binary) {
+            fn reward(self, metric: Metric, observed: f64) -> f64 {
+                match (self.hostile, metric) {
                     (Some(r), _) => r,
-                    (None, true) => self.u.round() / observed,
-                    (None, false) => (self.u * self.scale / observed).min(1e12),
+                    (None, Metric::Conversion) => self.u.round() / observed,
+                    (None, Metric::Revenue) => (self.u * self.scale / observed).min(1e12),
+                    (None, Metric::RevenueNetOfCosts) => {
+                        ((2.0 * self.u - 1.0) * self.scale / observed).clamp(-1e12, 1e12)
+                    }
                 }
             }
         }
@@ -262,9 +273,21 @@ mod tests {
             )
         }
 
-        fn check(algorithm: Algorithm, binary: bool, gamma: f64, batches: &[Vec<Record>]) -> Result<(), TestCaseError> {
-            let metric: MetricKind = if binary { conversion() } else { revenue() };
-            let setup = small_setup(settings(5, 0.0, gamma), metric, None);
+        fn check(
+            algorithm: Algorithm,
+            metric: Metric,
+            gamma: f64,
+            batches: &[Vec<Record>],
+        ) -> Result<(), TestCaseError> {
+            let kind: MetricKind = match metric {
+                Metric::Conversion => conversion(),
+                Metric::Revenue => revenue(),
+                Metric::RevenueNetOfCosts => MetricKind::Revenue {
+                    product: None,
+                    subtract_option_cost: true,
+                },
+            };
+            let setup = small_setup(settings(5, 0.0, gamma), kind, None);
             let Ok(mut policy) = build_with(setup.clone(), algorithm) else {
                 return Ok(());
             };
@@ -272,7 +295,7 @@ mod tests {
                 let records: Vec<Feedback> = batch
                     .iter()
                     .map(|&(o, c, consent, propensity, draw, observed, day)| {
-                        let mut f = feedback(setup.space(), &[0, 0], draw.reward(binary, observed), day);
+                        let mut f = feedback(setup.space(), &[0, 0], draw.reward(metric, observed), day);
                         f.action = setup.space().encode(&JointAction(vec![o, c])).unwrap_or(f.action);
                         f.features = vec![FeatureValue::Boolean(consent)];
                         f.propensity = propensity;
@@ -312,11 +335,11 @@ mod tests {
             #[test]
             fn no_finite_feedback_makes_a_snapshot_non_finite(
                 algorithm in prop::sample::select(Algorithm::ALL.to_vec()),
-                binary in any::<bool>(),
+                metric in prop::sample::select(vec![Metric::Conversion, Metric::Revenue, Metric::RevenueNetOfCosts]),
                 gamma in prop_oneof![Just(1.0), Just(0.9), Just(1e-3)],
                 batches in prop::collection::vec(prop::collection::vec(record(), 1..8), 1..8),
             ) {
-                check(algorithm, binary, gamma, &batches)?;
+                check(algorithm, metric, gamma, &batches)?;
             }
         }
     }
