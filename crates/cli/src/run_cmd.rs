@@ -294,6 +294,13 @@ pub fn render_summary(s: &RunSummary) -> String {
         "  outcomes        {} new; rewards {} pending, {} final, {} learned",
         s.outcomes_new, s.rewards_pending, s.rewards_final, s.rewards_learned
     );
+    if s.rewards_refused > 0 {
+        let _ = writeln!(
+            out,
+            "  warning: {} reward(s) outside the metric's plausible range were not learned (see the log for the first)",
+            s.rewards_refused
+        );
+    }
     let _ = writeln!(out, "  model           {}", s.model_version);
     let g = &s.groups;
     let _ = writeln!(

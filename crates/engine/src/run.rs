@@ -769,7 +769,11 @@ impl DailyRun {
             summary.rewards_learned_early = 0;
             return Ok(policy);
         }
-        let feedback = policy_feedback(rows.iter().map(|(row, observed)| (row, *observed)))?;
+        let feedback = policy_feedback(
+            &self.setup,
+            rows.iter().map(|(row, observed)| (row, *observed)),
+            summary,
+        )?;
         let mut alerts = Vec::new();
         if !feedback.is_empty() {
             let report = policy.update(&feedback)?;
@@ -778,7 +782,7 @@ impl DailyRun {
         }
         // The final rewards of decisions learned early are judged by the drift detectors, after the
         // update (a challenger started by an alert in them is judged from the next batch on).
-        let judged = policy_feedback(finals.iter().map(|row| (row, 1.0)))?;
+        let judged = policy_feedback(&self.setup, finals.iter().map(|row| (row, 1.0)), summary)?;
         if !judged.is_empty() {
             alerts.extend(policy.monitor(&judged)?);
         }
@@ -1317,11 +1321,25 @@ fn timed(summary: &mut RunSummary, phase: &str, started: Instant) {
 }
 
 /// The policy's feedback for stored rows, each with its observed share; the decisions that sent
-/// nothing (the control's "no message") are not the policy's and are skipped.
-fn policy_feedback<'a>(rows: impl Iterator<Item = (&'a FeedbackRow, f64)>) -> Result<Vec<Feedback>> {
+/// nothing (the control's "no message") are not the policy's and are skipped, and so is a reward
+/// outside its metric's plausible range ([`offerloop_policy::reward::check`]): counted in
+/// [`RunSummary::rewards_refused`] and logged, so that one bad outcome in the feed never stops the
+/// day's learning (the policy would refuse the whole batch).
+fn policy_feedback<'a>(
+    setup: &Setup,
+    rows: impl Iterator<Item = (&'a FeedbackRow, f64)>,
+    summary: &mut RunSummary,
+) -> Result<Vec<Feedback>> {
     let mut feedback = Vec::new();
     for (row, observed) in rows {
         if row.decision.policy_version == NO_MESSAGE_VERSION {
+            continue;
+        }
+        if let Err(why) = offerloop_policy::reward::check(setup, row.reward, observed) {
+            if summary.rewards_refused == 0 {
+                tracing::warn!(decision = %row.decision.id, reward = row.reward, %why, "reward not learned: outside its metric's range");
+            }
+            summary.rewards_refused += 1;
             continue;
         }
         let features = AudienceFeatures::from_json(&row.features)?;

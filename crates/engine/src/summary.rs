@@ -52,6 +52,11 @@ pub struct RunSummary {
     /// of the same customer, or learned from the share observed so far.
     #[serde(default)]
     pub rewards_learned_early: u64,
+    /// Rewards outside their metric's plausible range (a negative purchase price for a metric that
+    /// does not subtract costs, a conversion reward of 2...): not learned, and consumed so they never
+    /// block a later run; they stay in the store and the report. Logged with the first one's decision.
+    #[serde(default)]
+    pub rewards_refused: u64,
     /// The delay model the early learning used.
     #[serde(default)]
     pub delay: Option<crate::early::DelaySummary>,

@@ -1403,3 +1403,39 @@ async fn a_day_killed_at_any_store_write_resumes_to_the_uninterrupted_result() {
         assert_eq!(got.model, reference.model, "crash at write {n}: the same model");
     }
 }
+
+/// A reward outside its metric's range (here a revenue of 10^13, beyond any plausible amount, as a
+/// corrupt feed might yield) is not learned and does not stop the day: it is counted, consumed, and
+/// the rest is learned.
+#[tokio::test]
+async fn an_implausible_reward_is_refused_alone_and_the_day_still_learns() {
+    let w = world();
+    let activator = Arc::new(FakeActivator::default());
+    let first = run(&w, braze(), activator.clone(), DAY).execute().await.unwrap();
+    let treated = w
+        .store
+        .decisions(first.run_id)
+        .unwrap()
+        .into_iter()
+        .find(|d| d.policy_version != crate::NO_MESSAGE_VERSION && crate::is_message(&use_case(), d))
+        .unwrap();
+    w.store
+        .upsert_rewards(&[offerloop_domain::Reward {
+            decision_id: treated.id.clone(),
+            value: 1e13,
+            status: offerloop_domain::RewardStatus::Final,
+            attributed_outcomes: 5,
+        }])
+        .unwrap();
+    w.clock.set("2026-01-20T12:00:00Z".parse::<Timestamp>().unwrap());
+    let later = run(&w, braze(), activator, Date::constant(2026, 1, 20))
+        .execute()
+        .await
+        .unwrap();
+    assert_eq!(later.rewards_refused, 1);
+    assert!(later.rewards_learned > 0, "the other rewards are learned");
+    assert!(
+        w.store.learned().unwrap().contains(&treated.id),
+        "consumed, never to block a run again"
+    );
+}
