@@ -80,7 +80,7 @@ fn decode_values(key: &str, kind: &EventType, bytes: &[u8]) -> Result<Vec<Curren
 #[cfg(test)]
 mod tests {
     use apache_avro::types::Value;
-    use apache_avro::{Codec, DeflateSettings};
+    use apache_avro::{Codec, DeflateSettings, Schema};
     use jiff::Timestamp;
 
     use super::*;
@@ -221,6 +221,56 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(err.to_string().contains("record 1, field `id`"), "{err}");
+    }
+
+    /// Avro's zigzag variable-length encoding of `n`.
+    fn varint(n: i64) -> Vec<u8> {
+        let mut z = ((n << 1) ^ (n >> 63)) as u64;
+        let mut out = Vec::new();
+        while z >= 0x80 {
+            out.push((z & 0x7f) as u8 | 0x80);
+            z >>= 7;
+        }
+        out.push(z as u8);
+        out
+    }
+
+    #[test]
+    fn a_header_count_that_cannot_be_made_positive_is_an_error() {
+        // Found by the `currents_file` fuzz target: a header map count of i64::MIN (nine 0xff bytes
+        // and a 0x01) overflowed when negated (a panic in debug builds).
+        let mut bytes = b"Obj\x01".to_vec();
+        bytes.extend(varint(i64::MIN));
+        assert_eq!(bytes[4..], [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
+        let err = decode(KEY, "users.behaviors.Purchase", &bytes).unwrap_err();
+        assert!(matches!(err, Error::Container { .. }), "{err:?}");
+        assert!(err.to_string().contains("out of range"), "{err}");
+    }
+
+    #[test]
+    fn an_array_of_items_that_take_no_bytes_is_skipped_at_once() {
+        // An unread field holding an array of 2^63 - 1 nulls: skipping it item by item never ended
+        // (the `currents_file` fuzz target times out on it before the fix).
+        let schema = Schema::parse_str(
+            r#"{"type":"record","name":"CustomEvent","fields":[{"name":"id","type":"string"},
+               {"name":"time","type":"int"},{"name":"pad","type":{"type":"array","items":"null"}}]}"#,
+        )
+        .unwrap();
+        let header = container(&schema, Codec::Null, Vec::new());
+        let sync = &header[header.len() - 16..];
+        let mut record = varint(2);
+        record.extend(b"e1");
+        record.extend(varint(1));
+        record.extend(varint(i64::MAX));
+        record.extend(varint(0));
+        let mut bytes = header.clone();
+        bytes.extend(varint(1));
+        bytes.extend(varint(record.len() as i64));
+        bytes.extend(&record);
+        bytes.extend(sync);
+        let events = decode(KEY, "users.behaviors.CustomEvent", &bytes).unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].id, "e1");
     }
 
     proptest::proptest! {

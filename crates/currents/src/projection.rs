@@ -264,7 +264,13 @@ fn skip_blocks(data: &mut Bytes<'_>, mut item: impl FnMut(&mut Bytes<'_>) -> Res
             continue;
         }
         for _ in 0..count {
+            let before = data.at;
             item(data)?;
+            if data.at == before {
+                // Items of a schema that takes no bytes (null, a record of nulls) are all alike and
+                // all empty: the rest of the block is skipped too, instead of up to 2^63 times nothing.
+                break;
+            }
         }
     }
 }
@@ -323,7 +329,10 @@ pub(crate) fn header(bytes: &[u8]) -> Result<Header> {
             break;
         }
         if count < 0 {
-            count = -count;
+            // A negative count is followed by the block's size in bytes, not needed here.
+            count = count
+                .checked_neg()
+                .ok_or_else(|| broken(format!("a header block count out of range ({count})")))?;
             data.long()?;
         }
         for _ in 0..count {
