@@ -120,3 +120,22 @@ impl std::error::Error for Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    #[test]
+    fn missing_tools_are_listed_one_a_line_with_how_to_install_them() {
+        let error = Error::Missing {
+            tools: vec![
+                "Chromium: `apt-get install chromium`".to_owned(),
+                "moto: `pip install moto`".to_owned(),
+            ],
+        };
+        assert_eq!(
+            error.to_string(),
+            "missing what the checks need (nothing was run):\n  - Chromium: `apt-get install chromium`\n  - moto: `pip install moto`"
+        );
+    }
+}

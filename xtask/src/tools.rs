@@ -113,7 +113,8 @@ pub(crate) fn ensure(root: &Path) -> Result<ToolEnv> {
 
     match crate::fuzz::ensure_toolchain() {
         Ok(versions) => println!("    cargo-fuzz: {versions}"),
-        Err(e) => missing.push(e.to_string()),
+        Err(Error::Missing { tools }) => missing.extend(tools),
+        Err(other) => missing.push(other.to_string()),
     }
 
     if missing.is_empty() {
