@@ -75,7 +75,9 @@ pub enum Error {
     },
     /// The file is an SQLite database that offerloop did not create (it has tables but no offerloop
     /// schema version): it is left untouched.
-    #[error("store: not an offerloop store (an SQLite database with {tables} table(s) of another program); left untouched")]
+    #[error(
+        "store: not an offerloop store (an SQLite database with {tables} table(s) of another program); left untouched"
+    )]
     Foreign {
         /// How many tables it has.
         tables: i64,

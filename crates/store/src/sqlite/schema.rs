@@ -198,7 +198,9 @@ pub(super) fn migrate_with(conn: &mut Connection, migrations: &[&str]) -> Result
         // A file at version 0 is new and empty, unless another program made it: never add
         // offerloop's tables to someone else's database.
         let tables: i64 = tx
-            .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |row| row.get(0))
+            .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |row| {
+                row.get(0)
+            })
             .ctx("read the schema")?;
         if tables > 0 {
             return Err(Error::Foreign { tables });

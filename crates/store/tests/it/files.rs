@@ -96,7 +96,9 @@ fn a_corrupt_truncated_or_foreign_file_is_refused_and_left_untouched() {
     let dir = tempfile::tempdir().unwrap();
     // Garbage.
     let garbage = dir.path().join("garbage.db");
-    let bytes: Vec<u8> = (0..8192u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let bytes: Vec<u8> = (0..8192u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     std::fs::write(&garbage, &bytes).unwrap();
     let err = SqliteStore::open(&garbage).unwrap_err();
     assert!(err.to_string().contains("not a database"), "{err}");
@@ -126,7 +128,8 @@ fn a_corrupt_truncated_or_foreign_file_is_refused_and_left_untouched() {
     let foreign = dir.path().join("foreign.db");
     {
         let conn = rusqlite::Connection::open(&foreign).unwrap();
-        conn.execute_batch("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL);").unwrap();
+        conn.execute_batch("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL);")
+            .unwrap();
     }
     let before = std::fs::read(&foreign).unwrap();
     let err = SqliteStore::open(&foreign).unwrap_err();
