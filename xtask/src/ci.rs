@@ -3,8 +3,8 @@
 //! Before any step, the programs the steps need besides Rust are found or installed (`crate::tools`), so
 //! a missing browser fails the run in its first second, not at its last step. The steps are tidy
 //! (in-process, fast), rustfmt, clippy with warnings denied (all features, so the `mocks` code is linted
-//! too), rustdoc with warnings denied (broken links, missing docs; in its own target directory, so that a
-//! build running beside it in `target/` cannot break it), then the test suite: cargo-nextest when it is
+//! too), rustdoc with warnings denied (broken links, missing docs; if cargo cannot query rustc, which a
+//! build running beside it has caused, it is retried once in its own `target/doc-check`), then the test suite: cargo-nextest when it is
 //! installed (plus `cargo test --doc`, because nextest skips doctests), plain `cargo test` otherwise, the
 //! report check (in-process, `cargo xtask report-check`: the demo's HTML report in headless Chromium), and
 //! last every fuzz target for [`fuzz::CI_SECONDS`] (in-process, `cargo xtask fuzz --all`). The step list
@@ -21,8 +21,12 @@ use crate::fuzz::{self, FuzzArgs, Which};
 use crate::{report_check, tidy, tools};
 
 /// Cargo's message when it could not query rustc about the target, which a build running at the same time
-/// has caused (the docs step is retried once when its output says this).
+/// has caused (the docs step is retried once, in its own target directory, when its output says this).
 const RUSTC_PROBE_FAILED: &str = "failed to run `rustc` to learn about target-specific information";
+
+/// Where the docs step's retry builds: apart from `target/`, so whatever else builds there cannot
+/// interfere (a cold directory: the dependencies are checked again, about 3 minutes on 2 cores).
+const DOC_RETRY_TARGET_DIR: &str = "target/doc-check";
 
 /// One external command of the CI run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,8 +39,10 @@ struct Step {
     tests: bool,
     /// Extra environment variables.
     env: Vec<(&'static str, &'static str)>,
-    /// Run the step once more when it fails with this text in its error output.
+    /// Run the step once more, with `retry_args` added, when it fails with this text in its error output.
     retry_if: Option<&'static str>,
+    /// Arguments added to the retry.
+    retry_args: Vec<&'static str>,
 }
 
 impl Step {
@@ -47,11 +53,13 @@ impl Step {
             tests,
             env: Vec::new(),
             retry_if: None,
+            retry_args: Vec::new(),
         }
     }
 
-    fn retry_if(mut self, text: &'static str) -> Self {
+    fn retry_if(mut self, text: &'static str, args: &[&'static str]) -> Self {
         self.retry_if = Some(text);
+        self.retry_args = args.to_vec();
         self
     }
 
@@ -129,14 +137,7 @@ pub(crate) fn run(root: &Path) -> Result<()> {
 /// The external steps, given whether `Cargo.lock` exists and whether cargo-nextest is installed.
 fn plan(has_lock: bool, has_nextest: bool) -> Vec<Step> {
     let mut clippy = vec!["clippy", "--workspace", "--all-targets", "--all-features"];
-    let mut doc = vec![
-        "doc",
-        "--workspace",
-        "--no-deps",
-        "--all-features",
-        "--target-dir",
-        "target/doc-check",
-    ];
+    let mut doc = vec!["doc", "--workspace", "--no-deps", "--all-features"];
     if has_lock {
         clippy.push("--locked");
         doc.push("--locked");
@@ -147,7 +148,7 @@ fn plan(has_lock: bool, has_nextest: bool) -> Vec<Step> {
         Step::new("clippy", &clippy, false),
         Step::new("docs", &doc, false)
             .with_env("RUSTDOCFLAGS", "-D warnings")
-            .retry_if(RUSTC_PROBE_FAILED),
+            .retry_if(RUSTC_PROBE_FAILED, &["--target-dir", DOC_RETRY_TARGET_DIR]),
     ];
     if has_nextest {
         steps.push(Step::new(
@@ -174,8 +175,8 @@ fn nextest_available(root: &Path) -> bool {
         .is_ok_and(|status| status.success())
 }
 
-/// Runs one step with the tools' environment; a step with `retry_if` runs once more when it fails
-/// saying that text.
+/// Runs one step with the tools' environment; a step with `retry_if` runs once more, with its
+/// `retry_args`, when it fails saying that text.
 fn run_step(root: &Path, step: &Step, command: &str, tool_env: &[(&'static str, OsString)]) -> Result<()> {
     let mut cmd = Command::new(crate::cargo());
     cmd.args(&step.args).current_dir(root);
@@ -206,11 +207,12 @@ fn run_step(root: &Path, step: &Step, command: &str, tool_env: &[(&'static str, 
         if said && attempt == 1 {
             println!(
                 "note: step `{}` failed with \"{}\", which a build running at the same time can cause; \
-                 retrying once in 10 s",
+                 retrying once, with {}",
                 step.name,
-                step.retry_if.unwrap_or_default()
+                step.retry_if.unwrap_or_default(),
+                step.retry_args.join(" ")
             );
-            std::thread::sleep(Duration::from_secs(10));
+            cmd.args(&step.retry_args);
             attempt += 1;
             continue;
         }
@@ -276,7 +278,7 @@ mod tests {
             [
                 "fmt: cargo fmt --all --check",
                 "clippy: cargo clippy --workspace --all-targets --all-features --locked -- -D warnings",
-                "docs: RUSTDOCFLAGS=\"-D warnings\" cargo doc --workspace --no-deps --all-features --target-dir target/doc-check --locked",
+                "docs: RUSTDOCFLAGS=\"-D warnings\" cargo doc --workspace --no-deps --all-features --locked",
                 "tests: cargo nextest run --workspace --no-fail-fast",
                 "doctests: cargo test --workspace --doc",
             ]
@@ -290,20 +292,35 @@ mod tests {
             [
                 "fmt: cargo fmt --all --check",
                 "clippy: cargo clippy --workspace --all-targets --all-features -- -D warnings",
-                "docs: RUSTDOCFLAGS=\"-D warnings\" cargo doc --workspace --no-deps --all-features --target-dir target/doc-check",
+                "docs: RUSTDOCFLAGS=\"-D warnings\" cargo doc --workspace --no-deps --all-features",
                 "tests: cargo test --workspace",
             ]
         );
     }
 
     #[test]
-    fn only_the_docs_step_is_retried() {
-        let retried: Vec<&str> = plan(true, true)
+    fn only_the_docs_step_is_retried_in_its_own_target_dir() {
+        let retried: Vec<(&str, Vec<&str>)> = plan(true, true)
             .iter()
             .filter(|s| s.retry_if.is_some())
-            .map(|s| s.name)
+            .map(|s| (s.name, s.retry_args.clone()))
             .collect();
-        assert_eq!(retried, ["docs"]);
+        assert_eq!(retried, [("docs", vec!["--target-dir", "target/doc-check"])]);
+    }
+
+    #[test]
+    fn a_failure_is_recognised_by_what_it_says_on_stderr() {
+        let mut says = std::process::Command::new("sh");
+        says.args([
+            "-c",
+            "echo 'error: failed to run `rustc` to learn about target-specific information' >&2; exit 101",
+        ]);
+        let (status, said) = super::status_watching_stderr(&mut says, super::RUSTC_PROBE_FAILED).unwrap();
+        assert!(!status.success() && said);
+        let mut other = std::process::Command::new("sh");
+        other.args(["-c", "echo 'error: unresolved link' >&2; exit 101"]);
+        let (status, said) = super::status_watching_stderr(&mut other, super::RUSTC_PROBE_FAILED).unwrap();
+        assert!(!status.success() && !said);
     }
 
     #[test]

@@ -33,8 +33,8 @@ nothing runs. Then runs, in order, stopping at the first failure:
   3. clippy   cargo clippy --workspace --all-targets --all-features [--locked] -- -D warnings
               (--locked when Cargo.lock exists)
   4. docs     RUSTDOCFLAGS=\"-D warnings\" cargo doc --workspace --no-deps --all-features [--locked]
-              --target-dir target/doc-check (its own directory, so a concurrent build in target/
-              cannot break it; retried once if cargo cannot query rustc)
+              (when cargo cannot query rustc, which a build running beside it has caused,
+              retried once with --target-dir target/doc-check, apart from that build)
   5. tests    cargo nextest run --workspace --no-fail-fast, then cargo test --workspace --doc
               (nextest skips doctests); without cargo-nextest: cargo test --workspace
   6. report-check  (in-process) the demo's HTML report in headless Chromium, as
