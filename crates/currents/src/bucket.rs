@@ -225,7 +225,13 @@ impl Bucket {
                         .strftime("%Y-%m-%d-%H")
                         .to_string();
                     let offset = folder.clone().join(format!("date={hour}"));
-                    self.store.list_with_offset(Some(&folder), &offset)
+                    // The offset is also applied here: a server may ignore it (Azure's `startFrom`
+                    // is recent; Azurite, for one, lists everything), and reading files from before
+                    // the hour would only cost time, but listing them must not depend on the server.
+                    self.store
+                        .list_with_offset(Some(&folder), &offset)
+                        .try_filter(move |o| std::future::ready(o.location > offset))
+                        .boxed()
                 }
                 None => self.store.list(Some(&folder)),
             };
