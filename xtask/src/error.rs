@@ -100,7 +100,7 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "fuzz target `{target}` failed ({status}): the input is in {}/ (cargo fuzz printed how to \
-                 reproduce it); minimise it with `cargo +nightly fuzz tmin --fuzz-dir crates/fuzz {target} FILE` \
+                 reproduce it); minimise it with `cargo +nightly fuzz tmin --fuzz-dir crates/fuzz -s none {target} FILE` \
                  and add it as a regression test of the crate that owns the code (docs/fuzzing.md)",
                 artifacts.display()
             ),

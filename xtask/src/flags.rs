@@ -96,9 +96,9 @@ Usage: cargo xtask fuzz TARGET [--seconds N]
 Runs a cargo-fuzz (libFuzzer) target of crates/fuzz for N seconds (default 60), or every target
 one after the other; --list prints the targets (the files of crates/fuzz/fuzz_targets/).
 Installs the nightly toolchain (rustup) and cargo-fuzz (cargo install cargo-fuzz --locked) when
-missing, builds every target once (cargo +nightly fuzz build --fuzz-dir crates/fuzz, into
-crates/fuzz/target), then runs each as
-  cargo +nightly fuzz run --fuzz-dir crates/fuzz TARGET crates/fuzz/corpus/TARGET \\
+missing, builds every target once (cargo +nightly fuzz build --fuzz-dir crates/fuzz -s none, into
+crates/fuzz/target; without AddressSanitizer, as offerloop has no unsafe code), then runs each as
+  cargo +nightly fuzz run --fuzz-dir crates/fuzz -s none TARGET crates/fuzz/corpus/TARGET \\
       crates/fuzz/seeds/TARGET -- -max_total_time=N -timeout=20
 A crash fails the task and leaves the input in crates/fuzz/artifacts/TARGET/; see docs/fuzzing.md.";
 
