@@ -39,4 +39,4 @@ pub use features::{Customer, FeatureSchema, FeatureSpec, FeatureType, FeatureVal
 pub use holdout::{ControlAction, Group, Holdout};
 pub use ids::{CustomerId, Fraction, Identifier, Probability};
 pub use metric::{MetricKind, SuccessMetric};
-pub use usecase::{UseCase, UseCaseKind};
+pub use usecase::{StoreSettings, UseCase, UseCaseKind};

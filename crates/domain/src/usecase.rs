@@ -295,6 +295,20 @@ pub struct UseCase {
     /// Where outcomes are read from besides profile exports.
     #[serde(default)]
     pub outcomes: OutcomeFeeds,
+    /// Where the use case's state is kept (`[store]`). Not part of the [fingerprint](Self::fingerprint):
+    /// moving the state changes no decision.
+    #[serde(skip)]
+    pub store: StoreSettings,
+}
+
+/// Where a use case's state is kept (`[store]`): the embedded SQLite file by default, or a shared
+/// PostgreSQL database.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct StoreSettings {
+    /// `postgres://user@host:port/database[?schema=name]`: never with a password (refused).
+    pub url: Option<String>,
+    /// The environment variable holding the database password (default `OFFERLOOP_STORE_PASSWORD`).
+    pub password_env: Option<String>,
 }
 
 /// Where a use case reads outcomes (`[outcomes]`); without a feed, outcomes are the differences

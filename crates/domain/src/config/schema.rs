@@ -23,6 +23,7 @@ use crate::predicate::{Comparison, Literal, Predicate};
 use crate::usecase::MAX_TRACK_OBJECTS;
 use crate::usecase::{
     ActivationMapping, Algorithm, Audience, AudienceSource, BrazeConnection, Guardrails, OutcomeFeeds, PolicySettings,
+    StoreSettings,
     UseCase, UseCaseKind,
 };
 use crate::{Error, Result};
@@ -113,6 +114,10 @@ fn read_root(cx: &mut Cx<'_>, mut root: Table<'_, '_>) -> Option<UseCase> {
         Some(t) => read_outcomes(cx, t),
         None => Some(OutcomeFeeds::default()),
     };
+    let store = match root.table(cx, "store", false) {
+        Some(t) => read_store(cx, t),
+        None => Some(StoreSettings::default()),
+    };
     root.finish(cx);
 
     // Cross-section checks that need several sections at once.
@@ -182,7 +187,54 @@ fn read_root(cx: &mut Cx<'_>, mut root: Table<'_, '_>) -> Option<UseCase> {
         activation: activation?,
         braze: braze?,
         outcomes: outcomes?,
+        store: store?,
     })
+}
+
+/// `[store]`: a PostgreSQL URL without a password, and the environment variable that holds it.
+fn read_store(cx: &mut Cx<'_>, mut t: Table<'_, '_>) -> Option<StoreSettings> {
+    let errors = cx.error_count();
+    let url = t.nonempty(cx, "url", false).and_then(|(url, span)| {
+        let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+        if !matches!(scheme.as_deref(), Some("postgres" | "postgresql")) {
+            cx.error(
+                span,
+                &t.key_path("url"),
+                format!("`{url}` is not a PostgreSQL URL: use postgres://user@host:5432/database (omit [store] for the embedded SQLite file)"),
+            );
+            return None;
+        }
+        let authority = url.split_once("://").map_or("", |(_, rest)| rest.split('/').next().unwrap_or(""));
+        let has_password = authority
+            .rsplit_once('@')
+            .is_some_and(|(user_info, _)| user_info.contains(':'));
+        if has_password || url.contains("password=") {
+            cx.error(
+                span,
+                &t.key_path("url"),
+                "no password in the file: put it in the environment variable named by `password_env` (default OFFERLOOP_STORE_PASSWORD)",
+            );
+            return None;
+        }
+        Some(url)
+    });
+    let password_env = t.nonempty(cx, "password_env", false).and_then(|(name, span)| {
+        let valid = !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !name.starts_with(|c: char| c.is_ascii_digit());
+        if valid {
+            Some(name)
+        } else {
+            cx.error(
+                span,
+                &t.key_path("password_env"),
+                format!("`{name}` is not an environment variable name (letters, digits and _)"),
+            );
+            None
+        }
+    });
+    t.finish(cx);
+    (cx.error_count() == errors).then_some(StoreSettings { url, password_env })
 }
 
 /// The URL schemes a Currents connector writes to (and `file` for a local copy).
@@ -1749,6 +1801,38 @@ control_fraction = 0.1
                 "{got:?}"
             );
             assert!(got[0].contains(says), "{got:?}");
+        }
+    }
+
+    #[test]
+    fn a_postgres_store_is_read_and_not_fingerprinted() {
+        let base = use_case("", "", "");
+        let text = format!("{base}\n[store]\nurl = \"postgres://offerloop@db:5432/marketing?schema=winback\"\npassword_env = \"PG_PASS\"\n");
+        let uc = parse_use_case(&text, "tpl.toml").unwrap();
+        assert_eq!(uc.store.url.as_deref(), Some("postgres://offerloop@db:5432/marketing?schema=winback"));
+        assert_eq!(uc.store.password_env.as_deref(), Some("PG_PASS"));
+        let plain = parse_use_case(&base, "tpl.toml").unwrap();
+        assert_eq!(plain.store, crate::StoreSettings::default());
+        assert_eq!(uc.fingerprint(), plain.fingerprint(), "where the state lives changes no decision");
+    }
+
+    #[test]
+    fn a_store_url_with_a_password_or_of_another_kind_is_located() {
+        for (key, value, says) in [
+            ("url", "postgres://offerloop:hunter2@db/marketing", "no password in the file"),
+            ("url", "postgresql://db/marketing?password=hunter2", "no password in the file"),
+            ("url", "mysql://db/marketing", "is not a PostgreSQL URL"),
+            ("password_env", "9LIVES", "is not an environment variable name"),
+        ] {
+            let base = use_case("", "", "");
+            let line = base.lines().count() + 3;
+            let text = format!("{base}\n[store]\n{key} = \"{value}\"\n");
+            let got = errors(&text);
+            assert_eq!(got.len(), 1, "{got:?}");
+            assert!(got[0].starts_with(&format!("tpl.toml:{line}:")), "{got:?}");
+            assert!(got[0].contains(&format!("store.{key}: ")), "{got:?}");
+            assert!(got[0].contains(says), "{got:?}");
+            assert!(!got[0].contains("hunter2"), "the password is never repeated: {got:?}");
         }
     }
 
