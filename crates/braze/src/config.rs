@@ -116,6 +116,19 @@ impl BrazeConfigBuilder {
         self
     }
 
+    /// Gives this client `1 / processes` of every pool's budget: the share of one of `processes`
+    /// processes that call Braze with the same key at once (the workers of a day shared across
+    /// processes), so that together they stay under Braze's limits. Each pool keeps at least one
+    /// request per window. Braze's own `X-RateLimit-*` headers, which every process reads, still
+    /// make any of them wait when the shared window is spent.
+    pub fn share_rate_limits(mut self, processes: u32) -> Self {
+        let processes = processes.max(1);
+        for limit in self.rate_limits.values_mut() {
+            limit.requests = (limit.requests / processes).max(1);
+        }
+        self
+    }
+
     /// Validates and builds.
     ///
     /// # Errors
@@ -183,7 +196,28 @@ impl BrazeConfigBuilder {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
+    #[test]
+    fn shared_budgets_add_up_to_at_most_the_documented_limit() {
+        use crate::endpoint::RateLimitPool;
+        let key = crate::ApiKey::new("k").unwrap();
+        for processes in [1_u32, 2, 3, 4, 7, 100_000_000] {
+            let config = super::BrazeConfig::builder("https://rest.iad-01.braze.com", key.clone())
+                .share_rate_limits(processes)
+                .build()
+                .unwrap();
+            for pool in RateLimitPool::ALL {
+                let (documented, _) = pool.documented_limit();
+                let share = config.rate_limit(pool).unwrap().requests;
+                assert!(share >= 1, "{pool:?}");
+                if documented >= processes {
+                    assert!(u64::from(share) * u64::from(processes) <= u64::from(documented), "{pool:?} {processes}");
+                }
+            }
+        }
+    }
+
     use super::*;
 
     fn build(url: &str) -> Result<BrazeConfig> {
