@@ -3,7 +3,7 @@
 //! `main.rs` only parses arguments (clap), sets up tracing and prints; each command here takes plain
 //! inputs and returns what to print and whether it succeeded: `init`, `validate`, `braze check`,
 //! `check`, `templates sync`, the batch JSONL policy interface (`policy init|decide|learn|evaluate`),
-//! the daily loop (`run`, `status`, `report`, `demo`), `sim serve` (the simulated Braze workspace)
+//! the daily loop (`run`, `worker`, `status`, `report`, `demo`), the store (`store migrate|export`), `sim serve` (the simulated Braze workspace)
 //! and `currents scan`.
 
 pub mod braze_check;
@@ -21,5 +21,6 @@ pub mod report_cmd;
 pub mod run_cmd;
 pub mod sim_cmd;
 pub mod status_cmd;
+pub mod store_cmd;
 pub mod templates_cmd;
 pub mod validate;

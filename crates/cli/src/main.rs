@@ -95,9 +95,17 @@ enum Command {
         /// done. Batches whose fate is unknown are never resent.
         #[arg(long, conflicts_with = "dry_run")]
         resend_failed: bool,
-        /// The store file.
-        #[arg(long, value_name = "PATH", default_value = offerloop_cli::run_cmd::DEFAULT_STORE)]
-        store: PathBuf,
+        /// The store: an SQLite file or a `postgres://user@host/db[?schema=NAME]` URL (the password
+        /// from the environment variable `[store] password_env` names, default
+        /// OFFERLOOP_STORE_PASSWORD). Default: the use case's `[store] url`, else .offerloop/state.db.
+        #[arg(long, value_name = "PATH|URL")]
+        store: Option<String>,
+        /// Share the day among N workers in this process (shards leased through the store; other
+        /// processes may join with `offerloop worker`). 0: one single-process run.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        workers: usize,
+        #[command(flatten)]
+        shards: ShardArgs,
         /// Send batches in flight at once (each follows the send ledger on its own).
         #[arg(long, value_name = "N", default_value_t = 4)]
         concurrency: usize,
@@ -107,14 +115,53 @@ enum Command {
         #[arg(long, value_name = "DURATION", default_value = "2h", value_parser = offerloop_cli::export_wait::parse_timeout)]
         export_timeout: std::time::Duration,
     },
-    /// Last runs, pending and unknown batches, and the model version of a use case.
+    /// Last runs, pending and unknown batches, the model version of a use case, and for a day shared
+    /// by workers its shards, their leases and the workers.
     Status {
         /// The use-case file.
         #[arg(long = "use-case", value_name = "FILE")]
         use_case: PathBuf,
-        /// The store file.
-        #[arg(long, value_name = "PATH", default_value = offerloop_cli::run_cmd::DEFAULT_STORE)]
-        store: PathBuf,
+        /// The store: an SQLite file or a `postgres://user@host/db[?schema=NAME]` URL (the password
+        /// from the environment variable `[store] password_env` names, default
+        /// OFFERLOOP_STORE_PASSWORD). Default: the use case's `[store] url`, else .offerloop/state.db.
+        #[arg(long, value_name = "PATH|URL")]
+        store: Option<String>,
+    },
+    /// Take part in a day shared by workers: plan it if nobody has, then lease, decide and send
+    /// shards until every one is done. Start any number, on any hosts that reach the store.
+    Worker {
+        /// The use-case file (every worker of a day must use the same version).
+        #[arg(long = "use-case", value_name = "FILE")]
+        use_case: PathBuf,
+        /// The run's date (YYYY-MM-DD); default: today in the use case's time zone.
+        #[arg(long, value_name = "DATE")]
+        date: Option<jiff::civil::Date>,
+        /// The store: an SQLite file or a `postgres://user@host/db[?schema=NAME]` URL (the password
+        /// from the environment variable `[store] password_env` names, default
+        /// OFFERLOOP_STORE_PASSWORD). Default: the use case's `[store] url`, else .offerloop/state.db.
+        #[arg(long, value_name = "PATH|URL")]
+        store: Option<String>,
+        /// How many worker processes share the day: this one takes 1/N of every Braze rate-limit
+        /// budget, so that together they stay under Braze's limits.
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        processes: u32,
+        #[command(flatten)]
+        shards: ShardArgs,
+        /// Send batches in flight at once.
+        #[arg(long, value_name = "N", default_value_t = 4)]
+        concurrency: usize,
+        /// Read the clock of the simulator at this URL (`offerloop sim serve`) instead of the
+        /// system's: for tests and demos against the simulator.
+        #[arg(long, value_name = "URL", hide = true)]
+        sim_clock: Option<String>,
+        /// How long the planning worker waits for Braze's segment export.
+        #[arg(long, value_name = "DURATION", default_value = "2h", value_parser = offerloop_cli::export_wait::parse_timeout)]
+        export_timeout: std::time::Duration,
+    },
+    /// The store itself: bring its schema up to date, or export the decision log.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
     },
     /// The evidence for a use case: uplift against the holdout with 95 % intervals, what-if
     /// estimates, what the model learned, drift, and Braze's own figures; writes `report.html` (one
@@ -132,9 +179,11 @@ enum Command {
         /// Output directory.
         #[arg(long, value_name = "DIR", default_value = ".offerloop/report")]
         out: PathBuf,
-        /// The store file.
-        #[arg(long, value_name = "PATH", default_value = offerloop_cli::run_cmd::DEFAULT_STORE)]
-        store: PathBuf,
+        /// The store: an SQLite file or a `postgres://user@host/db[?schema=NAME]` URL (the password
+        /// from the environment variable `[store] password_env` names, default
+        /// OFFERLOOP_STORE_PASSWORD). Default: the use case's `[store] url`, else .offerloop/state.db.
+        #[arg(long, value_name = "PATH|URL")]
+        store: Option<String>,
         /// Do not ask Braze for its campaign and canvas analytics.
         #[arg(long)]
         no_braze: bool,
@@ -218,6 +267,60 @@ enum SimCommand {
     },
 }
 
+/// How a day shared by workers is cut and leased.
+#[derive(Debug, clap::Args)]
+struct ShardArgs {
+    /// Customers per shard (the planning worker's value is the day's).
+    #[arg(long, value_name = "N", default_value_t = offerloop_engine::WorkerOptions::DEFAULT_SHARD_SIZE)]
+    shard_size: u64,
+    /// How long a shard's lease lasts unless renewed (every third of it); a dead worker's shard is
+    /// taken over this long after its last renewal.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = offerloop_cli::export_wait::parse_timeout)]
+    lease_ttl: std::time::Duration,
+}
+
+#[derive(Debug, Subcommand)]
+enum StoreCommand {
+    /// Bring the store's schema to this offerloop's version (every command also does on opening;
+    /// this does nothing else, for a deployment step).
+    Migrate {
+        /// The store: an SQLite file or a `postgres://` URL (password from OFFERLOOP_STORE_PASSWORD).
+        #[arg(long, value_name = "PATH|URL", default_value = offerloop_cli::run_cmd::DEFAULT_STORE)]
+        store: String,
+    },
+    /// Export the decision log of a use case (every decision with its logged propensity, options,
+    /// reward and delivery) for a warehouse.
+    Export {
+        /// The use-case file.
+        #[arg(long = "use-case", value_name = "FILE")]
+        use_case: PathBuf,
+        /// The store: an SQLite file or a `postgres://user@host/db[?schema=NAME]` URL (the password
+        /// from the environment variable `[store] password_env` names, default
+        /// OFFERLOOP_STORE_PASSWORD). Default: the use case's `[store] url`, else .offerloop/state.db.
+        #[arg(long, value_name = "PATH|URL")]
+        store: Option<String>,
+        /// The format (one JSON object per line).
+        #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+        format: ExportFormat,
+        /// First run date (YYYY-MM-DD).
+        #[arg(long, value_name = "DATE")]
+        from: Option<jiff::civil::Date>,
+        /// Last run date (YYYY-MM-DD).
+        #[arg(long, value_name = "DATE")]
+        to: Option<jiff::civil::Date>,
+        /// Output file (`-`: stdout).
+        #[arg(long, value_name = "FILE", default_value = "-")]
+        out: PathBuf,
+    },
+}
+
+/// Formats of `offerloop store export`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    /// JSON Lines.
+    Jsonl,
+}
+
 #[derive(Debug, Subcommand)]
 enum TemplatesCommand {
     /// Create or update, as Braze email templates, the template files the use case's options point at
@@ -233,9 +336,10 @@ enum TemplatesCommand {
         #[arg(long, value_name = "PATH", default_value = offerloop_cli::templates_cmd::TEMPLATE_IDS_FILE)]
         state_file: PathBuf,
         /// The store whose use-case lock the sync takes (a run of the same use case on it waits for
-        /// nothing: one of the two fails fast naming the other).
-        #[arg(long, value_name = "PATH", default_value = offerloop_cli::run_cmd::DEFAULT_STORE)]
-        store: PathBuf,
+        /// nothing: one of the two fails fast naming the other): an SQLite file or a `postgres://`
+        /// URL; default: the use case's `[store] url`, else .offerloop/state.db.
+        #[arg(long, value_name = "PATH|URL")]
+        store: Option<String>,
     },
 }
 
@@ -282,7 +386,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     state_file,
                     store,
                 },
-        } => run_templates_sync(&use_case, dry_run, &state_file, &store),
+        } => run_templates_sync(&use_case, dry_run, &state_file, store.as_deref()),
         Command::Currents {
             command: CurrentsCommand::Scan { url, since, json },
         } => run_currents_scan(&url, since, json),
@@ -306,6 +410,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             dry_run,
             resend_failed,
             store,
+            workers,
+            shards,
             concurrency,
             export_timeout,
         } => run_daily(offerloop_cli::run_cmd::RunArgs {
@@ -314,19 +420,57 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             dry_run,
             resend_failed,
             progress: offerloop_cli::progress::TerminalProgress::for_stderr(),
-            store: Some(store),
+            store,
+            workers,
+            shard_size: shards.shard_size,
+            lease_ttl: shards.lease_ttl,
             concurrency,
             export_timeout,
             export_progress: Some(offerloop_cli::export_wait::ExportWaitLines::callback(
                 print_progress_line,
             )),
         }),
+        Command::Worker {
+            use_case,
+            date,
+            store,
+            processes,
+            shards,
+            concurrency,
+            sim_clock,
+            export_timeout,
+        } => run_worker(
+            offerloop_cli::run_cmd::RunArgs {
+                use_case,
+                date,
+                dry_run: false,
+                resend_failed: false,
+                progress: offerloop_cli::progress::TerminalProgress::for_stderr(),
+                store,
+                workers: 1,
+                shard_size: shards.shard_size,
+                lease_ttl: shards.lease_ttl,
+                concurrency,
+                export_timeout,
+                export_progress: Some(offerloop_cli::export_wait::ExportWaitLines::callback(
+                    print_progress_line,
+                )),
+            },
+            processes,
+            sim_clock.as_deref(),
+        ),
+        Command::Store { command } => run_store(command),
         Command::Status { use_case, store } => {
             let use_case = offerloop_cli::run_cmd::load_use_case(&use_case)?;
-            let store = offerloop_cli::run_cmd::open_store(&store)?;
+            let location = offerloop_cli::store_cmd::location(store.as_deref(), Some(&use_case))?;
+            let store = offerloop_cli::store_cmd::open(&location)?;
             print!(
                 "{}",
-                offerloop_cli::status_cmd::status(store.as_ref(), use_case.name.as_str())?
+                offerloop_cli::status_cmd::status_at(
+                    store.as_ref(),
+                    use_case.name.as_str(),
+                    offerloop_engine::Clock::now(&offerloop_cli::run_cmd::SystemClock)
+                )?
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -386,6 +530,47 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
+fn run_worker(
+    args: offerloop_cli::run_cmd::RunArgs,
+    processes: u32,
+    sim_clock: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let use_case = offerloop_cli::run_cmd::load_use_case(&args.use_case)?;
+    let braze = offerloop_cli::run_cmd::braze_client_sharing(&use_case, processes)?;
+    let runtime = runtime()?;
+    let clock: std::sync::Arc<dyn offerloop_engine::Clock> = match sim_clock {
+        Some(url) => std::sync::Arc::new(runtime.block_on(offerloop_cli::run_cmd::OffsetClock::of_simulator(url))?),
+        None => std::sync::Arc::new(offerloop_cli::run_cmd::SystemClock),
+    };
+    let outcome = runtime.block_on(offerloop_cli::run_cmd::run_with(&args, use_case, braze, clock))?;
+    print!("{}", offerloop_cli::run_cmd::render_outcome(&outcome));
+    Ok(ExitCode::from(outcome.exit_code()))
+}
+
+fn run_store(command: StoreCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        StoreCommand::Migrate { store } => {
+            let location = offerloop_cli::store_cmd::location(Some(&store), None)?;
+            print!("{}", offerloop_cli::store_cmd::migrate(&location)?);
+        }
+        StoreCommand::Export {
+            use_case,
+            store,
+            format: ExportFormat::Jsonl,
+            from,
+            to,
+            out,
+        } => {
+            let use_case = offerloop_cli::run_cmd::load_use_case(&use_case)?;
+            let location = offerloop_cli::store_cmd::location(store.as_deref(), Some(&use_case))?;
+            let store = offerloop_cli::store_cmd::open(&location)?;
+            let lines = offerloop_cli::store_cmd::export_to(store.as_ref(), &use_case, from, to, &out)?;
+            eprintln!("{lines} decisions exported from {location}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run_daily(args: offerloop_cli::run_cmd::RunArgs) -> anyhow::Result<ExitCode> {
     let clock = std::sync::Arc::new(offerloop_cli::run_cmd::SystemClock);
     let outcome = runtime()?.block_on(offerloop_cli::run_cmd::run(&args, clock))?;
@@ -409,7 +594,12 @@ fn run_check(use_case: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(offerloop_cli::check_cmd::exit_code(&results)))
 }
 
-fn run_templates_sync(use_case: &Path, dry_run: bool, state_file: &Path, store: &Path) -> anyhow::Result<ExitCode> {
+fn run_templates_sync(
+    use_case: &Path,
+    dry_run: bool,
+    state_file: &Path,
+    store: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     let text = runtime()?.block_on(offerloop_cli::templates_cmd::sync(use_case, dry_run, state_file, store))?;
     print!("{text}");
     Ok(ExitCode::SUCCESS)

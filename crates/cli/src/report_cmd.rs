@@ -21,7 +21,7 @@ use offerloop_report::model::{BrazeDay, BrazeSeries, BrazeSide};
 
 use offerloop_engine::Clock;
 
-use crate::run_cmd::{braze_client, load_use_case, open_store};
+use crate::run_cmd::{braze_client, load_use_case};
 
 /// What `offerloop report` was asked for.
 #[derive(Debug, Clone)]
@@ -34,8 +34,9 @@ pub struct ReportArgs {
     pub to: Option<Date>,
     /// Output directory.
     pub out: PathBuf,
-    /// The store file.
-    pub store: PathBuf,
+    /// The store (an SQLite file or a `postgres://` URL; default: the use case's `[store] url`, else
+    /// the default file).
+    pub store: Option<String>,
     /// Fetch Braze's analytics (off: the Braze section says so).
     pub braze: bool,
 }
@@ -46,7 +47,8 @@ pub struct ReportArgs {
 /// An unreadable use case or store, a report that cannot be built or written.
 pub async fn run(args: &ReportArgs, clock: &dyn Clock) -> anyhow::Result<(Report, Written)> {
     let use_case = load_use_case(&args.use_case)?;
-    let store = open_store(&args.store)?;
+    let location = crate::store_cmd::location(args.store.as_deref(), Some(&use_case))?;
+    let store = crate::store_cmd::open(&location)?;
     let _lock = crate::run_cmd::lock(store.as_ref(), use_case.name.as_str(), "offerloop report", clock)?;
     let now = clock.now();
     let braze = if args.braze {

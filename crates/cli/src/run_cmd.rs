@@ -11,8 +11,8 @@ use jiff::civil::Date;
 use offerloop_activation::{Activator, BrazeActivator, DryRunActivator};
 use offerloop_braze::{ApiKey, BrazeApi, BrazeClient, BrazeConfig};
 use offerloop_domain::UseCase;
-use offerloop_engine::{Clock, CurrentsFeed, DailyRun, RunOptions, RunSummary};
-use offerloop_store::{LockHolder, SqliteStore, Store};
+use offerloop_engine::{Clock, CurrentsFeed, DailyRun, RunOptions, RunSummary, WorkerOptions, WorkerReport};
+use offerloop_store::{LockHolder, SqliteStore, Store, StoreLocation};
 
 use crate::validate::{self, Verdict};
 
@@ -30,6 +30,51 @@ impl Clock for SystemClock {
     }
 }
 
+/// A clock running at wall-clock speed from another clock's reading: the simulator's (`GET
+/// /_sim/clock`), for processes run against `offerloop sim serve` (`--sim-clock`, hidden: tests and
+/// demos only).
+#[derive(Debug, Clone, Copy)]
+pub struct OffsetClock {
+    offset: jiff::SignedDuration,
+}
+
+impl OffsetClock {
+    /// A clock that reads `now` at this instant of the wall clock.
+    pub fn starting_at(now: Timestamp) -> Self {
+        Self {
+            offset: now.duration_since(SystemClock.now()),
+        }
+    }
+
+    /// The clock of the simulator at `base_url` (its `GET /_sim/clock`), running on from there.
+    ///
+    /// # Errors
+    /// The simulator cannot be reached or answers something else.
+    pub async fn of_simulator(base_url: &str) -> anyhow::Result<Self> {
+        let url = format!("{}/_sim/clock", base_url.trim_end_matches('/'));
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let body: serde_json::Value = reqwest::get(&url)
+            .await
+            .with_context(|| format!("reading the simulator's clock at {url}"))?
+            .json()
+            .await
+            .with_context(|| format!("reading the simulator's clock at {url}"))?;
+        let now: Timestamp = body
+            .get("now")
+            .and_then(serde_json::Value::as_str)
+            .with_context(|| format!("{url} answered without `now`: {body}"))?
+            .parse()
+            .with_context(|| format!("{url}: `now` is not a timestamp"))?;
+        Ok(Self::starting_at(now))
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> Timestamp {
+        SystemClock.now().saturating_add(self.offset).unwrap_or(Timestamp::MAX)
+    }
+}
+
 /// What `offerloop run` was asked for.
 #[derive(Debug, Clone)]
 pub struct RunArgs {
@@ -42,8 +87,16 @@ pub struct RunArgs {
     pub dry_run: bool,
     /// Resend the day's batches that were certainly not sent (`failed`), also on a day already done.
     pub resend_failed: bool,
-    /// The store file (default [`DEFAULT_STORE`]).
-    pub store: Option<PathBuf>,
+    /// The store: an SQLite file or a `postgres://` URL (default: the use case's `[store] url`, else
+    /// [`DEFAULT_STORE`]; see [`crate::store_cmd::location`]).
+    pub store: Option<String>,
+    /// Share the day among this many workers in this process (0: one single-process run). Other
+    /// processes may join with `offerloop worker` ([`offerloop_engine::DailyRun::work`]).
+    pub workers: usize,
+    /// Customers per shard of a day shared by workers.
+    pub shard_size: u64,
+    /// How long a worker's shard lease lasts unless renewed.
+    pub lease_ttl: std::time::Duration,
     /// Send batches in flight at once.
     pub concurrency: usize,
     /// How long to wait for the segment export to be ready (`--export-timeout`; default
@@ -97,8 +150,19 @@ pub fn open_store(path: &Path) -> anyhow::Result<Arc<dyn Store>> {
 /// # Errors
 /// A missing key variable or an invalid endpoint.
 pub fn braze_client(use_case: &UseCase) -> anyhow::Result<Arc<dyn BrazeApi>> {
+    braze_client_sharing(use_case, 1)
+}
+
+/// [`braze_client`] with `1 / processes` of every rate-limit budget: one of `processes` worker
+/// processes sharing a day ([`offerloop_braze::BrazeConfigBuilder::share_rate_limits`]).
+///
+/// # Errors
+/// As [`braze_client`].
+pub fn braze_client_sharing(use_case: &UseCase, processes: u32) -> anyhow::Result<Arc<dyn BrazeApi>> {
     let key = ApiKey::from_env(&use_case.braze.api_key_env)?;
-    let config = BrazeConfig::builder(use_case.braze.endpoint.clone(), key).build()?;
+    let config = BrazeConfig::builder(use_case.braze.endpoint.clone(), key)
+        .share_rate_limits(processes)
+        .build()?;
     Ok(Arc::new(BrazeClient::new(config)?))
 }
 
@@ -110,6 +174,8 @@ pub struct RunOutcome {
     /// For a dry run, its directory ([`dry_run_dir`]): the copy of the store it ran on
     /// (`state.db`) and the batches it would have sent (`batches.jsonl`).
     pub dry_run: Option<PathBuf>,
+    /// What each worker of this process did, for a day shared by workers (empty otherwise).
+    pub workers: Vec<WorkerReport>,
 }
 
 impl RunOutcome {
@@ -184,20 +250,31 @@ pub async fn run_with(
     braze: Arc<dyn BrazeApi>,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<RunOutcome> {
+    let clock_now = clock.now();
     let date = match args.date {
         Some(d) => d,
-        None => today(&use_case, clock.now())?,
+        None => today(&use_case, clock_now)?,
     };
-    let store_path = args.store.as_deref().unwrap_or(Path::new(DEFAULT_STORE));
+    let location = crate::store_cmd::location(args.store.as_deref(), Some(&use_case))?;
     let (store, activator, dry_dir, _lock): (Arc<dyn Store>, Arc<dyn Activator>, _, _) = if args.dry_run {
+        let StoreLocation::Sqlite(store_path) = &location else {
+            bail!(
+                "--dry-run runs the day on a copy of an SQLite store; the store {location} is PostgreSQL: copy the day's state into a file store first (`offerloop store export`), or run without --dry-run"
+            );
+        };
         let dir = dry_run_dir(store_path, use_case.name.as_str(), date);
         let store = dry_run_store(store_path, &dir)?;
         let activator = Arc::new(DryRunActivator::new(dir.join("batches.jsonl")));
         (store, activator, Some(dir), None)
     } else {
-        let store = open_store(store_path)?;
-        let lock = lock(store.as_ref(), use_case.name.as_str(), "offerloop run", clock.as_ref())?;
-        (store, Arc::new(BrazeActivator::new(braze.clone())), None, Some(lock))
+        let store = crate::store_cmd::open(&location)?;
+        // Workers coordinate through the store's leases; a single run holds the use case's lock.
+        let lock = if args.workers == 0 {
+            Some(lock(store.as_ref(), use_case.name.as_str(), "offerloop run", clock.as_ref())?)
+        } else {
+            None
+        };
+        (store, Arc::new(BrazeActivator::new(braze.clone())), None, lock)
     };
     let base_dir = args
         .use_case
@@ -222,20 +299,46 @@ pub async fn run_with(
             progress: args.progress.clone(),
             // Downloads go beside the store (`.offerloop/exports` for the default store), a dry
             // run's into its own directory.
-            export_dir: match &dry_dir {
-                Some(dir) => dir.join("exports"),
-                None => store_dir(store_path).join("exports"),
+            export_dir: match (&dry_dir, &location) {
+                (Some(dir), _) => dir.join("exports"),
+                (None, StoreLocation::Sqlite(path)) => store_dir(path).join("exports"),
+                (None, _) => store_dir(Path::new(DEFAULT_STORE)).join("exports"),
             },
             ..RunOptions::default()
         });
     if let Some(feed) = feed {
         builder = builder.outcome_source(feed);
     }
-    let summary = builder.build()?.execute().await?;
+    let day = builder.build()?;
+    if args.workers == 0 {
+        let summary = day.execute().await?;
+        return Ok(RunOutcome {
+            summary,
+            dry_run: dry_dir,
+            workers: Vec::new(),
+        });
+    }
+    let workers = work(&day, args, clock_now).await?;
     Ok(RunOutcome {
-        summary,
-        dry_run: dry_dir,
+        summary: workers.first().map(|w| w.summary.clone()).unwrap_or_default(),
+        dry_run: None,
+        workers,
     })
+}
+
+/// Takes part in `day` with `args.workers` workers of this process until the day is done.
+///
+/// # Errors
+/// The first worker's error (the others stop with it; the day resumes with any worker).
+async fn work(day: &DailyRun, args: &RunArgs, started_at: Timestamp) -> anyhow::Result<Vec<WorkerReport>> {
+    let options: Vec<WorkerOptions> = (0..args.workers.max(1))
+        .map(|n| WorkerOptions {
+            shard_size: args.shard_size,
+            lease_ttl: args.lease_ttl,
+            ..WorkerOptions::new(WorkerOptions::new_id(n), started_at)
+        })
+        .collect();
+    Ok(futures::future::try_join_all(options.iter().map(|o| day.work(o))).await?)
 }
 
 /// Takes the lock of `use_case` in `store` for this process running `command`.
@@ -264,6 +367,23 @@ fn export_poll(args: &RunArgs) -> offerloop_braze::export::ExportPoll {
 /// batches certainly not sent.
 pub fn render_outcome(outcome: &RunOutcome) -> String {
     let mut out = render_summary(&outcome.summary);
+    for w in &outcome.workers {
+        let mut did = Vec::new();
+        if w.planned {
+            did.push("planned the day".to_owned());
+        }
+        did.push(format!("{} shard(s) {:?}", w.shards.len(), w.shards));
+        if !w.taken_over.is_empty() {
+            did.push(format!("took over {:?} after their lease expired", w.taken_over));
+        }
+        if !w.lost.is_empty() {
+            did.push(format!("lost the lease of {:?}", w.lost));
+        }
+        if w.finished {
+            did.push("wrote the day's summary".to_owned());
+        }
+        let _ = writeln!(out, "  worker {}: {}", w.worker, did.join(", "));
+    }
     let failed = outcome.summary.batches.failed;
     if let Some(dir) = &outcome.dry_run {
         let _ = writeln!(

@@ -26,11 +26,27 @@ use crate::run_cmd::{braze_client, load_use_case};
 /// An invalid use-case file, a missing key variable, an unreadable template file, a failed Braze
 /// request, a state file that cannot be read or written, or the use case busy in the store (its
 /// lock, [`offerloop_store::lock_file`], is held by a run or another sync).
-pub async fn sync(use_case_path: &Path, dry_run: bool, state_file: &Path, store: &Path) -> anyhow::Result<String> {
+pub async fn sync(
+    use_case_path: &Path,
+    dry_run: bool,
+    state_file: &Path,
+    store: Option<&str>,
+) -> anyhow::Result<String> {
     let use_case = load_use_case(use_case_path)?;
     let now = offerloop_engine::Clock::now(&crate::run_cmd::SystemClock);
     let holder = offerloop_store::LockHolder::this_process("offerloop templates sync", now);
-    let _lock = offerloop_store::lock_file(store, use_case.name.as_str(), &holder)?;
+    // An SQLite store's lock is a file beside it (the database need not exist); a PostgreSQL one is
+    // held by a connection of the store.
+    let location = crate::store_cmd::location(store, Some(&use_case))?;
+    let (_lock, _store) = match &location {
+        offerloop_store::StoreLocation::Sqlite(path) => {
+            (offerloop_store::lock_file(path, use_case.name.as_str(), &holder)?, None)
+        }
+        _ => {
+            let store = crate::store_cmd::open(&location)?;
+            (store.lock_use_case(use_case.name.as_str(), &holder)?, Some(store))
+        }
+    };
     let client = braze_client(&use_case)?;
     let base_dir = use_case_path.parent().unwrap_or(Path::new(""));
     sync_with(client.as_ref(), &use_case, base_dir, dry_run, state_file).await

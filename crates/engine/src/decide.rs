@@ -175,11 +175,12 @@ pub struct Decider<'a> {
 }
 
 impl<'a> Decider<'a> {
-    /// A decider with nothing admitted yet.
-    pub fn new(ctx: DecideContext<'a>) -> Self {
+    /// A decider with nothing admitted yet, spending `budget` (`Budget::default()`: the run's whole
+    /// budgets; [`Budget::share_of`]: a shard's share of them).
+    pub fn with_budget(ctx: DecideContext<'a>, budget: Budget) -> Self {
         Self {
             ctx,
-            budget: Budget::default(),
+            budget,
             counts: GuardrailCounts::default(),
         }
     }

@@ -49,6 +49,29 @@ pub enum Error {
     /// The run is misconfigured (missing builder part, bad option).
     #[error("daily run misconfigured: {0}")]
     Config(String),
+    /// A day shared by workers was asked to run as a single process (or the reverse): the day's
+    /// state belongs to the other protocol.
+    #[error("the run of `{use_case}` on {date} {why}")]
+    SharedDay {
+        /// The use case.
+        use_case: String,
+        /// The day.
+        date: jiff::civil::Date,
+        /// What is in the way, and what to do.
+        why: String,
+    },
+    /// A worker was started with another version of the use case than the day's planner.
+    #[error(
+        "this worker's `{use_case}` (fingerprint {ours}) is not the version the day was planned with ({theirs}): start every worker with the same use-case file"
+    )]
+    WorkerVersion {
+        /// The use case.
+        use_case: String,
+        /// This worker's fingerprint.
+        ours: String,
+        /// The day's.
+        theirs: String,
+    },
     /// A blocking task died.
     #[error("a background task failed: {0}")]
     Task(String),

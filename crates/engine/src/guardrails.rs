@@ -131,17 +131,48 @@ pub struct Budget {
     pub sends: u64,
     /// Option cost admitted.
     pub cost: f64,
+    /// The share `(part, whole)` of the run's budgets this budget may spend: a shard of `part`
+    /// customers of a day of `whole` spends `⌊max × part / whole⌋` sends and `max × part / whole`
+    /// cost, so the shards together never exceed the run's budgets. `None`: all of them.
+    pub share: Option<(u64, u64)>,
 }
 
 impl Budget {
+    /// A budget spending `part / whole` of the run's budgets (a shard of a day shared by workers).
+    pub fn share_of(part: u64, whole: u64) -> Self {
+        Self {
+            share: Some((part, whole.max(1))),
+            ..Self::default()
+        }
+    }
+
+    /// The sends allowed of a run budget of `max`.
+    fn max_sends(&self, max: u64) -> u64 {
+        match self.share {
+            Some((part, whole)) => u64::try_from(u128::from(max) * u128::from(part) / u128::from(whole)).unwrap_or(max),
+            None => max,
+        }
+    }
+
+    /// The cost allowed of a run budget of `max`.
+    fn max_cost(&self, max: f64) -> f64 {
+        match self.share {
+            Some((part, whole)) => max * part as f64 / whole as f64,
+            None => max,
+        }
+    }
+
     /// Admits one message of `cost`, or says which budget it would break.
     pub fn admit(&mut self, guardrails: &Guardrails, cost: f64) -> Result<(), Blocked> {
-        if guardrails.max_sends_per_run.is_some_and(|max| self.sends >= max) {
+        if guardrails
+            .max_sends_per_run
+            .is_some_and(|max| self.sends >= self.max_sends(max))
+        {
             return Err(Blocked::MaxSendsPerRun);
         }
         if guardrails
             .max_cost_per_run
-            .is_some_and(|max| self.cost + cost > max + 1e-9)
+            .is_some_and(|max| self.cost + cost > self.max_cost(max) + 1e-9)
         {
             return Err(Blocked::MaxCostPerRun);
         }

@@ -27,6 +27,7 @@ mod early;
 mod error;
 mod guardrails;
 mod outcomes;
+pub mod pause;
 mod profile;
 pub mod progress;
 mod run;
@@ -35,6 +36,8 @@ mod summary;
 mod testing;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod worker_tests;
 
 pub use attribution::{attribute, attribute_outcomes, unsubscribe_rates};
 pub use audience::{IDS_PER_EXPORT, OUTCOME_FIELDS, check_export_fields, ids_file_path, read_ids};
@@ -54,5 +57,5 @@ pub use profile::{
     profile_delta_outcomes,
 };
 pub use progress::{Phase, PhaseProgress, Progress, Silent};
-pub use run::{DEFAULT_EARLY_LEARNING_SHARE, DailyRun, DailyRunBuilder, RunOptions, target_of};
+pub use run::{DEFAULT_EARLY_LEARNING_SHARE, DailyRun, DailyRunBuilder, RunOptions, WorkerOptions, WorkerReport, target_of};
 pub use summary::{BatchCounts, RunSummary};

@@ -42,7 +42,7 @@ use crate::decide::{
 };
 use crate::delivery::{DeliveryCounts, classify_by_events, deadline};
 use crate::early::{self, DelaySummary};
-use crate::guardrails::MessageHistory;
+use crate::guardrails::{Budget, MessageHistory};
 use crate::outcomes::OutcomeSource;
 use crate::profile::{AudienceFeatures, profile_delta_outcomes};
 use crate::progress::{Phase, PhaseProgress, Progress};
@@ -56,6 +56,10 @@ const EXTRA_RUNS_SCANNED: usize = 366;
 
 /// The default of [`RunOptions::early_learning_share`].
 pub const DEFAULT_EARLY_LEARNING_SHARE: f64 = 0.5;
+
+mod sharded;
+
+pub use sharded::{WorkerOptions, WorkerReport};
 
 /// Tunables of a run (defaults suit a daily production run).
 #[derive(Clone, Debug)]
@@ -346,6 +350,7 @@ impl DailyRun {
             Start::Done(summary) => return Ok(*summary),
             Start::Resume { existing, summary } => (existing, *summary),
         };
+        self.refuse_if_shared(existing.as_ref())?;
         // 1. Audience: exported before anything is written, unless already stored.
         let started = Instant::now();
         let (run, rows) = self.audience_step(existing).await?;
@@ -376,7 +381,7 @@ impl DailyRun {
         // 4–6. Holdout, guardrails, decisions.
         if run.phase < RunPhase::Decided {
             let started = Instant::now();
-            blocking(|| self.decide_phase(&run, &rows, policy.as_ref(), &mut summary))?;
+            blocking(|| self.decide_phase(&run, &rows, policy.as_ref(), Budget::default(), &mut summary))?;
             self.store.advance_run(run.id, RunPhase::Decided, self.clock.now())?;
             timed(&mut summary, "decide", started);
         }
@@ -886,6 +891,7 @@ impl DailyRun {
         run: &RunRecord,
         rows: &[AudienceRow],
         policy: &dyn Policy,
+        budget: Budget,
         summary: &mut RunSummary,
     ) -> Result<()> {
         let at = run.started_at;
@@ -910,7 +916,8 @@ impl DailyRun {
             .saturating_add(signed(self.options.schedule_margin))
             .unwrap_or(Timestamp::MAX);
         let bar = self.progress(Phase::Decide, Some(rows.len() as u64));
-        let mut decider = Decider::new(DecideContext {
+        let mut decider = Decider::with_budget(
+            DecideContext {
             use_case: &self.use_case,
             setup: &self.setup,
             policy,
@@ -920,7 +927,9 @@ impl DailyRun {
             chunk: self.options.chunk,
             paused,
             not_before,
-        });
+            },
+            budget,
+        );
         // A slice at a time: the customers' feature values are read from the stored JSON, decided and
         // stored, and dropped before the next slice.
         let mut decided = 0;
@@ -936,6 +945,7 @@ impl DailyRun {
             let decisions = decider.decide(&customers, bar.as_ref())?;
             self.store.record_decisions(run.id, &decisions)?;
             decided += decisions.len();
+            crate::pause::point("decide-slice");
         }
         drop(bar);
         summary.guardrails = decider.guardrails();
@@ -1188,6 +1198,7 @@ impl DailyRun {
             let id = batch.id.clone();
             self.store_call(move |store, now| store.mark_batch(&id, &BatchMark::sending(), now))
                 .await?;
+            crate::pause::point("batch-sending");
             let outcome = self.activator.execute(batch).await;
             let id = batch.id.clone();
             match outcome {
@@ -1203,6 +1214,7 @@ impl DailyRun {
                             store.mark_batch(&id, &BatchMark::sent(detail), now).map(|()| now)
                         })
                         .await?;
+                    crate::pause::point("batch-sent");
                     let late = batch
                         .decision_ids
                         .iter()

@@ -94,6 +94,32 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
+    /// Adds what a shard of a day shared by workers did (decisions, messages, groups, guardrails,
+    /// cost, retries, deliveries, phase durations) to this summary of the day.
+    pub fn absorb_shard(&mut self, shard: &Self) {
+        self.decisions += shard.decisions;
+        self.messages += shard.messages;
+        let (g, s) = (&mut self.groups, &shard.groups);
+        g.treatment += s.treatment;
+        g.control += s.control;
+        g.random_control += s.random_control;
+        g.no_message += s.no_message;
+        let (g, s) = (&mut self.guardrails, &shard.guardrails);
+        g.frequency_cap += s.frequency_cap;
+        g.min_days_between += s.min_days_between;
+        g.ineligible += s.ineligible;
+        g.max_sends_per_run += s.max_sends_per_run;
+        g.max_cost_per_run += s.max_cost_per_run;
+        g.quiet_hours += s.quiet_hours;
+        self.treatment_paused |= shard.treatment_paused;
+        self.cost += shard.cost;
+        self.batches.retries += shard.batches.retries;
+        self.deliveries.add(&shard.deliveries);
+        for (phase, seconds) in &shard.durations {
+            *self.durations.entry(phase.clone()).or_default() += seconds;
+        }
+    }
+
     /// As stored.
     pub fn to_json(&self) -> serde_json::Value {
         // Plain data: serialising into a `Value` cannot fail.

@@ -36,7 +36,8 @@ impl Activator for FakeActivator {
             .chunks(offerloop_braze::limits::MAX_RECIPIENTS)
             .enumerate()
             .map(|(i, chunk)| PlannedBatch {
-                id: format!("{date}-{i}"),
+                // Unique across the shards of a day: named by its first decision.
+                id: format!("{date}-{i}-{}", chunk[0].decision_id),
                 kind: BatchKind::CampaignSend {
                     campaign_id: "c".into(),
                 },

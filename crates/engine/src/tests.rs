@@ -17,14 +17,14 @@ use offerloop_store::{BatchState, RunPhase, Store};
 use crate::testing::{FakeActivator, FakeStore};
 use crate::{DailyRun, ManualClock, NO_MESSAGE_VERSION, RunOptions};
 
-const CUSTOMERS: usize = 240;
+pub(crate) const CUSTOMERS: usize = 240;
 
 /// The example's algorithm, the prefix of its model versions (`logistic_ts/1`).
 fn algorithm() -> &'static str {
     use_case().policy.algorithm.as_str()
 }
 
-fn use_case() -> UseCase {
+pub(crate) fn use_case() -> UseCase {
     let text = include_str!("../../../examples/winback.toml")
         .replace("segment_id = \"3b4f5c2e-lapsed-90d\"", "ids_file = \"ids.txt\"");
     offerloop_domain::config::parse_use_case(&text, "winback.toml").unwrap()
@@ -46,7 +46,7 @@ fn profile(id: &str, i: usize) -> serde_json::Value {
     })
 }
 
-fn braze() -> MockBrazeApi {
+pub(crate) fn braze() -> MockBrazeApi {
     let mut api = MockBrazeApi::new();
     api.expect_export_ids().returning(|request| {
         let users = request
@@ -66,13 +66,13 @@ fn braze() -> MockBrazeApi {
     api
 }
 
-struct World {
-    dir: tempfile::TempDir,
-    store: Arc<FakeStore>,
-    clock: Arc<ManualClock>,
+pub(crate) struct World {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) store: Arc<FakeStore>,
+    pub(crate) clock: Arc<ManualClock>,
 }
 
-fn world() -> World {
+pub(crate) fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
     let ids: String = (0..CUSTOMERS).map(|i| format!("cust-{i:06}\n")).collect();
     std::fs::write(dir.path().join("ids.txt"), ids).unwrap();
@@ -83,7 +83,7 @@ fn world() -> World {
     }
 }
 
-fn run(w: &World, api: MockBrazeApi, activator: Arc<dyn Activator>, date: Date) -> DailyRun {
+pub(crate) fn run(w: &World, api: MockBrazeApi, activator: Arc<dyn Activator>, date: Date) -> DailyRun {
     run_with(w, use_case(), api, activator, date)
 }
 
@@ -104,7 +104,7 @@ fn run_with(w: &World, uc: UseCase, api: MockBrazeApi, activator: Arc<dyn Activa
         .unwrap()
 }
 
-const DAY: Date = Date::constant(2026, 1, 5);
+pub(crate) const DAY: Date = Date::constant(2026, 1, 5);
 
 /// A builder of the default use case's run with the harness's options, for tests that change one.
 fn builder(w: &World, activator: Arc<FakeActivator>, date: Date) -> crate::DailyRunBuilder {
@@ -624,7 +624,9 @@ fn a_paused_treatment_gets_business_as_usual() {
     };
     let bar = crate::progress::Silent;
     let bau = uc.actions.encode(setup.business_as_usual().unwrap()).unwrap();
-    let paused = crate::decide::Decider::new(ctx(true)).decide(&customers, &bar).unwrap();
+    let paused = crate::decide::Decider::with_budget(ctx(true), crate::Budget::default())
+        .decide(&customers, &bar)
+        .unwrap();
     let treated: Vec<_> = paused.iter().filter(|d| d.group == Group::Treatment).collect();
     assert!(!treated.is_empty());
     assert!(
@@ -632,7 +634,7 @@ fn a_paused_treatment_gets_business_as_usual() {
             .iter()
             .all(|d| d.policy_version == crate::PAUSED_VERSION && d.action == bau && d.propensity.get() == 1.0)
     );
-    let normal = crate::decide::Decider::new(ctx(false))
+    let normal = crate::decide::Decider::with_budget(ctx(false), crate::Budget::default())
         .decide(&customers, &bar)
         .unwrap();
     assert!(
@@ -643,7 +645,7 @@ fn a_paused_treatment_gets_business_as_usual() {
     );
     // Deterministic: the same inputs decide the same.
     assert_eq!(
-        crate::decide::Decider::new(ctx(false))
+        crate::decide::Decider::with_budget(ctx(false), crate::Budget::default())
             .decide(&customers, &bar)
             .unwrap(),
         normal
@@ -675,9 +677,9 @@ proptest::proptest! {
             not_before: "2026-01-05T12:00:00Z".parse().unwrap(),
         };
         let bar = crate::progress::Silent;
-        let mut whole = crate::decide::Decider::new(ctx);
+        let mut whole = crate::decide::Decider::with_budget(ctx, crate::Budget::default());
         let all = whole.decide(&customers, &bar).unwrap();
-        let mut sliced = crate::decide::Decider::new(ctx);
+        let mut sliced = crate::decide::Decider::with_budget(ctx, crate::Budget::default());
         let mut parts = Vec::new();
         for chunk in customers.chunks(slice) {
             parts.extend(sliced.decide(chunk, &bar).unwrap());

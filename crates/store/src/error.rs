@@ -82,6 +82,60 @@ pub enum Error {
         /// How many tables it has.
         tables: i64,
     },
+    /// A worker's shard lease is no longer its own: it expired and another worker took the shard
+    /// over (or finished it). The worker must stop working on the shard.
+    #[error("shard {shard} of run {run_id}: the lease of `{holder}` (token {token}) was lost: the shard was taken over or is done")]
+    LeaseLost {
+        /// The run.
+        run_id: i64,
+        /// The shard.
+        shard: u32,
+        /// The worker that lost it.
+        holder: String,
+        /// Its lease's token.
+        token: i64,
+    },
+    /// PostgreSQL reported an error during `operation` (the server's message, or why the connection
+    /// failed; never the password). The message includes the client error's causes (its own
+    /// `Display` says only "db error"), so `error` is not also given as the error's `source`.
+    #[error("store ({operation}): {}", chain(error))]
+    Postgres {
+        /// What was being done.
+        operation: &'static str,
+        /// The client's error.
+        error: tokio_postgres::Error,
+    },
+    /// No PostgreSQL connection could be had from the pool during `operation` (the server is
+    /// unreachable, refused the login, or every connection stayed busy past the wait timeout). As
+    /// for [`Error::Postgres`], the message includes the causes.
+    #[error("store ({operation}): no database connection: {}", chain(error))]
+    Pool {
+        /// What was being done.
+        operation: &'static str,
+        /// The pool's error.
+        error: deadpool_postgres::PoolError,
+    },
+    /// A store location or its settings are invalid (e.g. a PostgreSQL URL holding a password).
+    #[error("store location: {message}")]
+    Config {
+        /// What is wrong, for people (never the password).
+        message: String,
+    },
+    /// The PostgreSQL store's own runtime could not run `operation` (it could not be started, or
+    /// the task running the operation failed).
+    #[error("store ({operation}): the store's runtime failed: {message}")]
+    Runtime {
+        /// What was being done.
+        operation: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// The store cannot do `operation` (e.g. a test helper asked of a store that does not offer it).
+    #[error("store: {operation} is not supported by this store")]
+    Unsupported {
+        /// What was asked.
+        operation: &'static str,
+    },
     /// The database file or its directory could not be created.
     #[error("store {path}: {source}")]
     Open {
@@ -90,6 +144,21 @@ pub enum Error {
         /// Why.
         source: std::io::Error,
     },
+}
+
+/// `error` and its causes, each once: `a: b: c`.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        let part = error.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = error.source();
+    }
+    text
 }
 
 /// `Result` with [`Error`].

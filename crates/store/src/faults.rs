@@ -1,11 +1,14 @@
-//! [`FaultyStore`] (feature `faults`): the real [`SqliteStore`] behind a thin wrapper that counts
-//! writes and fails the ones a test asks for, as a process killed at that point would leave the
-//! store: the engine's tests and the end-to-end crash matrix run against the store's own ledger state
-//! machine, transactions and queries, not a copy of them.
+//! [`FaultyStore`] (feature `faults`): a real store ([`SqliteStore`] in memory by default,
+//! [`PostgresStore`], or any other [`Store`]) behind a thin wrapper that counts writes and fails the
+//! ones a test asks for, as a process killed at that point would leave the store: the engine's tests
+//! and the end-to-end crash matrix run against the store's own ledger state machine, transactions
+//! and queries, not a copy of them.
 
+use std::any::Any;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -13,13 +16,33 @@ use offerloop_domain::{Decision, Outcome, Reward};
 
 use crate::{
     AudienceRow, BatchMark, BatchRecord, BatchStatus, DeliveryRecord, DriftAlertRecord, Error, FeedbackRow, LockHolder,
-    ModelRecord, Result, RunPhase, RunRecord, SqliteStore, Store, UseCaseLock,
+    ModelRecord, PostgresStore, Result, RunPhase, RunRecord, ShardLease, ShardPlan, ShardRecord, SqliteStore, Store,
+    StoreLocation, UseCaseLock, WorkerRecord,
 };
 
-/// A [`SqliteStore`] that counts writes and fails the ones asked for (see the module docs).
-#[derive(Debug)]
+/// The stores whose learned decisions can be listed ([`FaultyStore::learned`]).
+trait Inspect: Send + Sync {
+    /// As [`SqliteStore::learned_decisions`].
+    fn learned_decisions(&self, early_unjudged: bool) -> Result<HashSet<String>>;
+}
+
+impl Inspect for SqliteStore {
+    fn learned_decisions(&self, early_unjudged: bool) -> Result<HashSet<String>> {
+        SqliteStore::learned_decisions(self, early_unjudged)
+    }
+}
+
+impl Inspect for PostgresStore {
+    fn learned_decisions(&self, early_unjudged: bool) -> Result<HashSet<String>> {
+        PostgresStore::learned_decisions(self, early_unjudged)
+    }
+}
+
+/// A store that counts writes and fails the ones asked for (see the module docs).
 pub struct FaultyStore {
-    inner: SqliteStore,
+    inner: Arc<dyn Store>,
+    /// The same store when it can list its learned decisions (an SQLite or PostgreSQL store).
+    inspect: Option<Arc<dyn Inspect>>,
     writes: AtomicUsize,
     /// Fail the next `mark_learned` or `mark_learned_early` (a crash right after the model was saved).
     pub fail_next_mark_learned: Mutex<bool>,
@@ -28,8 +51,19 @@ pub struct FaultyStore {
     pub fail_writes_from: Mutex<Option<usize>>,
 }
 
+impl std::fmt::Debug for FaultyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FaultyStore")
+            .field("inner", &self.inner)
+            .field("writes", &self.writes)
+            .field("fail_next_mark_learned", &self.fail_next_mark_learned)
+            .field("fail_writes_from", &self.fail_writes_from)
+            .finish_non_exhaustive()
+    }
+}
+
 impl FaultyStore {
-    /// A fresh in-memory store behind the wrapper.
+    /// A fresh in-memory SQLite store behind the wrapper.
     ///
     /// # Errors
     /// SQLite's, if it cannot create it.
@@ -37,14 +71,49 @@ impl FaultyStore {
         Ok(Self::new(SqliteStore::in_memory()?))
     }
 
-    /// `inner` behind the wrapper, no fault asked for.
-    pub fn new(inner: SqliteStore) -> Self {
+    /// The store at `location` behind the wrapper (e.g. a PostgreSQL schema, to run a crash test
+    /// against PostgreSQL).
+    ///
+    /// # Errors
+    /// Those of [`SqliteStore::open`] or [`PostgresStore::connect`].
+    pub fn open(location: &StoreLocation) -> Result<Self> {
+        Ok(match location {
+            StoreLocation::Sqlite(path) => Self::new(SqliteStore::open(path)?),
+            StoreLocation::Postgres(config) => Self::new(PostgresStore::connect(config)?),
+        })
+    }
+
+    /// `inner` behind the wrapper, no fault asked for. [`FaultyStore::learned`] and
+    /// [`FaultyStore::unmonitored`] work when it is a [`SqliteStore`] or a [`PostgresStore`].
+    pub fn new<S: Store + 'static>(inner: S) -> Self {
+        let inner = Arc::new(inner);
+        let any: Arc<dyn Any + Send + Sync> = Arc::clone(&inner) as _;
+        let inspect: Option<Arc<dyn Inspect>> = match any.downcast::<SqliteStore>() {
+            Ok(sqlite) => Some(sqlite),
+            Err(any) => any.downcast::<PostgresStore>().ok().map(|pg| pg as _),
+        };
+        Self::with(inner, inspect)
+    }
+
+    /// Any shared store behind the wrapper ([`FaultyStore::learned`] and
+    /// [`FaultyStore::unmonitored`] are then unsupported).
+    pub fn from_dyn(inner: Arc<dyn Store>) -> Self {
+        Self::with(inner, None)
+    }
+
+    fn with(inner: Arc<dyn Store>, inspect: Option<Arc<dyn Inspect>>) -> Self {
         Self {
             inner,
+            inspect,
             writes: AtomicUsize::new(0),
             fail_next_mark_learned: Mutex::new(false),
             fail_writes_from: Mutex::new(None),
         }
+    }
+
+    /// The wrapped store.
+    pub fn inner(&self) -> &Arc<dyn Store> {
+        &self.inner
     }
 }
 
@@ -75,12 +144,22 @@ impl FaultyStore {
         Ok(())
     }
 
+    /// The inner store's learned decisions, when it can list them.
+    fn inspect(&self, early_unjudged: bool) -> Result<HashSet<String>> {
+        match &self.inspect {
+            Some(store) => store.learned_decisions(early_unjudged),
+            None => Err(Error::Unsupported {
+                operation: "listing learned decisions",
+            }),
+        }
+    }
+
     /// The decisions marked learned (done or early).
     ///
     /// # Errors
-    /// The store's.
+    /// The store's; [`Error::Unsupported`] for a store given to [`FaultyStore::from_dyn`].
     pub fn learned(&self) -> Result<HashSet<String>> {
-        self.inner.learned_decisions(false)
+        self.inspect(false)
     }
 
     /// Fails once if `fail_next_mark_learned` is set (a simulated crash while marking).
@@ -99,9 +178,9 @@ impl FaultyStore {
     /// The decisions learned early whose final reward the drift detectors have not judged.
     ///
     /// # Errors
-    /// The store's.
+    /// As [`FaultyStore::learned`].
     pub fn unmonitored(&self) -> Result<HashSet<String>> {
-        self.inner.learned_decisions(true)
+        self.inspect(true)
     }
 }
 
@@ -240,5 +319,40 @@ impl Store for FaultyStore {
     }
     fn drift_alerts(&self, use_case: &str) -> Result<Vec<DriftAlertRecord>> {
         self.inner.drift_alerts(use_case)
+    }
+    fn audience_range(&self, run_id: i64, offset: u64, limit: u64) -> Result<Vec<AudienceRow>> {
+        self.inner.audience_range(run_id, offset, limit)
+    }
+    fn decisions_by_id(&self, ids: &[String]) -> Result<Vec<Decision>> {
+        self.inner.decisions_by_id(ids)
+    }
+    fn plan_shards(&self, plan: &ShardPlan) -> Result<ShardPlan> {
+        self.write("plan_shards")?;
+        self.inner.plan_shards(plan)
+    }
+    fn shard_plan(&self, run_id: i64) -> Result<Option<ShardPlan>> {
+        self.inner.shard_plan(run_id)
+    }
+    fn lease_shard(&self, run_id: i64, holder: &str, ttl: Duration, now: Timestamp) -> Result<Option<ShardLease>> {
+        self.write("lease_shard")?;
+        self.inner.lease_shard(run_id, holder, ttl, now)
+    }
+    fn renew_shard(&self, lease: &ShardLease, ttl: Duration, now: Timestamp) -> Result<ShardLease> {
+        self.write("renew_shard")?;
+        self.inner.renew_shard(lease, ttl, now)
+    }
+    fn complete_shard(&self, lease: &ShardLease, summary: &serde_json::Value, now: Timestamp) -> Result<()> {
+        self.write("complete_shard")?;
+        self.inner.complete_shard(lease, summary, now)
+    }
+    fn shards(&self, run_id: i64) -> Result<Vec<ShardRecord>> {
+        self.inner.shards(run_id)
+    }
+    fn report_worker(&self, worker: &WorkerRecord) -> Result<()> {
+        self.write("report_worker")?;
+        self.inner.report_worker(worker)
+    }
+    fn workers(&self, limit: usize) -> Result<Vec<WorkerRecord>> {
+        self.inner.workers(limit)
     }
 }

@@ -16,13 +16,19 @@ mod error;
 #[cfg(feature = "faults")]
 pub mod faults;
 mod lock;
+mod open;
+mod postgres;
 mod records;
 mod sqlite;
+mod workers;
 
 pub use error::{Error, Result};
 pub use lock::{LockHolder, UseCaseLock, lock_file, lock_path};
+pub use open::{DEFAULT_PASSWORD_ENV, StoreLocation, open};
+pub use postgres::{DEFAULT_SCHEMA, PostgresConfig, PostgresStore};
 pub use records::*;
 pub use sqlite::{DEFAULT_PATH, SqliteStore};
+pub use workers::{ShardLease, ShardPlan, ShardRecord, ShardState, WorkerRecord};
 
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -182,4 +188,38 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn record_drift_alerts(&self, use_case: &str, alerts: &[DriftAlertRecord]) -> Result<()>;
     /// Every drift alert of `use_case`, oldest first.
     fn drift_alerts(&self, use_case: &str) -> Result<Vec<DriftAlertRecord>>;
+
+    // ---------------------------------------------------------------- workers (see `workers`)
+
+    /// The stored audience rows of `run_id` from `offset`, at most `limit` of them, in storage order
+    /// (a shard's customers).
+    fn audience_range(&self, run_id: i64, offset: u64, limit: u64) -> Result<Vec<AudienceRow>>;
+    /// The stored decisions among `ids` (in no particular order; ids not stored are left out).
+    fn decisions_by_id(&self, ids: &[String]) -> Result<Vec<Decision>>;
+    /// Stores the shard plan of its run and its shards (all [`ShardState::Open`]), in one
+    /// transaction; when the run already has a plan, that one is returned and nothing changes.
+    fn plan_shards(&self, plan: &ShardPlan) -> Result<ShardPlan>;
+    /// The shard plan of `run_id`, if the day is shared by workers.
+    fn shard_plan(&self, run_id: i64) -> Result<Option<ShardPlan>>;
+    /// Leases one shard of `run_id` to `holder` until `now + ttl`: an open shard, or a leased one
+    /// whose lease expired before `now` (lowest number first), its token incremented. `None` when
+    /// every shard is done or held by a live lease. Two workers never get the same shard.
+    fn lease_shard(&self, run_id: i64, holder: &str, ttl: std::time::Duration, now: Timestamp)
+    -> Result<Option<ShardLease>>;
+    /// Extends `lease` to `now + ttl`.
+    ///
+    /// # Errors
+    /// [`Error::LeaseLost`] when the shard changed hands (its token moved on) or is done.
+    fn renew_shard(&self, lease: &ShardLease, ttl: std::time::Duration, now: Timestamp) -> Result<ShardLease>;
+    /// Marks the leased shard done with its worker's summary (JSON).
+    ///
+    /// # Errors
+    /// [`Error::LeaseLost`] as for [`Store::renew_shard`].
+    fn complete_shard(&self, lease: &ShardLease, summary: &serde_json::Value, now: Timestamp) -> Result<()>;
+    /// Every shard of `run_id`, by number.
+    fn shards(&self, run_id: i64) -> Result<Vec<ShardRecord>>;
+    /// Registers `worker` or updates its record (by id): its status and `last_seen`.
+    fn report_worker(&self, worker: &WorkerRecord) -> Result<()>;
+    /// The registered workers, most recently seen first, at most `limit`.
+    fn workers(&self, limit: usize) -> Result<Vec<WorkerRecord>>;
 }

@@ -8,6 +8,11 @@
 //! runner without any expiry to wait for or guess (the previous holder is logged). The lock is
 //! local to the hosts that share the file's lock manager: on a network file system without working
 //! `flock`, run one host per store. An in-memory store locks within its own process.
+//!
+//! [`PostgresStore`](crate::PostgresStore) takes a session-level advisory lock of the database on a
+//! connection of its own, kept inside the [`UseCaseLock`], and writes its [`LockHolder`] in a table:
+//! the server releases it when that connection ends, however its process ends, so it works across
+//! hosts (see `postgres::lock`).
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -76,6 +81,18 @@ enum Held {
     File(File),
     /// An entry in an in-memory store's table, removed on drop.
     Memory(#[allow(dead_code, reason = "held for its Drop")] MemoryLock),
+    /// A PostgreSQL advisory lock held by a connection of its own, released on drop.
+    Postgres(#[allow(dead_code, reason = "held for its Drop")] crate::postgres::PgLock),
+}
+
+impl UseCaseLock {
+    /// The lock of `use_case` held by a PostgreSQL connection.
+    pub(crate) fn postgres(use_case: &str, lock: crate::postgres::PgLock) -> Self {
+        Self {
+            use_case: use_case.to_owned(),
+            held: Held::Postgres(lock),
+        }
+    }
 }
 
 /// The locks of one in-memory store.

@@ -12,6 +12,7 @@
 
 mod codec;
 mod schema;
+mod workers;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -27,7 +28,8 @@ use self::codec::{
 };
 use crate::{
     AudienceRow, BatchMark, BatchRecord, BatchState, BatchStatus, DeliveryRecord, DeliveryStatus, DriftAlertRecord,
-    Error, FeedbackRow, LockHolder, ModelRecord, Result, RunPhase, RunRecord, Store, UseCaseLock,
+    Error, FeedbackRow, LockHolder, ModelRecord, Result, RunPhase, RunRecord, ShardLease, ShardPlan, ShardRecord, Store,
+    UseCaseLock, WorkerRecord,
 };
 
 /// Where `offerloop` keeps its state by default, relative to the working directory.
@@ -1070,6 +1072,52 @@ impl Store for SqliteStore {
                 })
             },
         )
+    }
+
+    fn audience_range(&self, run_id: i64, offset: u64, limit: u64) -> Result<Vec<AudienceRow>> {
+        self.sqlite_audience_range(run_id, offset, limit)
+    }
+
+    fn decisions_by_id(&self, ids: &[String]) -> Result<Vec<Decision>> {
+        self.sqlite_decisions_by_id(ids)
+    }
+
+    fn plan_shards(&self, plan: &ShardPlan) -> Result<ShardPlan> {
+        self.sqlite_plan_shards(plan)
+    }
+
+    fn shard_plan(&self, run_id: i64) -> Result<Option<ShardPlan>> {
+        self.sqlite_shard_plan(run_id)
+    }
+
+    fn lease_shard(
+        &self,
+        run_id: i64,
+        holder: &str,
+        ttl: std::time::Duration,
+        now: Timestamp,
+    ) -> Result<Option<ShardLease>> {
+        self.sqlite_lease_shard(run_id, holder, ttl, now)
+    }
+
+    fn renew_shard(&self, lease: &ShardLease, ttl: std::time::Duration, now: Timestamp) -> Result<ShardLease> {
+        self.sqlite_renew_shard(lease, ttl, now)
+    }
+
+    fn complete_shard(&self, lease: &ShardLease, summary: &serde_json::Value, now: Timestamp) -> Result<()> {
+        self.sqlite_complete_shard(lease, summary, now)
+    }
+
+    fn shards(&self, run_id: i64) -> Result<Vec<ShardRecord>> {
+        self.sqlite_shards(run_id)
+    }
+
+    fn report_worker(&self, worker: &WorkerRecord) -> Result<()> {
+        self.sqlite_report_worker(worker)
+    }
+
+    fn workers(&self, limit: usize) -> Result<Vec<WorkerRecord>> {
+        self.sqlite_workers(limit)
     }
 }
 

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod policy;
+mod workers;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -38,6 +39,8 @@ const COMMANDS: &[(&str, &[&str])] = &[
     ("templates", &["sync"]),
     ("run", &[]),
     ("status", &[]),
+    ("worker", &[]),
+    ("store", &["migrate", "export"]),
     ("report", &[]),
     ("demo", &[]),
     ("sim", &["serve"]),

@@ -167,8 +167,46 @@ UPDATE decisions SET use_case = use_case || ' (dry run)'
     WHERE run_id IN (SELECT id FROM runs WHERE dry_run = 1);
 "#;
 
+/// Version 6: a day shared by workers (see the crate's `workers` module): the run's shard plan, one
+/// row per shard with its lease (holder, expiry, fencing token), and the registry of workers.
+const V6: &str = r#"
+CREATE TABLE shard_plans (
+    run_id        INTEGER NOT NULL PRIMARY KEY REFERENCES runs (id),
+    shards        INTEGER NOT NULL,
+    shard_size    INTEGER NOT NULL,
+    customers     INTEGER NOT NULL,
+    model_version TEXT    NOT NULL,
+    fingerprint   TEXT    NOT NULL,
+    planned_at    INTEGER NOT NULL,
+    prepared      TEXT    NOT NULL
+);
+
+CREATE TABLE shards (
+    run_id     INTEGER NOT NULL REFERENCES runs (id),
+    shard      INTEGER NOT NULL,
+    state      TEXT    NOT NULL,
+    holder     TEXT,
+    expires_at INTEGER,
+    token      INTEGER NOT NULL DEFAULT 0,
+    done_at    INTEGER,
+    summary    TEXT,
+    PRIMARY KEY (run_id, shard)
+);
+
+CREATE TABLE workers (
+    id         TEXT    NOT NULL PRIMARY KEY,
+    use_case   TEXT    NOT NULL,
+    host       TEXT    NOT NULL,
+    pid        INTEGER NOT NULL,
+    started_at INTEGER NOT NULL,
+    last_seen  INTEGER NOT NULL,
+    status     TEXT    NOT NULL
+);
+CREATE INDEX workers_last_seen ON workers (last_seen);
+"#;
+
 /// The migrations, in order: the file's `user_version` is how many of them it has applied.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The schema version this code writes (the number of migrations).
 pub(super) const VERSION: i64 = MIGRATIONS.len() as i64;
