@@ -3,7 +3,7 @@
 use offerloop_store::{BatchMark, BatchRecord, BatchState, BatchTarget, Error, Store};
 use serde_json::json;
 
-use crate::{at, store_with_run};
+use crate::{at, with_run};
 
 fn batch(id: &str, run_id: i64) -> BatchRecord {
     BatchRecord {
@@ -37,9 +37,8 @@ fn mark(state: BatchState, detail: Option<&str>) -> BatchMark {
     }
 }
 
-#[test]
-fn a_planned_batch_round_trips_and_planning_again_changes_nothing() {
-    let (store, run) = store_with_run();
+fn a_planned_batch_round_trips_and_planning_again_changes_nothing(store: &dyn Store) {
+    let run = with_run(store);
     let planned = store.plan_batch(&batch("b1", run)).unwrap();
     assert_eq!(planned, batch("b1", run));
     store
@@ -55,9 +54,8 @@ fn a_planned_batch_round_trips_and_planning_again_changes_nothing() {
     assert_eq!(store.batches(run).unwrap(), vec![returned]);
 }
 
-#[test]
-fn plan_batches_plans_the_new_ones_in_one_call_and_leaves_existing_ones_alone() {
-    let (store, run) = store_with_run();
+fn plan_batches_plans_the_new_ones_in_one_call_and_leaves_existing_ones_alone(store: &dyn Store) {
+    let run = with_run(store);
     store.plan_batch(&batch("b1", run)).unwrap();
     store
         .mark_batch("b1", &mark(BatchState::Sending, None), at("2026-11-29T08:00:01Z"))
@@ -90,9 +88,8 @@ fn plan_batches_plans_the_new_ones_in_one_call_and_leaves_existing_ones_alone() 
     assert_eq!(store.batches(run).unwrap().len(), 3);
 }
 
-#[test]
-fn plan_batch_records_the_planned_state_whatever_the_record_says() {
-    let (store, run) = store_with_run();
+fn plan_batch_records_the_planned_state_whatever_the_record_says(store: &dyn Store) {
+    let run = with_run(store);
     let mut sent = batch("b1", run);
     sent.state = BatchState::Sent;
     assert_eq!(store.plan_batch(&sent).unwrap().state, BatchState::Planned);
@@ -102,9 +99,8 @@ fn plan_batch_records_the_planned_state_whatever_the_record_says() {
     ));
 }
 
-#[test]
-fn every_documented_move_is_allowed_with_its_detail() {
-    let (store, run) = store_with_run();
+fn every_documented_move_is_allowed_with_its_detail(store: &dyn Store) {
+    let run = with_run(store);
     for (id, end) in [
         ("ok", BatchState::Sent),
         ("lost", BatchState::Unknown),
@@ -146,10 +142,9 @@ fn every_documented_move_is_allowed_with_its_detail() {
     assert_eq!(batches[2].updated_at, at("2026-11-29T08:01:01Z"));
 }
 
-#[test]
-fn every_other_move_is_refused_and_changes_nothing() {
+fn every_other_move_is_refused_and_changes_nothing(store: &dyn Store) {
     use BatchState::{Failed, Planned, Sending, Sent, Unknown};
-    let (store, run) = store_with_run();
+    let run = with_run(store);
     // Bring one batch to each state, then try every refused move from it.
     let paths: [(&str, &[BatchState]); 5] = [
         ("planned", &[]),
@@ -190,9 +185,8 @@ fn every_other_move_is_refused_and_changes_nothing() {
     ));
 }
 
-#[test]
-fn unknown_batches_are_listed_per_use_case_across_runs() {
-    let (store, run) = store_with_run();
+fn unknown_batches_are_listed_per_use_case_across_runs(store: &dyn Store) {
+    let run = with_run(store);
     let next = store
         .begin_run("winback", crate::day("2026-11-30"), at("2026-11-30T06:00:00Z"))
         .unwrap();
@@ -224,9 +218,8 @@ fn unknown_batches_are_listed_per_use_case_across_runs() {
     assert!(store.unknown_batches("nobody").unwrap().is_empty());
 }
 
-#[test]
-fn a_batchs_target_retryability_and_dry_run_are_typed_and_detail_is_kept_for_people() {
-    let (store, run) = store_with_run();
+fn a_batchs_target_retryability_and_dry_run_are_typed_and_detail_is_kept_for_people(store: &dyn Store) {
+    let run = with_run(store);
     let mut track = batch("t", run);
     track.target = BatchTarget::UsersTrack;
     let mut canvas = batch("c", run);
@@ -306,3 +299,13 @@ fn a_batchs_target_retryability_and_dry_run_are_typed_and_detail_is_kept_for_peo
         (BatchState::Sent, false, Some("d-1"))
     );
 }
+
+both!(
+    a_planned_batch_round_trips_and_planning_again_changes_nothing,
+    plan_batches_plans_the_new_ones_in_one_call_and_leaves_existing_ones_alone,
+    plan_batch_records_the_planned_state_whatever_the_record_says,
+    every_documented_move_is_allowed_with_its_detail,
+    every_other_move_is_refused_and_changes_nothing,
+    unknown_batches_are_listed_per_use_case_across_runs,
+    a_batchs_target_retryability_and_dry_run_are_typed_and_detail_is_kept_for_people,
+);

@@ -3,11 +3,10 @@
 use offerloop_domain::{ActionId, Group, Probability};
 use offerloop_store::{Error, Store};
 
-use crate::{at, day, decision, store_with_run};
+use crate::{at, day, decision, with_run};
 
-#[test]
-fn decisions_round_trip_exactly() {
-    let (store, run) = store_with_run();
+fn decisions_round_trip_exactly(store: &dyn Store) {
+    let run = with_run(store);
     let mut control = decision("d-control", "c1", 1);
     control.group = Group::Control;
     control.propensity = Probability::ONE;
@@ -25,9 +24,8 @@ fn decisions_round_trip_exactly() {
     assert_eq!(store.decisions(run).unwrap(), all);
 }
 
-#[test]
-fn a_decision_is_stored_once_whatever_is_recorded_again() {
-    let (store, run) = store_with_run();
+fn a_decision_is_stored_once_whatever_is_recorded_again(store: &dyn Store) {
+    let run = with_run(store);
     let first: Vec<_> = (0..10)
         .map(|i| decision(&format!("d{i}"), &format!("c{i}"), i))
         .collect();
@@ -51,9 +49,8 @@ fn a_decision_is_stored_once_whatever_is_recorded_again() {
     assert_eq!(stored[10], new);
 }
 
-#[test]
-fn decisions_between_is_half_open_and_per_use_case() {
-    let (store, run) = store_with_run();
+fn decisions_between_is_half_open_and_per_use_case(store: &dyn Store) {
+    let run = with_run(store);
     let mut other = decision("o1", "c1", 5);
     other.use_case = "onboarding".to_owned();
     let decisions: Vec<_> = (0..5).map(|i| decision(&format!("d{i}"), "c1", i * 10)).collect();
@@ -82,9 +79,8 @@ fn decisions_between_is_half_open_and_per_use_case() {
     );
 }
 
-#[test]
-fn a_call_that_fails_midway_stores_none_of_its_decisions() {
-    let (store, run) = store_with_run();
+fn a_call_that_fails_midway_stores_none_of_its_decisions(store: &dyn Store) {
+    let run = with_run(store);
     store.record_decisions(run, &[decision("before", "c0", 0)]).unwrap();
     let mut batch: Vec<_> = (1..=100)
         .map(|i| decision(&format!("d{i}"), &format!("c{i}"), i))
@@ -112,9 +108,8 @@ fn a_call_that_fails_midway_stores_none_of_its_decisions() {
     assert_eq!(store.decisions(run).unwrap().len(), 1);
 }
 
-#[test]
-fn decisions_of_an_unknown_run_are_refused() {
-    let (store, run) = store_with_run();
+fn decisions_of_an_unknown_run_are_refused(store: &dyn Store) {
+    let run = with_run(store);
     assert!(matches!(
         store.record_decisions(run + 1, &[decision("d", "c", 0)]),
         Err(Error::NotFound { what: "run", .. })
@@ -129,9 +124,8 @@ fn decisions_of_an_unknown_run_are_refused() {
     assert_eq!(store.decisions(next.id).unwrap().len(), 1);
 }
 
-#[test]
-fn a_decision_of_another_use_case_is_refused_with_the_whole_call() {
-    let (store, run) = store_with_run();
+fn a_decision_of_another_use_case_is_refused_with_the_whole_call(store: &dyn Store) {
+    let run = with_run(store);
     let mut stray = decision("o1", "c1", 5);
     stray.use_case = "onboarding".to_owned();
     match store.record_decisions(run, &[decision("d1", "c1", 0), stray]) {
@@ -146,14 +140,11 @@ fn a_decision_of_another_use_case_is_refused_with_the_whole_call() {
     assert!(store.decisions(run).unwrap().is_empty());
 }
 
-#[test]
-fn threads_sharing_one_store_each_store_their_decisions() {
-    let (store, run) = store_with_run();
-    let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(store);
-    let handles: Vec<_> = (0..4)
-        .map(|thread| {
-            let store = std::sync::Arc::clone(&store);
-            std::thread::spawn(move || {
+fn threads_sharing_one_store_each_store_their_decisions(store: &dyn Store) {
+    let run = with_run(store);
+    std::thread::scope(|scope| {
+        for thread in 0..4 {
+            scope.spawn(move || {
                 for chunk in 0..10 {
                     let decisions: Vec<_> = (0..25)
                         .map(|i| {
@@ -163,11 +154,18 @@ fn threads_sharing_one_store_each_store_their_decisions() {
                         .collect();
                     assert_eq!(store.record_decisions(run, &decisions).unwrap(), 25);
                 }
-            })
-        })
-        .collect();
-    for handle in handles {
-        handle.join().unwrap();
-    }
+            });
+        }
+    });
     assert_eq!(store.decisions(run).unwrap().len(), 4 * 10 * 25);
 }
+
+both!(
+    decisions_round_trip_exactly,
+    a_decision_is_stored_once_whatever_is_recorded_again,
+    decisions_between_is_half_open_and_per_use_case,
+    a_call_that_fails_midway_stores_none_of_its_decisions,
+    decisions_of_an_unknown_run_are_refused,
+    a_decision_of_another_use_case_is_refused_with_the_whole_call,
+    threads_sharing_one_store_each_store_their_decisions,
+);

@@ -1,5 +1,6 @@
 //! One runner per use case and store: a second holder is refused with the first one named, a
-//! released or killed holder's lock is taken over.
+//! released or killed holder's lock is taken over. The SQLite file locks are tested here; the
+//! PostgreSQL advisory locks' own cases (a killed holder, two stores) are in `postgres`.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -8,7 +9,7 @@ use offerloop_store::{Error, LockHolder, SqliteStore, Store, lock_path};
 
 use crate::at;
 
-fn holder(command: &str, pid: u32) -> LockHolder {
+pub fn holder(command: &str, pid: u32) -> LockHolder {
     LockHolder {
         command: command.to_owned(),
         pid,
@@ -17,7 +18,7 @@ fn holder(command: &str, pid: u32) -> LockHolder {
     }
 }
 
-fn assert_busy(result: offerloop_store::Result<offerloop_store::UseCaseLock>, by: &str) {
+pub fn assert_busy(result: offerloop_store::Result<offerloop_store::UseCaseLock>, by: &str) {
     match result {
         Err(err @ Error::Locked { .. }) => {
             let text = err.to_string();
@@ -47,6 +48,24 @@ fn a_second_runner_on_the_same_file_is_refused_naming_the_holder_until_the_first
     let again = second.lock_use_case("winback", &holder("offerloop report", 7)).unwrap();
     assert_eq!(again.use_case(), "winback");
 }
+
+/// Both back-ends: within one store, a second holder is refused naming the first, other use cases
+/// are independent, and a released lock is free at once.
+fn a_second_holder_is_refused_naming_the_first_until_it_releases(store: &dyn Store) {
+    let held = store.lock_use_case("winback", &holder("offerloop run", 4242)).unwrap();
+    assert_eq!(held.use_case(), "winback");
+    assert_busy(
+        store.lock_use_case("winback", &holder("offerloop report", 7)),
+        "`offerloop run` (pid 4242 on host host-a, since 2026-12-07T06:00:00Z)",
+    );
+    let other = store.lock_use_case("cross-sell", &holder("offerloop run", 7)).unwrap();
+    drop(held);
+    let again = store.lock_use_case("winback", &holder("offerloop report", 7)).unwrap();
+    assert_busy(store.lock_use_case("winback", &holder("offerloop run", 8)), "pid 7");
+    drop((again, other));
+}
+
+both!(a_second_holder_is_refused_naming_the_first_until_it_releases);
 
 #[test]
 fn an_in_memory_store_locks_within_itself() {

@@ -2,10 +2,10 @@
 
 use jiff::Timestamp;
 use offerloop_domain::{CustomerId, Outcome, OutcomeKind, Reward, RewardStatus};
-use offerloop_store::{AudienceRow, DriftAlertRecord, Error, SqliteStore, Store};
+use offerloop_store::{AudienceRow, DriftAlertRecord, Error, Store};
 use serde_json::json;
 
-use crate::{at, day, decision, store_with_run};
+use crate::{at, day, decision, with_run};
 
 fn outcome(key: &str, customer: &str, when: &str, kind: OutcomeKind, value: f64) -> Outcome {
     Outcome {
@@ -18,7 +18,7 @@ fn outcome(key: &str, customer: &str, when: &str, kind: OutcomeKind, value: f64)
 }
 
 /// Decisions `d0`, `d1`, `d2` of customers `c0`–`c2` in `run`, stored.
-fn record_three_decisions(store: &SqliteStore, run: i64) -> Vec<offerloop_domain::Decision> {
+fn record_three_decisions(store: &dyn Store, run: i64) -> Vec<offerloop_domain::Decision> {
     let decisions: Vec<_> = (0..3)
         .map(|i| decision(&format!("d{i}"), &format!("c{i}"), i))
         .collect();
@@ -35,9 +35,7 @@ fn reward(id: &str, value: f64, status: RewardStatus, outcomes: usize) -> Reward
     }
 }
 
-#[test]
-fn outcomes_round_trip_and_are_deduplicated_per_use_case() {
-    let store = SqliteStore::in_memory().unwrap();
+fn outcomes_round_trip_and_are_deduplicated_per_use_case(store: &dyn Store) {
     let all = vec![
         outcome(
             "p1",
@@ -95,10 +93,9 @@ fn outcomes_round_trip_and_are_deduplicated_per_use_case() {
     assert_eq!(window, all[1..].to_vec(), "[from, to)");
 }
 
-#[test]
-fn rewards_round_trip_and_a_final_reward_is_never_replaced_by_a_pending_one() {
-    let (store, run) = store_with_run();
-    record_three_decisions(&store, run);
+fn rewards_round_trip_and_a_final_reward_is_never_replaced_by_a_pending_one(store: &dyn Store) {
+    let run = with_run(store);
+    record_three_decisions(store, run);
 
     store
         .upsert_rewards(&[
@@ -152,9 +149,8 @@ fn rewards_round_trip_and_a_final_reward_is_never_replaced_by_a_pending_one() {
     );
 }
 
-#[test]
-fn matured_feedback_joins_final_rewards_with_the_features_and_forgets_what_was_learned() {
-    let (store, run) = store_with_run();
+fn matured_feedback_joins_final_rewards_with_the_features_and_forgets_what_was_learned(store: &dyn Store) {
+    let run = with_run(store);
     store
         .record_audience(
             run,
@@ -186,7 +182,7 @@ fn matured_feedback_joins_final_rewards_with_the_features_and_forgets_what_was_l
             }],
         )
         .unwrap();
-    let decisions = record_three_decisions(&store, run);
+    let decisions = record_three_decisions(store, run);
     let later = decision("n0", "c0", 86_400);
     store.record_decisions(next.id, std::slice::from_ref(&later)).unwrap();
     store
@@ -238,9 +234,8 @@ fn matured_feedback_joins_final_rewards_with_the_features_and_forgets_what_was_l
     assert_eq!(ids, ["d1", "d2"]);
 }
 
-#[test]
-fn pending_feedback_is_the_unlearned_open_windows_and_learning_early_retires_them() {
-    let (store, run) = store_with_run();
+fn pending_feedback_is_the_unlearned_open_windows_and_learning_early_retires_them(store: &dyn Store) {
+    let run = with_run(store);
     store
         .record_audience(
             run,
@@ -251,7 +246,7 @@ fn pending_feedback_is_the_unlearned_open_windows_and_learning_early_retires_the
             }],
         )
         .unwrap();
-    record_three_decisions(&store, run);
+    record_three_decisions(store, run);
     store
         .upsert_rewards(&[
             reward("d0", 1.0, RewardStatus::Pending, 1),
@@ -294,9 +289,7 @@ fn pending_feedback_is_the_unlearned_open_windows_and_learning_early_retires_the
     assert_eq!(matured, ["d1"]);
 }
 
-#[test]
-fn the_latest_model_is_the_last_saved() {
-    let store = SqliteStore::in_memory().unwrap();
+fn the_latest_model_is_the_last_saved(store: &dyn Store) {
     assert_eq!(store.latest_model("winback").unwrap(), None);
     store
         .save_model(
@@ -325,9 +318,8 @@ fn the_latest_model_is_the_last_saved() {
     assert_eq!(store.latest_model("onboarding").unwrap().unwrap().version, "v9");
 }
 
-#[test]
-fn drift_alerts_round_trip_oldest_first_and_are_not_recorded_twice() {
-    let (store, run) = store_with_run();
+fn drift_alerts_round_trip_oldest_first_and_are_not_recorded_twice(store: &dyn Store) {
+    let run = with_run(store);
     let alerts = vec![
         DriftAlertRecord {
             dimension: Some("offer".to_owned()),
@@ -353,10 +345,9 @@ fn drift_alerts_round_trip_oldest_first_and_are_not_recorded_twice() {
     assert!(store.drift_alerts("onboarding").unwrap().is_empty());
 }
 
-#[test]
-fn a_decision_keeps_its_first_delivery_record_and_unknown_decisions_are_refused() {
+fn a_decision_keeps_its_first_delivery_record_and_unknown_decisions_are_refused(store: &dyn Store) {
     use offerloop_store::{DeliveryRecord, DeliveryStatus};
-    let (store, run) = store_with_run();
+    let run = with_run(store);
     store
         .record_decisions(
             run,
@@ -408,10 +399,9 @@ fn a_decision_keeps_its_first_delivery_record_and_unknown_decisions_are_refused(
     }
 }
 
-#[test]
-fn decisions_learned_early_come_back_once_final_for_the_drift_detectors() {
-    let (store, run) = store_with_run();
-    record_three_decisions(&store, run);
+fn decisions_learned_early_come_back_once_final_for_the_drift_detectors(store: &dyn Store) {
+    let run = with_run(store);
+    record_three_decisions(store, run);
     store
         .upsert_rewards(&[
             reward("d0", 1.0, RewardStatus::Pending, 1),
@@ -456,9 +446,7 @@ fn decisions_learned_early_come_back_once_final_for_the_drift_detectors() {
     assert_eq!(ids(store.unmonitored_feedback("winback").unwrap()), ["d1"]);
 }
 
-#[test]
-fn a_feed_checkpoint_is_written_with_its_outcomes_per_use_case_and_source() {
-    let store = SqliteStore::in_memory().unwrap();
+fn a_feed_checkpoint_is_written_with_its_outcomes_per_use_case_and_source(store: &dyn Store) {
     let purchase = |key: &str| {
         outcome(
             key,
@@ -517,3 +505,15 @@ fn a_feed_checkpoint_is_written_with_its_outcomes_per_use_case_and_source() {
     );
     assert!(!store.feed_keys_read("winback", source).unwrap().contains("d.avro"));
 }
+
+both!(
+    outcomes_round_trip_and_are_deduplicated_per_use_case,
+    rewards_round_trip_and_a_final_reward_is_never_replaced_by_a_pending_one,
+    matured_feedback_joins_final_rewards_with_the_features_and_forgets_what_was_learned,
+    pending_feedback_is_the_unlearned_open_windows_and_learning_early_retires_them,
+    the_latest_model_is_the_last_saved,
+    drift_alerts_round_trip_oldest_first_and_are_not_recorded_twice,
+    a_decision_keeps_its_first_delivery_record_and_unknown_decisions_are_refused,
+    decisions_learned_early_come_back_once_final_for_the_drift_detectors,
+    a_feed_checkpoint_is_written_with_its_outcomes_per_use_case_and_source,
+);

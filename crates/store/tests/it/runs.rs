@@ -1,13 +1,11 @@
 //! Runs and their phases, and the audience.
 
-use offerloop_store::{AudienceRow, Error, RunPhase, SqliteStore, Store};
+use offerloop_store::{AudienceRow, Error, RunPhase, Store};
 use serde_json::json;
 
-use crate::{at, day, store_with_run};
+use crate::{at, day, with_run};
 
-#[test]
-fn begin_run_creates_once_and_returns_the_existing_run_whatever_its_phase() {
-    let store = SqliteStore::in_memory().unwrap();
+fn begin_run_creates_once_and_returns_the_existing_run_whatever_its_phase(store: &dyn Store) {
     let first = store
         .begin_run("winback", day("2026-11-29"), at("2026-11-29T06:00:00Z"))
         .unwrap();
@@ -42,9 +40,8 @@ fn begin_run_creates_once_and_returns_the_existing_run_whatever_its_phase() {
     assert_eq!(store.run("winback", day("2026-12-01")).unwrap(), None);
 }
 
-#[test]
-fn phases_only_move_forward() {
-    let (store, run) = store_with_run();
+fn phases_only_move_forward(store: &dyn Store) {
+    let run = with_run(store);
     store
         .advance_run(run, RunPhase::Outcomes, at("2026-11-29T06:01:00Z"))
         .unwrap();
@@ -72,9 +69,8 @@ fn phases_only_move_forward() {
     ));
 }
 
-#[test]
-fn finish_run_stores_the_summary_and_marks_it_done() {
-    let (store, run) = store_with_run();
+fn finish_run_stores_the_summary_and_marks_it_done(store: &dyn Store) {
+    let run = with_run(store);
     let summary = json!({"decided": 1000, "sent": 990, "unknown_batches": 0, "budget": {"spent": 12.5}});
     store.finish_run(run, &summary, at("2026-11-29T06:30:00Z")).unwrap();
     let stored = store.run("winback", day("2026-11-29")).unwrap().unwrap();
@@ -91,9 +87,7 @@ fn finish_run_stores_the_summary_and_marks_it_done() {
     );
 }
 
-#[test]
-fn runs_lists_the_last_runs_of_a_use_case_newest_first() {
-    let store = SqliteStore::in_memory().unwrap();
+fn runs_lists_the_last_runs_of_a_use_case_newest_first(store: &dyn Store) {
     for date in ["2026-11-27", "2026-11-29", "2026-11-28", "2026-11-30"] {
         store
             .begin_run("winback", day(date), at("2026-11-30T06:00:00Z"))
@@ -113,9 +107,8 @@ fn runs_lists_the_last_runs_of_a_use_case_newest_first() {
     assert!(store.runs("nobody", 10).unwrap().is_empty());
 }
 
-#[test]
-fn the_audience_round_trips_in_order_and_a_customer_is_stored_once_per_run() {
-    let (store, run) = store_with_run();
+fn the_audience_round_trips_in_order_and_a_customer_is_stored_once_per_run(store: &dyn Store) {
+    let run = with_run(store);
     let rows = vec![
         AudienceRow {
             customer_id: "c2".to_owned(),
@@ -154,3 +147,11 @@ fn the_audience_round_trips_in_order_and_a_customer_is_stored_once_per_run() {
         Err(Error::NotFound { what: "run", .. })
     ));
 }
+
+both!(
+    begin_run_creates_once_and_returns_the_existing_run_whatever_its_phase,
+    phases_only_move_forward,
+    finish_run_stores_the_summary_and_marks_it_done,
+    runs_lists_the_last_runs_of_a_use_case_newest_first,
+    the_audience_round_trips_in_order_and_a_customer_is_stored_once_per_run,
+);
