@@ -14,6 +14,7 @@
 //! | Azurite | the Currents Azure Blob tests | `OFFERLOOP_AZURITE_BLOB`, else `azurite-blob` on `PATH` | `npm install azurite@3` under `target/ci-tools/` |
 //! | nightly | `fuzz` | `rustup toolchain list` | `rustup toolchain install nightly --profile minimal` |
 //! | cargo-fuzz | `fuzz` | `cargo fuzz --version` | `cargo install cargo-fuzz --locked` |
+//! | PostgreSQL | the store's PostgreSQL tests, the worker process tests | `OFFERLOOP_TEST_POSTGRES` (a URL, or `skip`), else `postgres://postgres@127.0.0.1:5432/test`, waited for up to a minute | started with `pg_ctlcluster` or `service postgresql start` (root) when installed but down |
 //!
 //! A tool installed under `target/ci-tools/` reaches the tests through the environment variable of its
 //! row, set on the steps' commands only (xtask forbids `unsafe`, so it never changes its own environment).
@@ -111,6 +112,17 @@ pub(crate) fn ensure(root: &Path) -> Result<ToolEnv> {
         }
     }
 
+    match postgres() {
+        Ok(Some(url)) => {
+            println!("    postgres:   {url} (answers)");
+            env.vars.push(("OFFERLOOP_TEST_POSTGRES", OsString::from(url)));
+        }
+        Ok(None) => println!(
+            "    postgres:   skipped (OFFERLOOP_TEST_POSTGRES=skip): every PostgreSQL test will say it is skipped"
+        ),
+        Err(why) => missing.push(why),
+    }
+
     match crate::fuzz::ensure_toolchain() {
         Ok(versions) => println!("    cargo-fuzz: {versions}"),
         Err(Error::Missing { tools }) => missing.extend(tools),
@@ -121,6 +133,61 @@ pub(crate) fn ensure(root: &Path) -> Result<ToolEnv> {
         Ok(env)
     } else {
         Err(Error::Missing { tools: missing })
+    }
+}
+
+/// The PostgreSQL the tests use: reachable (started here when it is installed but down), `None`
+/// when `OFFERLOOP_TEST_POSTGRES=skip`, or why not.
+fn postgres() -> std::result::Result<Option<String>, String> {
+    const DEFAULT: &str = "postgres://postgres@127.0.0.1:5432/test";
+    let url = std::env::var("OFFERLOOP_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT.to_owned());
+    if url == "skip" {
+        return Ok(None);
+    }
+    let address = postgres_address(&url);
+    if wait_for(&address, std::time::Duration::from_secs(5)) {
+        return Ok(Some(url));
+    }
+    println!("    postgres:   {address} does not answer; starting it");
+    let started = (is_root() && runs_loudly("pg_ctlcluster", &["15", "main", "start"]))
+        || (is_root() && runs_loudly("service", &["postgresql", "start"]));
+    if started && wait_for(&address, std::time::Duration::from_secs(60)) {
+        return Ok(Some(url));
+    }
+    Err(format!(
+        "PostgreSQL (the store's PostgreSQL tests and the worker process tests use it): nothing answers at \
+         {address}; start it (`sudo service postgresql start`), point OFFERLOOP_TEST_POSTGRES at a database \
+         the tests may create schemas in, or set OFFERLOOP_TEST_POSTGRES=skip to skip those tests (each says so)"
+    ))
+}
+
+/// `host:port` of a `postgres://user@host:port/db` URL (port 5432 by default).
+fn postgres_address(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host_port.contains(':') {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:5432")
+    }
+}
+
+/// Whether a TCP connection to `address` succeeds within `limit`, trying every half second.
+fn wait_for(address: &str, limit: std::time::Duration) -> bool {
+    use std::net::ToSocketAddrs as _;
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let reachable = address.to_socket_addrs().ok().into_iter().flatten().any(|a| {
+            std::net::TcpStream::connect_timeout(&a, std::time::Duration::from_millis(500)).is_ok()
+        });
+        if reachable {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
     }
 }
 
@@ -325,4 +392,14 @@ fn runs_loudly(program: &str, args: &[&str]) -> bool {
         .stdin(Stdio::null())
         .status()
         .is_ok_and(|status| status.success())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_address_of_a_postgres_url() {
+        assert_eq!(super::postgres_address("postgres://postgres@127.0.0.1:5432/test"), "127.0.0.1:5432");
+        assert_eq!(super::postgres_address("postgresql://db.internal/app?schema=x"), "db.internal:5432");
+        assert_eq!(super::postgres_address("postgres://u@[::1]:6543/t"), "[::1]:6543");
+    }
 }
