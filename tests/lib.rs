@@ -1,4 +1,5 @@
-//! Shared helpers of the end-to-end tests: where the repository's files are.
+//! Shared helpers of the end-to-end tests: where the repository's files are, and the PostgreSQL
+//! database the tests that run on both store back-ends use.
 
 use std::path::PathBuf;
 
@@ -20,4 +21,28 @@ pub fn toml_files(dir: &str) -> Vec<PathBuf> {
         .unwrap_or_default();
     files.sort();
     files
+}
+
+/// The text of a fresh PostgreSQL store location (a schema of its own in the test database
+/// `OFFERLOOP_TEST_POSTGRES`, default `postgres://postgres@127.0.0.1:5432/test`), or `None` when
+/// `OFFERLOOP_TEST_POSTGRES=skip` (said on stderr: a skip is never silent).
+pub fn postgres_location() -> Option<String> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static SCHEMAS: AtomicUsize = AtomicUsize::new(0);
+    let url = std::env::var("OFFERLOOP_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    if url == "skip" {
+        eprintln!("skipped on PostgreSQL: OFFERLOOP_TEST_POSTGRES=skip");
+        return None;
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let separator = if url.contains('?') { '&' } else { '?' };
+    Some(format!(
+        "{url}{separator}schema=e2e_{}_{}_{}",
+        std::process::id(),
+        SCHEMAS.fetch_add(1, Ordering::SeqCst),
+        nanos % 1_000_000_000
+    ))
 }

@@ -1,5 +1,7 @@
-//! The daily loop end to end against the simulator: the real `BrazeClient` over HTTP, the SQLite
-//! store and the Braze activator, driven by `offerloop_engine::DailyRun`.
+//! The daily loop end to end against the simulator: the real `BrazeClient` over HTTP, the store
+//! and the Braze activator, driven by `offerloop_engine::DailyRun`. Every test that is not about
+//! SQLite files runs on both store back-ends: `mod sqlite` and `mod postgres` at the end instantiate
+//! them (`both!`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,7 +20,7 @@ use offerloop_sim::server::Faults;
 use offerloop_sim::state::EventKind;
 use offerloop_sim::state::spec::ApiKeySpec;
 use offerloop_sim::{Scenario, SimBraze, SimConfig, World};
-use offerloop_store::{BatchState, SqliteStore, Store};
+use offerloop_store::{BatchState, Store};
 
 const FULL_KEY: &str = "e2e-full-key";
 const LIMITED_KEY: &str = "e2e-no-export-key";
@@ -32,14 +34,28 @@ impl Clock for SimClock {
     }
 }
 
+/// The store back-end a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
 struct Harness {
     dir: tempfile::TempDir,
     sim: Arc<SimBraze>,
     use_case: Arc<UseCase>,
     store: Arc<dyn Store>,
+    /// Where `store` is, as `--store` takes it.
+    location: String,
 }
 
 async fn harness(customers: usize) -> Harness {
+    harness_on(Backend::Sqlite, customers).await.unwrap()
+}
+
+/// A harness whose store is on `backend`; `None` when PostgreSQL tests are skipped.
+async fn harness_on(backend: Backend, customers: usize) -> Option<Harness> {
     let mut scenario = Scenario::from_toml_str(demo_cmd::SCENARIO, None).unwrap();
     scenario.customers = customers;
     scenario.braze.api_keys = vec![
@@ -65,18 +81,73 @@ async fn harness(customers: usize) -> Harness {
     sim.advance_clock(SignedDuration::from_hours(6));
     let text = demo_cmd::demo_use_case_text(&sim.base_url());
     let use_case = Arc::new(offerloop_domain::config::parse_use_case(&text, "winback.toml").unwrap());
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("state.db")).unwrap());
-    Harness {
+    let location = match backend {
+        Backend::Sqlite => dir.path().join("state.db").display().to_string(),
+        Backend::Postgres => offerloop_tests::postgres_location()?,
+    };
+    let store = open_location(&location);
+    Some(Harness {
         dir,
         sim,
         use_case,
         store,
-    }
+        location,
+    })
 }
+
+/// The store at `location` (a file path or a `postgres://` URL).
+fn open_location(location: &str) -> Arc<dyn Store> {
+    let location = offerloop_store::StoreLocation::parse(location, offerloop_store::DEFAULT_PASSWORD_ENV).unwrap();
+    offerloop_store::open(&location).unwrap()
+}
+
+/// A fresh store on the harness's back-end behind the fault-injecting wrapper.
+fn faulty(h: &Harness, backend: Backend) -> Arc<offerloop_store::faults::FaultyStore> {
+    use offerloop_store::faults::FaultyStore;
+    Arc::new(match backend {
+        Backend::Sqlite => FaultyStore::in_memory().unwrap(),
+        Backend::Postgres => {
+            let _ = h;
+            FaultyStore::from_dyn(open_location(&offerloop_tests::postgres_location().unwrap()))
+        }
+    })
+}
+
+/// Instantiates `async fn $name(backend: Backend)` once per back-end.
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
+both!(
+    a_crash_between_batches_resumes_and_nobody_gets_two_sends,
+    an_applied_send_whose_response_is_lost_is_unknown_and_not_resent,
+    a_missing_permission_is_named_and_nothing_is_written,
+    a_second_run_of_the_same_use_case_fails_fast_naming_the_holder,
+    batches_certainly_not_sent_make_the_day_incomplete_and_are_resent_on_request,
+    a_day_killed_at_store_writes_across_every_phase_sends_each_message_once,
+    workers_in_one_process_share_the_day_and_send_each_message_once,
+);
 
 impl Harness {
     /// The use case written to a file, and `offerloop run`'s arguments for it on the store `store`.
-    fn cli_args(&self, store: &std::path::Path) -> offerloop_cli::run_cmd::RunArgs {
+    fn cli_args(&self, store: &str) -> offerloop_cli::run_cmd::RunArgs {
         let file = self.dir.path().join("winback.toml");
         std::fs::write(&file, demo_cmd::demo_use_case_text(&self.sim.base_url())).unwrap();
         offerloop_cli::run_cmd::RunArgs {
@@ -84,7 +155,10 @@ impl Harness {
             date: Some(self.date()),
             dry_run: false,
             resend_failed: false,
-            store: Some(store.to_path_buf()),
+            store: Some(store.to_owned()),
+            workers: 0,
+            shard_size: offerloop_engine::WorkerOptions::DEFAULT_SHARD_SIZE,
+            lease_ttl: offerloop_engine::WorkerOptions::DEFAULT_LEASE_TTL,
             concurrency: 2,
             export_timeout: Duration::from_secs(30),
             export_progress: None,
@@ -175,9 +249,8 @@ impl Activator for CrashAfter {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_crash_between_batches_resumes_and_nobody_gets_two_sends() {
-    let h = harness(1_500).await;
+async fn a_crash_between_batches_resumes_and_nobody_gets_two_sends(backend: Backend) {
+    let Some(h) = harness_on(backend, 1_500).await else { return };
     let crashing = Arc::new(CrashAfter {
         inner: h.activator(),
         k: 3,
@@ -210,9 +283,8 @@ async fn a_crash_between_batches_resumes_and_nobody_gets_two_sends() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_applied_send_whose_response_is_lost_is_unknown_and_not_resent() {
-    let h = harness(600).await;
+async fn an_applied_send_whose_response_is_lost_is_unknown_and_not_resent(backend: Backend) {
+    let Some(h) = harness_on(backend, 600).await else { return };
     h.sim.state().faults.lock().unwrap().set(Faults {
         lost_response_rate: 1.0,
         paths: vec!["/campaigns/trigger".into()],
@@ -240,9 +312,8 @@ async fn an_applied_send_whose_response_is_lost_is_unknown_and_not_resent() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_missing_permission_is_named_and_nothing_is_written() {
-    let h = harness(200).await;
+async fn a_missing_permission_is_named_and_nothing_is_written(backend: Backend) {
+    let Some(h) = harness_on(backend, 200).await else { return };
     let err = h.run(LIMITED_KEY, h.activator()).execute().await.unwrap_err();
     assert!(err.to_string().contains("users.export.segment"), "{err}");
     assert!(h.store.runs(h.use_case.name.as_str(), 10).unwrap().is_empty());
@@ -267,7 +338,10 @@ async fn pii_in_the_fields_is_refused_before_any_call() {
         use_case: file,
         date: None,
         dry_run: false,
-        store: Some(store.clone()),
+        store: Some(store.display().to_string()),
+        workers: 0,
+        shard_size: offerloop_engine::WorkerOptions::DEFAULT_SHARD_SIZE,
+        lease_ttl: offerloop_engine::WorkerOptions::DEFAULT_LEASE_TTL,
         concurrency: 1,
         export_timeout: offerloop_cli::export_wait::default_export_timeout(),
         export_progress: None,
@@ -447,7 +521,7 @@ async fn a_dry_run_leaves_the_store_untouched_and_the_real_run_still_sends() {
     let before = std::fs::read(&store).unwrap();
     let sends_before = h.sends().values().sum::<usize>();
 
-    let mut dry = h.cli_args(&store);
+    let mut dry = h.cli_args(&store.display().to_string());
     dry.dry_run = true;
     let outcome = h.cli_run(&dry, FULL_KEY).await.unwrap();
     let dir = outcome.dry_run.clone().expect("a dry run says where its output went");
@@ -472,7 +546,7 @@ async fn a_dry_run_leaves_the_store_untouched_and_the_real_run_still_sends() {
     );
 
     // The real run of the same date decides and sends.
-    let real = h.cli_run(&h.cli_args(&store), FULL_KEY).await.unwrap();
+    let real = h.cli_run(&h.cli_args(&store.display().to_string()), FULL_KEY).await.unwrap();
     assert_eq!(real.summary.resumed_from, None, "the real run starts fresh");
     assert!(real.summary.batches.sent > 0);
     h.sim.advance_clock(SignedDuration::from_hours(24));
@@ -484,11 +558,10 @@ async fn a_dry_run_leaves_the_store_untouched_and_the_real_run_still_sends() {
 }
 
 /// Issue 17, defect 4: a second runner of the same use case and store fails fast naming the holder.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_run_of_the_same_use_case_fails_fast_naming_the_holder() {
-    let h = harness(50).await;
-    let store_path = h.dir.path().join("locked").join("state.db");
-    let store = offerloop_cli::run_cmd::open_store(&store_path).unwrap();
+async fn a_second_run_of_the_same_use_case_fails_fast_naming_the_holder(backend: Backend) {
+    let Some(h) = harness_on(backend, 50).await else { return };
+    let store_path = h.location.clone();
+    let store = h.store.clone();
     let holder = offerloop_store::LockHolder {
         command: "offerloop run".into(),
         pid: 31337,
@@ -497,6 +570,10 @@ async fn a_second_run_of_the_same_use_case_fails_fast_naming_the_holder() {
     };
     let held = store.lock_use_case(h.use_case.name.as_str(), &holder).unwrap();
     let err = h.cli_run(&h.cli_args(&store_path), FULL_KEY).await.unwrap_err();
+    assert!(
+        matches!(err.downcast_ref::<offerloop_store::Error>(), Some(offerloop_store::Error::Locked { .. })),
+        "{err:#}"
+    );
     let text = format!("{err:#}");
     assert!(text.contains("pid 31337 on host ops-1"), "{text}");
     assert!(h.sim.state().lock().events.is_empty(), "nothing reached Braze");
@@ -543,9 +620,8 @@ impl Activator for RevokedAfter {
 /// Issue 17, defect 6: batches certainly not sent (a key revoked mid-run) used to leave the day
 /// `done` with exit code 0, and a re-run did nothing. Now the day says it is incomplete, a plain
 /// re-run changes nothing, and `--resend-failed` sends exactly the failed batches, once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn batches_certainly_not_sent_make_the_day_incomplete_and_are_resent_on_request() {
-    let h = harness(400).await;
+async fn batches_certainly_not_sent_make_the_day_incomplete_and_are_resent_on_request(backend: Backend) {
+    let Some(h) = harness_on(backend, 400).await else { return };
     let date = h.date();
     let revoked = Arc::new(RevokedAfter {
         inner: h.activator(),
@@ -560,6 +636,7 @@ async fn batches_certainly_not_sent_make_the_day_incomplete_and_are_resent_on_re
     let outcome = offerloop_cli::run_cmd::RunOutcome {
         summary: first.clone(),
         dry_run: None,
+        workers: Vec::new(),
     };
     assert_eq!(outcome.exit_code(), offerloop_cli::run_cmd::EXIT_INCOMPLETE);
     assert!(offerloop_cli::run_cmd::render_outcome(&outcome).contains("--resend-failed"));
@@ -610,13 +687,14 @@ async fn batches_certainly_not_sent_make_the_day_incomplete_and_are_resent_on_re
 /// phase (each boundary, and ledger moves throughout activation), then resumed; the simulator's own
 /// event log shows every message decision sent exactly once — a kill between Braze's answer and the
 /// ledger leaves an `unknown` batch, applied once and never resent.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_day_killed_at_store_writes_across_every_phase_sends_each_message_once() {
-    use offerloop_store::faults::FaultyStore;
+async fn a_day_killed_at_store_writes_across_every_phase_sends_each_message_once(backend: Backend) {
+    if backend == Backend::Postgres && offerloop_tests::postgres_location().is_none() {
+        return;
+    }
     // An uninterrupted day tells how many writes a day makes.
     let reference = {
         let mut h = harness(200).await;
-        let store = Arc::new(FaultyStore::in_memory().unwrap());
+        let store = faulty(&h, backend);
         h.store = store.clone();
         let summary = h.run(FULL_KEY, h.activator()).execute().await.unwrap();
         (store.writes(), summary.messages)
@@ -627,7 +705,7 @@ async fn a_day_killed_at_store_writes_across_every_phase_sends_each_message_once
     let points: Vec<usize> = (1..=writes).filter(|n| *n <= 12 || n % 3 == 0).collect();
     for n in points {
         let mut h = harness(200).await;
-        let store = Arc::new(FaultyStore::in_memory().unwrap());
+        let store = faulty(&h, backend);
         h.store = store.clone();
         *store.fail_writes_from.lock().unwrap() = Some(n);
         let crashed = h.run(FULL_KEY, h.activator()).execute().await;
@@ -648,4 +726,32 @@ async fn a_day_killed_at_store_writes_across_every_phase_sends_each_message_once
             "kill at write {n}: every message sent once"
         );
     }
+}
+
+/// `offerloop run --workers 3` (shards of 100 customers) through the real client and the simulator:
+/// one planner, every shard done, the simulator's log shows each message decision sent once, and a
+/// second invocation does nothing.
+async fn workers_in_one_process_share_the_day_and_send_each_message_once(backend: Backend) {
+    let Some(h) = harness_on(backend, 800).await else { return };
+    let mut args = h.cli_args(&h.location);
+    args.workers = 3;
+    args.shard_size = 100;
+    let outcome = h.cli_run(&args, FULL_KEY).await.unwrap();
+    assert_eq!(outcome.workers.len(), 3);
+    assert_eq!(outcome.workers.iter().filter(|w| w.planned).count(), 1);
+    assert_eq!(outcome.workers.iter().filter(|w| w.finished).count(), 1);
+    let summary = &outcome.summary;
+    let shards: usize = outcome.workers.iter().map(|w| w.shards.len()).sum();
+    assert_eq!(shards as u64, summary.audience.div_ceil(100));
+    assert_eq!(summary.batches.unknown + summary.batches.failed, 0);
+    assert!(summary.messages > 100, "{summary:?}");
+    let again = h.cli_run(&args, FULL_KEY).await.unwrap();
+    assert_eq!(&again.summary, summary, "a second invocation reads the day's summary");
+    let run = h.store.run(h.use_case.name.as_str(), h.date()).unwrap().unwrap();
+    assert_eq!(run.phase, offerloop_store::RunPhase::Done);
+    assert!(h.store.shard_plan(run.id).unwrap().is_some());
+    h.sim.advance_clock(SignedDuration::from_hours(24));
+    let per_customer = h.sends();
+    assert!(per_customer.values().all(|&n| n == 1), "nobody got two messages");
+    assert_eq!(per_customer.values().sum::<usize>() as u64, summary.messages);
 }

@@ -16,6 +16,12 @@
 //! batches at a time. A 429 would come back to the engine as a retryable rejection, so the summary's
 //! retry count is the number of times the limit was hit; the activation phase's request rate, against
 //! N, is how much of the limit the run uses.
+//!
+//! With `DAILY_RUN_STORE=postgres://…` the state goes to PostgreSQL instead of an SQLite file (the
+//! schema `daily_run_bench`, dropped with `psql` before the run); with `DAILY_RUN_WORKERS=N` the day
+//! is shared by N workers of this process (`DailyRun::work`, shards of `DAILY_RUN_SHARD_SIZE`
+//! customers, default 50,000) instead of one single-process run. The phase lines of a shared day
+//! add up every shard's time, so the total is the figure to compare.
 
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::expect_used)]
 
@@ -166,7 +172,33 @@ async fn run(customers: usize, rate: Option<u32>) -> Result<()> {
     }
     let config = config.build()?;
     let braze: Arc<dyn BrazeApi> = Arc::new(BrazeClient::new(config)?);
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("state.db"))?);
+    let store: Arc<dyn Store> = match std::env::var("DAILY_RUN_STORE") {
+        Ok(url) if !url.is_empty() => {
+            let status = Command::new("psql")
+                .arg(url.as_str())
+                .args(["-q", "-c", "DROP SCHEMA IF EXISTS daily_run_bench CASCADE"])
+                .status()?;
+            if !status.success() {
+                return Err(format!("psql could not reset the schema daily_run_bench at {url}").into());
+            }
+            let separator = if url.contains('?') { '&' } else { '?' };
+            let location = offerloop_store::StoreLocation::parse(
+                &format!("{url}{separator}schema=daily_run_bench"),
+                offerloop_store::DEFAULT_PASSWORD_ENV,
+            )?;
+            println!("store: {location}");
+            offerloop_store::open(&location)?
+        }
+        _ => Arc::new(SqliteStore::open(&dir.path().join("state.db"))?),
+    };
+    let workers: usize = std::env::var("DAILY_RUN_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let shard_size: u64 = std::env::var("DAILY_RUN_SHARD_SIZE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(offerloop_engine::WorkerOptions::DEFAULT_SHARD_SIZE);
     let activator = Arc::new(BrazeActivator::new(braze.clone()));
     let clock: Arc<dyn Clock> = Arc::new(FixedClock(now));
     let date = offerloop_cli::run_cmd::today(&use_case, clock.now()).map_err(|e| e.to_string())?;
@@ -198,7 +230,27 @@ async fn run(customers: usize, rate: Option<u32>) -> Result<()> {
             }
         })
     };
-    let summary = run.execute().await?;
+    let summary = if workers == 0 {
+        run.execute().await?
+    } else {
+        let options: Vec<offerloop_engine::WorkerOptions> = (0..workers)
+            .map(|n| offerloop_engine::WorkerOptions {
+                shard_size,
+                ..offerloop_engine::WorkerOptions::new(format!("bench-{n}"), now)
+            })
+            .collect();
+        let reports = futures::future::try_join_all(options.iter().map(|o| run.work(o))).await?;
+        for r in &reports {
+            println!(
+                "  worker {}: planned {}, {} shards, finished {}",
+                r.worker,
+                r.planned,
+                r.shards.len(),
+                r.finished
+            );
+        }
+        reports.into_iter().next().ok_or("no worker")?.summary
+    };
     let elapsed = started.elapsed().as_secs_f64();
     sampling.store(false, std::sync::atomic::Ordering::Relaxed);
     sampler.join().map_err(|_| "the RSS sampler panicked")?;
