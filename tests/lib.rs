@@ -32,17 +32,21 @@ pub fn postgres_location() -> Option<String> {
     let url = std::env::var("OFFERLOOP_TEST_POSTGRES")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
     if url == "skip" {
-        eprintln!("skipped on PostgreSQL: OFFERLOOP_TEST_POSTGRES=skip");
+        // A skip is never silent.
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("skipped on PostgreSQL: OFFERLOOP_TEST_POSTGRES=skip");
+        }
         return None;
     }
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
+    // A random suffix (the hasher's per-process keys), so a schema left by an earlier run with the
+    // same pid is never reused.
+    let random = std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), 0_u8);
     let separator = if url.contains('?') { '&' } else { '?' };
     Some(format!(
         "{url}{separator}schema=e2e_{}_{}_{}",
         std::process::id(),
         SCHEMAS.fetch_add(1, Ordering::SeqCst),
-        nanos % 1_000_000_000
+        random % 1_000_000_000
     ))
 }

@@ -250,7 +250,9 @@ impl Activator for CrashAfter {
 }
 
 async fn a_crash_between_batches_resumes_and_nobody_gets_two_sends(backend: Backend) {
-    let Some(h) = harness_on(backend, 1_500).await else { return };
+    let Some(h) = harness_on(backend, 1_500).await else {
+        return;
+    };
     let crashing = Arc::new(CrashAfter {
         inner: h.activator(),
         k: 3,
@@ -284,7 +286,9 @@ async fn a_crash_between_batches_resumes_and_nobody_gets_two_sends(backend: Back
 }
 
 async fn an_applied_send_whose_response_is_lost_is_unknown_and_not_resent(backend: Backend) {
-    let Some(h) = harness_on(backend, 600).await else { return };
+    let Some(h) = harness_on(backend, 600).await else {
+        return;
+    };
     h.sim.state().faults.lock().unwrap().set(Faults {
         lost_response_rate: 1.0,
         paths: vec!["/campaigns/trigger".into()],
@@ -313,7 +317,9 @@ async fn an_applied_send_whose_response_is_lost_is_unknown_and_not_resent(backen
 }
 
 async fn a_missing_permission_is_named_and_nothing_is_written(backend: Backend) {
-    let Some(h) = harness_on(backend, 200).await else { return };
+    let Some(h) = harness_on(backend, 200).await else {
+        return;
+    };
     let err = h.run(LIMITED_KEY, h.activator()).execute().await.unwrap_err();
     assert!(err.to_string().contains("users.export.segment"), "{err}");
     assert!(h.store.runs(h.use_case.name.as_str(), 10).unwrap().is_empty());
@@ -546,7 +552,10 @@ async fn a_dry_run_leaves_the_store_untouched_and_the_real_run_still_sends() {
     );
 
     // The real run of the same date decides and sends.
-    let real = h.cli_run(&h.cli_args(&store.display().to_string()), FULL_KEY).await.unwrap();
+    let real = h
+        .cli_run(&h.cli_args(&store.display().to_string()), FULL_KEY)
+        .await
+        .unwrap();
     assert_eq!(real.summary.resumed_from, None, "the real run starts fresh");
     assert!(real.summary.batches.sent > 0);
     h.sim.advance_clock(SignedDuration::from_hours(24));
@@ -571,7 +580,10 @@ async fn a_second_run_of_the_same_use_case_fails_fast_naming_the_holder(backend:
     let held = store.lock_use_case(h.use_case.name.as_str(), &holder).unwrap();
     let err = h.cli_run(&h.cli_args(&store_path), FULL_KEY).await.unwrap_err();
     assert!(
-        matches!(err.downcast_ref::<offerloop_store::Error>(), Some(offerloop_store::Error::Locked { .. })),
+        matches!(
+            err.downcast_ref::<offerloop_store::Error>(),
+            Some(offerloop_store::Error::Locked { .. })
+        ),
         "{err:#}"
     );
     let text = format!("{err:#}");
@@ -621,7 +633,9 @@ impl Activator for RevokedAfter {
 /// `done` with exit code 0, and a re-run did nothing. Now the day says it is incomplete, a plain
 /// re-run changes nothing, and `--resend-failed` sends exactly the failed batches, once.
 async fn batches_certainly_not_sent_make_the_day_incomplete_and_are_resent_on_request(backend: Backend) {
-    let Some(h) = harness_on(backend, 400).await else { return };
+    let Some(h) = harness_on(backend, 400).await else {
+        return;
+    };
     let date = h.date();
     let revoked = Arc::new(RevokedAfter {
         inner: h.activator(),
@@ -732,7 +746,9 @@ async fn a_day_killed_at_store_writes_across_every_phase_sends_each_message_once
 /// one planner, every shard done, the simulator's log shows each message decision sent once, and a
 /// second invocation does nothing.
 async fn workers_in_one_process_share_the_day_and_send_each_message_once(backend: Backend) {
-    let Some(h) = harness_on(backend, 800).await else { return };
+    let Some(h) = harness_on(backend, 800).await else {
+        return;
+    };
     let mut args = h.cli_args(&h.location);
     args.workers = 3;
     args.shard_size = 100;

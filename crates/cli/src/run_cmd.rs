@@ -270,7 +270,12 @@ pub async fn run_with(
         let store = crate::store_cmd::open(&location)?;
         // Workers coordinate through the store's leases; a single run holds the use case's lock.
         let lock = if args.workers == 0 {
-            Some(lock(store.as_ref(), use_case.name.as_str(), "offerloop run", clock.as_ref())?)
+            Some(lock(
+                store.as_ref(),
+                use_case.name.as_str(),
+                "offerloop run",
+                clock.as_ref(),
+            )?)
         } else {
             None
         };

@@ -241,9 +241,18 @@ mod tests {
             .unwrap();
         let later = now + jiff::SignedDuration::from_secs(90);
         let text = status_at(&store, "uc", later).unwrap();
-        assert!(text.contains("3 of 10 customers each; 1 done, 1 leased, 1 open"), "{text}");
-        assert!(text.contains("shard    1  leased by w-b (token 1)  EXPIRED 30s ago"), "{text}");
-        assert!(text.contains("w-b  pid 7 on h  last seen 90s ago  shard 2 of 3 (run 1)"), "{text}");
+        assert!(
+            text.contains("3 of 10 customers each; 1 done, 1 leased, 1 open"),
+            "{text}"
+        );
+        assert!(
+            text.contains("shard    1  leased by w-b (token 1)  EXPIRED 30s ago"),
+            "{text}"
+        );
+        assert!(
+            text.contains("w-b  pid 7 on h  last seen 90s ago  shard 2 of 3 (run 1)"),
+            "{text}"
+        );
         let early = status_at(&store, "uc", now + jiff::SignedDuration::from_secs(10)).unwrap();
         assert!(early.contains("expires in 50s"), "{early}");
     }

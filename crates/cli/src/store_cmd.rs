@@ -30,7 +30,8 @@ pub fn location(flag: Option<&str>, use_case: Option<&UseCase>) -> anyhow::Resul
     let text = flag
         .or_else(|| settings.and_then(|s| s.url.as_deref()))
         .unwrap_or(DEFAULT_STORE);
-    StoreLocation::parse(text, password_env).with_context(|| "choosing the store (`--store` or `[store] url`)".to_owned())
+    StoreLocation::parse(text, password_env)
+        .with_context(|| "choosing the store (`--store` or `[store] url`)".to_owned())
 }
 
 /// Opens (creating an SQLite file's directory, migrating either back-end) the store at `location`.
@@ -57,7 +58,9 @@ pub fn migrate(location: &StoreLocation) -> anyhow::Result<String> {
         StoreLocation::Sqlite(_) => offerloop_store::SqliteStore::SCHEMA_VERSION,
         _ => offerloop_store::PostgresStore::SCHEMA_VERSION,
     };
-    Ok(format!("store {location}: schema at version {version}, the newest this offerloop knows\n"))
+    Ok(format!(
+        "store {location}: schema at version {version}, the newest this offerloop knows\n"
+    ))
 }
 
 /// One line of `offerloop store export --format jsonl`: a decision with its logged propensity, the
@@ -149,7 +152,10 @@ pub fn export_jsonl(
                 .iter()
                 .zip(&joint.0)
                 .map(|(dim, &i)| {
-                    let option = dim.options.get(i as usize).map_or_else(String::new, |o| o.id.to_string());
+                    let option = dim
+                        .options
+                        .get(i as usize)
+                        .map_or_else(String::new, |o| o.id.to_string());
                     (dim.name.to_string(), serde_json::Value::String(option))
                 })
                 .collect();

@@ -57,5 +57,7 @@ pub use profile::{
     profile_delta_outcomes,
 };
 pub use progress::{Phase, PhaseProgress, Progress, Silent};
-pub use run::{DEFAULT_EARLY_LEARNING_SHARE, DailyRun, DailyRunBuilder, RunOptions, WorkerOptions, WorkerReport, target_of};
+pub use run::{
+    DEFAULT_EARLY_LEARNING_SHARE, DailyRun, DailyRunBuilder, RunOptions, WorkerOptions, WorkerReport, target_of,
+};
 pub use summary::{BatchCounts, RunSummary};

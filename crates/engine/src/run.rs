@@ -918,15 +918,15 @@ impl DailyRun {
         let bar = self.progress(Phase::Decide, Some(rows.len() as u64));
         let mut decider = Decider::with_budget(
             DecideContext {
-            use_case: &self.use_case,
-            setup: &self.setup,
-            policy,
-            round,
-            date: self.date,
-            history: &history,
-            chunk: self.options.chunk,
-            paused,
-            not_before,
+                use_case: &self.use_case,
+                setup: &self.setup,
+                policy,
+                round,
+                date: self.date,
+                history: &history,
+                chunk: self.options.chunk,
+                paused,
+                not_before,
             },
             budget,
         );

@@ -33,7 +33,11 @@ fn decided(store: &dyn Store, run_id: i64) -> BTreeMap<String, (u64, String, Str
         .map(|d| {
             (
                 d.id.clone(),
-                (d.action.0, format!("{:.12}", d.propensity.get()), format!("{:?}", d.group)),
+                (
+                    d.action.0,
+                    format!("{:.12}", d.propensity.get()),
+                    format!("{:?}", d.group),
+                ),
             )
         })
         .collect()
@@ -56,7 +60,11 @@ async fn four_workers_share_a_day_and_decide_and_send_what_one_process_does() {
         .await
         .unwrap();
 
-    assert_eq!(reports.iter().filter(|r| r.planned).count(), 1, "one planner: {reports:?}");
+    assert_eq!(
+        reports.iter().filter(|r| r.planned).count(),
+        1,
+        "one planner: {reports:?}"
+    );
     assert_eq!(reports.iter().filter(|r| r.finished).count(), 1, "one finisher");
     let mut shards: Vec<u32> = reports.iter().flat_map(|r| r.shards.clone()).collect();
     shards.sort_unstable();
@@ -84,8 +92,17 @@ async fn four_workers_share_a_day_and_decide_and_send_what_one_process_does() {
     assert_eq!(unique.len(), batches.len());
     let sent: usize = batches.iter().map(|b| b.decision_ids.len()).sum();
     assert_eq!(sent as u64, summary.messages, "every message in one sent batch");
-    assert_eq!(w.store.run(use_case().name.as_str(), DAY).unwrap().unwrap().phase, RunPhase::Done);
-    assert!(w.store.shards(summary.run_id).unwrap().iter().all(|s| s.state == ShardState::Done));
+    assert_eq!(
+        w.store.run(use_case().name.as_str(), DAY).unwrap().unwrap().phase,
+        RunPhase::Done
+    );
+    assert!(
+        w.store
+            .shards(summary.run_id)
+            .unwrap()
+            .iter()
+            .all(|s| s.state == ShardState::Done)
+    );
     assert!(
         w.store.workers(10).unwrap().iter().all(|r| r.status == "done"),
         "every worker reported itself done"
@@ -154,7 +171,10 @@ async fn a_worker_killed_mid_shard_is_taken_over_without_a_second_send() {
         "every other batch was sent"
     );
     assert_eq!(report.summary.batches.unknown as usize, unknown);
-    assert_eq!(w.store.run(use_case().name.as_str(), DAY).unwrap().unwrap().phase, RunPhase::Done);
+    assert_eq!(
+        w.store.run(use_case().name.as_str(), DAY).unwrap().unwrap().phase,
+        RunPhase::Done
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

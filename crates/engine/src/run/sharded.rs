@@ -105,7 +105,7 @@ enum Day {
     /// Done: its summary.
     Done(Box<RunSummary>),
     /// Planned: the run and its shards.
-    Shared(RunRecord, ShardPlan),
+    Shared(Box<(RunRecord, ShardPlan)>),
 }
 
 impl DailyRun {
@@ -132,7 +132,7 @@ impl DailyRun {
                     self.report_worker(worker, "done")?;
                     return Ok(report);
                 }
-                Some(Day::Shared(run, plan)) => break (run, plan),
+                Some(Day::Shared(shared)) => break *shared,
                 None => tokio::time::sleep(worker.poll).await,
             }
         };
@@ -163,7 +163,7 @@ impl DailyRun {
             return Ok(Some(day));
         }
         let day = self.plan_day(worker).await?;
-        report.planned = matches!(day, Day::Shared(..));
+        report.planned = matches!(day, Day::Shared(_));
         Ok(Some(day))
     }
 
@@ -184,7 +184,7 @@ impl DailyRun {
             if run.phase == RunPhase::Done {
                 return Ok(Some(Day::Done(Box::new(stored_summary(&run)?))));
             }
-            return Ok(Some(Day::Shared(run, plan)));
+            return Ok(Some(Day::Shared(Box::new((run, plan)))));
         }
         if run.phase >= RunPhase::Decided {
             return Err(Error::SharedDay {
@@ -198,10 +198,7 @@ impl DailyRun {
 
     /// The use case's lock for `step`, or `None` when another runner holds it.
     fn try_lock(&self, worker: &WorkerOptions, step: &str) -> Result<Option<UseCaseLock>> {
-        let holder = LockHolder::this_process(
-            format!("offerloop worker {} ({step})", worker.id),
-            self.clock.now(),
-        );
+        let holder = LockHolder::this_process(format!("offerloop worker {} ({step})", worker.id), self.clock.now());
         match self.store.lock_use_case(self.name(), &holder) {
             Ok(lock) => Ok(Some(lock)),
             Err(offerloop_store::Error::Locked { .. }) => Ok(None),
@@ -259,7 +256,7 @@ impl DailyRun {
             model = %plan.model_version,
             "day planned for workers"
         );
-        Ok(Day::Shared(run, plan))
+        Ok(Day::Shared(Box::new((run, plan))))
     }
 
     /// The version of the stored model the day decides with (`none` before any model is stored).
@@ -307,7 +304,10 @@ impl DailyRun {
                 }
                 self.report_worker(
                     worker,
-                    &format!("waiting: {done} of {} shards done, the rest held by others", shards.len()),
+                    &format!(
+                        "waiting: {done} of {} shards done, the rest held by others",
+                        shards.len()
+                    ),
                 )?;
                 tokio::time::sleep(worker.poll).await;
                 continue;
@@ -316,7 +316,10 @@ impl DailyRun {
             if lease.taken_over {
                 tracing::warn!(shard, token = lease.token, "taking over a shard whose lease expired");
             }
-            self.report_worker(worker, &format!("shard {} of {} (run {})", shard + 1, plan.shards, run.id))?;
+            self.report_worker(
+                worker,
+                &format!("shard {} of {} (run {})", shard + 1, plan.shards, run.id),
+            )?;
             match self.run_shard(worker, run, plan, &lease, policy).await {
                 Ok(()) => {
                     report.shards.push(shard);
@@ -425,11 +428,10 @@ impl DailyRun {
         if let Some(done) = current.filter(|r| r.phase == RunPhase::Done) {
             return Ok(Some(stored_summary(&done)?));
         }
-        let mut summary: RunSummary =
-            serde_json::from_value(plan.prepared.clone()).map_err(|source| Error::Json {
-                what: "shard plan summary",
-                source,
-            })?;
+        let mut summary: RunSummary = serde_json::from_value(plan.prepared.clone()).map_err(|source| Error::Json {
+            what: "shard plan summary",
+            source,
+        })?;
         for shard in self.store.shards(run.id)? {
             let part = shard.summary.unwrap_or(serde_json::Value::Null);
             let part: RunSummary = serde_json::from_value(part).map_err(|source| Error::Json {
