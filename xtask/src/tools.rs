@@ -178,9 +178,12 @@ fn wait_for(address: &str, limit: std::time::Duration) -> bool {
     use std::net::ToSocketAddrs as _;
     let deadline = std::time::Instant::now() + limit;
     loop {
-        let reachable = address.to_socket_addrs().ok().into_iter().flatten().any(|a| {
-            std::net::TcpStream::connect_timeout(&a, std::time::Duration::from_millis(500)).is_ok()
-        });
+        let reachable = address
+            .to_socket_addrs()
+            .ok()
+            .into_iter()
+            .flatten()
+            .any(|a| std::net::TcpStream::connect_timeout(&a, std::time::Duration::from_millis(500)).is_ok());
         if reachable {
             return true;
         }
@@ -398,8 +401,14 @@ fn runs_loudly(program: &str, args: &[&str]) -> bool {
 mod tests {
     #[test]
     fn the_address_of_a_postgres_url() {
-        assert_eq!(super::postgres_address("postgres://postgres@127.0.0.1:5432/test"), "127.0.0.1:5432");
-        assert_eq!(super::postgres_address("postgresql://db.internal/app?schema=x"), "db.internal:5432");
+        assert_eq!(
+            super::postgres_address("postgres://postgres@127.0.0.1:5432/test"),
+            "127.0.0.1:5432"
+        );
+        assert_eq!(
+            super::postgres_address("postgresql://db.internal/app?schema=x"),
+            "db.internal:5432"
+        );
         assert_eq!(super::postgres_address("postgres://u@[::1]:6543/t"), "[::1]:6543");
     }
 }

@@ -212,7 +212,10 @@ mod tests {
                 let share = config.rate_limit(pool).unwrap().requests;
                 assert!(share >= 1, "{pool:?}");
                 if documented >= processes {
-                    assert!(u64::from(share) * u64::from(processes) <= u64::from(documented), "{pool:?} {processes}");
+                    assert!(
+                        u64::from(share) * u64::from(processes) <= u64::from(documented),
+                        "{pool:?} {processes}"
+                    );
                 }
             }
         }

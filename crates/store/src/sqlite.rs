@@ -28,8 +28,8 @@ use self::codec::{
 };
 use crate::{
     AudienceRow, BatchMark, BatchRecord, BatchState, BatchStatus, DeliveryRecord, DeliveryStatus, DriftAlertRecord,
-    Error, FeedbackRow, LockHolder, ModelRecord, Result, RunPhase, RunRecord, ShardLease, ShardPlan, ShardRecord, Store,
-    UseCaseLock, WorkerRecord,
+    Error, FeedbackRow, LockHolder, ModelRecord, Result, RunPhase, RunRecord, ShardLease, ShardPlan, ShardRecord,
+    Store, UseCaseLock, WorkerRecord,
 };
 
 /// Where `offerloop` keeps its state by default, relative to the working directory.

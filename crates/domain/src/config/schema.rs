@@ -23,8 +23,7 @@ use crate::predicate::{Comparison, Literal, Predicate};
 use crate::usecase::MAX_TRACK_OBJECTS;
 use crate::usecase::{
     ActivationMapping, Algorithm, Audience, AudienceSource, BrazeConnection, Guardrails, OutcomeFeeds, PolicySettings,
-    StoreSettings,
-    UseCase, UseCaseKind,
+    StoreSettings, UseCase, UseCaseKind,
 };
 use crate::{Error, Result};
 
@@ -1807,20 +1806,37 @@ control_fraction = 0.1
     #[test]
     fn a_postgres_store_is_read_and_not_fingerprinted() {
         let base = use_case("", "", "");
-        let text = format!("{base}\n[store]\nurl = \"postgres://offerloop@db:5432/marketing?schema=winback\"\npassword_env = \"PG_PASS\"\n");
+        let text = format!(
+            "{base}\n[store]\nurl = \"postgres://offerloop@db:5432/marketing?schema=winback\"\npassword_env = \"PG_PASS\"\n"
+        );
         let uc = parse_use_case(&text, "tpl.toml").unwrap();
-        assert_eq!(uc.store.url.as_deref(), Some("postgres://offerloop@db:5432/marketing?schema=winback"));
+        assert_eq!(
+            uc.store.url.as_deref(),
+            Some("postgres://offerloop@db:5432/marketing?schema=winback")
+        );
         assert_eq!(uc.store.password_env.as_deref(), Some("PG_PASS"));
         let plain = parse_use_case(&base, "tpl.toml").unwrap();
         assert_eq!(plain.store, crate::StoreSettings::default());
-        assert_eq!(uc.fingerprint(), plain.fingerprint(), "where the state lives changes no decision");
+        assert_eq!(
+            uc.fingerprint(),
+            plain.fingerprint(),
+            "where the state lives changes no decision"
+        );
     }
 
     #[test]
     fn a_store_url_with_a_password_or_of_another_kind_is_located() {
         for (key, value, says) in [
-            ("url", "postgres://offerloop:hunter2@db/marketing", "no password in the file"),
-            ("url", "postgresql://db/marketing?password=hunter2", "no password in the file"),
+            (
+                "url",
+                "postgres://offerloop:hunter2@db/marketing",
+                "no password in the file",
+            ),
+            (
+                "url",
+                "postgresql://db/marketing?password=hunter2",
+                "no password in the file",
+            ),
             ("url", "mysql://db/marketing", "is not a PostgreSQL URL"),
             ("password_env", "9LIVES", "is not an environment variable name"),
         ] {

@@ -235,9 +235,7 @@ impl SqliteStore {
                     expires_at: codec::read_opt_time("lease expiry", expires_at)?,
                     token,
                     done_at: codec::read_opt_time("shard completion time", done_at)?,
-                    summary: summary
-                        .map(|s| codec::read_json("shard summary", &s))
-                        .transpose()?,
+                    summary: summary.map(|s| codec::read_json("shard summary", &s)).transpose()?,
                 })
             },
         )
@@ -328,17 +326,19 @@ fn read_plan(conn: &rusqlite::Connection, run_id: i64) -> Result<Option<ShardPla
         )
         .optional()
         .ctx("read the shard plan")?;
-    raw.map(|(shards, shard_size, customers, model_version, fingerprint, planned_at, prepared)| {
-        Ok(ShardPlan {
-            run_id,
-            shards: shard_number("shard count", shards)?,
-            shard_size: u64::try_from(shard_size).map_err(|e| codec::corrupt("shard size", e))?,
-            customers: u64::try_from(customers).map_err(|e| codec::corrupt("customers", e))?,
-            model_version,
-            fingerprint,
-            planned_at: codec::read_time("shard plan time", planned_at)?,
-            prepared: codec::read_json("shard plan summary", &prepared)?,
-        })
-    })
+    raw.map(
+        |(shards, shard_size, customers, model_version, fingerprint, planned_at, prepared)| {
+            Ok(ShardPlan {
+                run_id,
+                shards: shard_number("shard count", shards)?,
+                shard_size: u64::try_from(shard_size).map_err(|e| codec::corrupt("shard size", e))?,
+                customers: u64::try_from(customers).map_err(|e| codec::corrupt("customers", e))?,
+                model_version,
+                fingerprint,
+                planned_at: codec::read_time("shard plan time", planned_at)?,
+                prepared: codec::read_json("shard plan summary", &prepared)?,
+            })
+        },
+    )
     .transpose()
 }
