@@ -13,7 +13,13 @@
 //! times one `record_decisions` of 1,000,000 decisions into a fresh file store (and PostgreSQL) and
 //! prints it.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stderr, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stderr,
+    missing_docs
+)]
 
 use std::hint::black_box;
 use std::time::Duration;

@@ -39,6 +39,15 @@
 //! in the statement that leases it, so concurrent workers never wait on each other nor get the same
 //! shard.
 //!
+//! # Durability and latency
+//!
+//! Each write commits with the server's `synchronous_commit` (by default `on`: the commit waits for
+//! the server's WAL to reach its disk), so a small write such as [`Store::mark_batch`] costs one
+//! round trip plus one WAL flush (about 3 ms on this project's machines, against 0.2 ms for the
+//! SQLite file store, which does not flush on commit). A URL option
+//! `?options=-c%20synchronous_commit%3Doff` trades that for the SQLite store's guarantee (a crash of
+//! the server's host may lose the last commits; a crash of offerloop loses nothing committed).
+//!
 //! Only plain TCP (or Unix-socket) connections are made: no TLS (`sslmode=require` fails).
 
 mod codec;

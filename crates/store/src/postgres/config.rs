@@ -89,22 +89,24 @@ impl PostgresConfig {
                 redacted(&parsed)
             )));
         }
+        // The other parameters are kept as written: the client decodes `%XX` but not `+`, so they
+        // must not be re-encoded as a form would.
         let mut schema = None;
         let mut rest = Vec::new();
-        for (key, value) in parsed.query_pairs() {
+        for piece in parsed.query().unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+            let Some((key, value)) = url::form_urlencoded::parse(piece.as_bytes()).next() else {
+                continue;
+            };
             if key == "schema" {
                 if schema.replace(value.into_owned()).is_some() {
                     return Err(config("the PostgreSQL URL names `schema` twice".to_owned()));
                 }
             } else {
-                rest.push((key.into_owned(), value.into_owned()));
+                rest.push(piece.to_owned());
             }
         }
-        if rest.is_empty() {
-            parsed.set_query(None);
-        } else {
-            parsed.query_pairs_mut().clear().extend_pairs(rest);
-        }
+        let rest = rest.join("&");
+        parsed.set_query((!rest.is_empty()).then_some(rest.as_str()));
         let schema = schema.unwrap_or_else(|| DEFAULT_SCHEMA.to_owned());
         check_schema(&schema)?;
         let this = Self {
@@ -253,6 +255,23 @@ mod tests {
         let plain = PostgresConfig::from_url("postgresql://me@db/app", "X", None).unwrap();
         assert_eq!(plain.schema(), DEFAULT_SCHEMA);
         assert_eq!(plain.display(), "postgresql://me@db/app");
+    }
+
+    #[test]
+    fn other_parameters_reach_the_client_as_written() {
+        let config = PostgresConfig::from_url(
+            "postgres://me@db/app?options=-c%20synchronous_commit%3Doff&schema=s&application_name=day%201",
+            "X",
+            None,
+        )
+        .unwrap();
+        let client = config.client_config().unwrap();
+        assert_eq!(client.get_options(), Some("-c synchronous_commit=off -c search_path=s"));
+        assert_eq!(client.get_application_name(), Some("day 1"));
+        assert_eq!(
+            config.display(),
+            "postgres://me@db/app?options=-c%20synchronous_commit%3Doff&application_name=day%201&schema=s"
+        );
     }
 
     #[test]

@@ -434,7 +434,11 @@ fn a_faulty_store_wraps_postgres() {
     assert_eq!(store.unmonitored().unwrap().len(), 1);
     *store.fail_writes_from.lock().unwrap() = Some(store.writes() + 1);
     assert!(store.mark_learned(&["d2".to_owned()]).is_err());
-    assert!(store.lease_shard(run, "w", Duration::from_secs(1), at("2026-11-29T07:00:00Z")).is_err());
+    assert!(
+        store
+            .lease_shard(run, "w", Duration::from_secs(1), at("2026-11-29T07:00:00Z"))
+            .is_err()
+    );
     assert_eq!(store.learned().unwrap().len(), 1, "the failed write was not applied");
     let shared = FaultyStore::from_dyn(std::sync::Arc::new(offerloop_store::SqliteStore::in_memory().unwrap()));
     assert!(matches!(shared.learned(), Err(Error::Unsupported { .. })));
