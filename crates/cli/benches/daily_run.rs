@@ -236,6 +236,8 @@ async fn run(customers: usize, rate: Option<u32>) -> Result<()> {
         let options: Vec<offerloop_engine::WorkerOptions> = (0..workers)
             .map(|n| offerloop_engine::WorkerOptions {
                 shard_size,
+                // The run's 8 in flight, shared by the process's workers.
+                concurrency: 8_usize.div_ceil(workers),
                 ..offerloop_engine::WorkerOptions::new(format!("bench-{n}"), now)
             })
             .collect();

@@ -340,6 +340,8 @@ async fn work(day: &DailyRun, args: &RunArgs, started_at: Timestamp) -> anyhow::
         .map(|n| WorkerOptions {
             shard_size: args.shard_size,
             lease_ttl: args.lease_ttl,
+            // The process's `--concurrency`, shared by its workers.
+            concurrency: args.concurrency.div_ceil(args.workers.max(1)),
             ..WorkerOptions::new(WorkerOptions::new_id(n), started_at)
         })
         .collect();

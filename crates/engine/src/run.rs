@@ -381,7 +381,7 @@ impl DailyRun {
         // 4–6. Holdout, guardrails, decisions.
         if run.phase < RunPhase::Decided {
             let started = Instant::now();
-            blocking(|| self.decide_phase(&run, &rows, policy.as_ref(), Budget::default(), &mut summary))?;
+            blocking(|| self.decide_phase(&run, &rows, policy.as_ref(), Budget::default(), &mut summary, None))?;
             self.store.advance_run(run.id, RunPhase::Decided, self.clock.now())?;
             timed(&mut summary, "decide", started);
         }
@@ -403,7 +403,8 @@ impl DailyRun {
             drop(messages);
             drop(decisions);
             drop(rows);
-            self.activate_phase(&run, &requests, &mut summary).await?;
+            self.activate_phase(&run, &requests, &mut summary, self.options.concurrency)
+                .await?;
             self.store.advance_run(run.id, RunPhase::Activated, self.clock.now())?;
             timed(&mut summary, "activate", started);
         }
@@ -893,6 +894,7 @@ impl DailyRun {
         policy: &dyn Policy,
         budget: Budget,
         summary: &mut RunSummary,
+        mut keep: Option<&mut Vec<Decision>>,
     ) -> Result<()> {
         let at = run.started_at;
         let week_ago = at.checked_sub(days(7)).unwrap_or(Timestamp::MIN);
@@ -945,6 +947,9 @@ impl DailyRun {
             let decisions = decider.decide(&customers, bar.as_ref())?;
             self.store.record_decisions(run.id, &decisions)?;
             decided += decisions.len();
+            if let Some(kept) = keep.as_deref_mut() {
+                kept.extend(decisions);
+            }
             crate::pause::point("decide-slice");
         }
         drop(bar);
@@ -1083,11 +1088,13 @@ impl DailyRun {
         Ok(())
     }
 
+    /// Plans and sends the batches of `requests`, `concurrency` at a time.
     async fn activate_phase(
         &self,
         run: &RunRecord,
         requests: &[ActivationRequest],
         summary: &mut RunSummary,
+        concurrency: usize,
     ) -> Result<()> {
         let planned = self.activator.plan(&self.use_case, self.date, requests)?;
         let send_at: HashMap<&str, Timestamp> = requests
@@ -1164,7 +1171,7 @@ impl DailyRun {
         // The futures are built up front (they do nothing until polled) so the stream's item type
         // names one lifetime, as `tokio::spawn`'s `Send` bound needs.
         let pending: Vec<_> = to_send.into_iter().map(|batch| self.send(batch, &send_at)).collect();
-        let mut sends = futures::stream::iter(pending).buffered(self.options.concurrency.max(1));
+        let mut sends = futures::stream::iter(pending).buffered(concurrency.max(1));
         while let Some(result) = sends.next().await {
             bar.advance(1);
             let (retries, found) = result?;

@@ -51,6 +51,9 @@ pub struct WorkerOptions {
     pub poll: Duration,
     /// When the worker started (for the registry).
     pub started_at: Timestamp,
+    /// This worker's batches in flight at once. Workers of one process share its cores and its
+    /// Braze client: `offerloop run --workers N` gives each `⌈concurrency / N⌉`.
+    pub concurrency: usize,
 }
 
 impl WorkerOptions {
@@ -68,6 +71,7 @@ impl WorkerOptions {
             lease_ttl: Self::DEFAULT_LEASE_TTL,
             poll: Duration::from_secs(1),
             started_at,
+            concurrency: 4,
         }
     }
 
@@ -347,7 +351,7 @@ impl DailyRun {
         policy: &dyn Policy,
     ) -> Result<()> {
         let summary = tokio::select! {
-            summary = self.shard_work(run, plan, lease, policy) => summary?,
+            summary = self.shard_work(worker, run, plan, lease, policy) => summary?,
             lost = self.keep_lease(worker, lease.clone()) => return Err(lost),
         };
         let summary = summary.to_json();
@@ -377,6 +381,7 @@ impl DailyRun {
     /// Decides (unless already decided) and activates one shard; returns its part of the summary.
     async fn shard_work(
         &self,
+        worker: &WorkerOptions,
         run: &RunRecord,
         plan: &ShardPlan,
         lease: &ShardLease,
@@ -389,13 +394,22 @@ impl DailyRun {
             .iter()
             .map(|r| decision_id(self.name(), self.date, &r.customer_id))
             .collect();
-        if blocking(|| self.store.decisions_by_id(&ids))?.len() < rows.len() {
+        // A shard leased for the first time (token 1) has no stored decision: it is decided and its
+        // decisions kept. A shard taken over is decided again only when some are missing (the same
+        // decisions: deciding is a pure function of its inputs), and read back from the store.
+        let fresh = lease.token == 1;
+        let mut decisions: Vec<Decision> = Vec::new();
+        let decided = !fresh && blocking(|| self.store.decisions_by_id(&ids))?.len() == rows.len();
+        if !decided {
             let started = Instant::now();
             let budget = Budget::share_of(rows.len() as u64, plan.customers);
-            blocking(|| self.decide_phase(run, &rows, policy, budget, &mut summary))?;
+            let keep = fresh.then_some(&mut decisions);
+            blocking(|| self.decide_phase(run, &rows, policy, budget, &mut summary, keep))?;
             timed(&mut summary, "decide", started);
         }
-        let mut decisions: Vec<Decision> = blocking(|| self.store.decisions_by_id(&ids))?;
+        if !fresh {
+            decisions = blocking(|| self.store.decisions_by_id(&ids))?;
+        }
         decisions.sort_by(|a, b| a.id.cmp(&b.id));
         let messages: Vec<&Decision> = decisions.iter().filter(|d| is_message(&self.use_case, d)).collect();
         summary.decisions = decisions.len() as u64;
@@ -407,7 +421,8 @@ impl DailyRun {
         drop(messages);
         drop(decisions);
         drop(rows);
-        self.activate_phase(run, &requests, &mut summary).await?;
+        self.activate_phase(run, &requests, &mut summary, worker.concurrency)
+            .await?;
         timed(&mut summary, "activate", started);
         Ok(summary)
     }
