@@ -37,12 +37,14 @@ const BATCHES: usize = 2_000;
 const MARKS: usize = 1_000;
 
 fn decisions(count: usize) -> Vec<Decision> {
-    decisions_of("2026-11-29", count)
+    decisions_of("2026-11-29", 0, count)
 }
 
-/// `count` decisions with ids unique to `prefix`.
-fn decisions_of(prefix: &str, count: usize) -> Vec<Decision> {
+/// `count` decisions with ids unique to `prefix`, decided `day` days after 2026-11-29 (a store's
+/// history grows at the end of its time index, as days go by).
+fn decisions_of(prefix: &str, day: i64, count: usize) -> Vec<Decision> {
     let start: Timestamp = "2026-11-29T08:00:00Z".parse().unwrap();
+    let start = start + SignedDuration::from_hours(24 * day);
     (0..count)
         .map(|i| Decision {
             id: format!("winback/{prefix}/customer-{i:07}"),
@@ -236,7 +238,7 @@ fn bench(c: &mut Criterion) {
             b.iter_batched(
                 || {
                     let run = pg.run();
-                    (run, decisions_of(&run.to_string(), COUNT))
+                    (run, decisions_of(&run.to_string(), run, COUNT))
                 },
                 |(run, decisions)| {
                     assert_eq!(pg.store.record_decisions(run, black_box(&decisions)).unwrap(), COUNT);
@@ -246,7 +248,7 @@ fn bench(c: &mut Criterion) {
             );
         });
         let run = pg.run();
-        pg.store.record_decisions(run, &decisions_of("read", COUNT)).unwrap();
+        pg.store.record_decisions(run, &decisions_of("read", run, COUNT)).unwrap();
         group.bench_function("decisions/postgres/100k", |b| {
             b.iter(|| assert_eq!(pg.store.decisions(black_box(run)).unwrap().len(), COUNT));
         });
