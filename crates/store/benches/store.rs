@@ -248,7 +248,9 @@ fn bench(c: &mut Criterion) {
             );
         });
         let run = pg.run();
-        pg.store.record_decisions(run, &decisions_of("read", run, COUNT)).unwrap();
+        pg.store
+            .record_decisions(run, &decisions_of("read", run, COUNT))
+            .unwrap();
         group.bench_function("decisions/postgres/100k", |b| {
             b.iter(|| assert_eq!(pg.store.decisions(black_box(run)).unwrap().len(), COUNT));
         });
