@@ -84,7 +84,9 @@ pub enum Error {
     },
     /// A worker's shard lease is no longer its own: it expired and another worker took the shard
     /// over (or finished it). The worker must stop working on the shard.
-    #[error("shard {shard} of run {run_id}: the lease of `{holder}` (token {token}) was lost: the shard was taken over or is done")]
+    #[error(
+        "shard {shard} of run {run_id}: the lease of `{holder}` (token {token}) was lost: the shard was taken over or is done"
+    )]
     LeaseLost {
         /// The run.
         run_id: i64,

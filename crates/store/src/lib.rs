@@ -204,8 +204,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Leases one shard of `run_id` to `holder` until `now + ttl`: an open shard, or a leased one
     /// whose lease expired before `now` (lowest number first), its token incremented. `None` when
     /// every shard is done or held by a live lease. Two workers never get the same shard.
-    fn lease_shard(&self, run_id: i64, holder: &str, ttl: std::time::Duration, now: Timestamp)
-    -> Result<Option<ShardLease>>;
+    fn lease_shard(
+        &self,
+        run_id: i64,
+        holder: &str,
+        ttl: std::time::Duration,
+        now: Timestamp,
+    ) -> Result<Option<ShardLease>>;
     /// Extends `lease` to `now + ttl`.
     ///
     /// # Errors
