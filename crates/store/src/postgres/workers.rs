@@ -141,6 +141,11 @@ impl PostgresStore {
                 })?;
                 return Ok(existing);
             }
+            // The day's audience was just bulk-loaded, before autovacuum's next look at the table:
+            // without fresh statistics the planner estimates a run's audience at a few thousand rows
+            // and reads every shard's range by sorting the whole day's audience (2.8 s a shard for a
+            // million customers, against 0.03–0.6 s by the index once analysed).
+            execute(&tx, OP, "ANALYZE audience", &[]).await?;
             execute(
                 &tx,
                 OP,
