@@ -218,3 +218,112 @@ pub fn export_to(
     std::fs::rename(&partial, path).with_context(|| format!("writing {}", path.display()))?;
     Ok(lines)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use offerloop_domain::{ActionId, CustomerId, Decision, Group, Probability, Reward, RewardStatus};
+    use offerloop_store::{DeliveryRecord, DeliveryStatus, SqliteStore};
+
+    fn use_case() -> UseCase {
+        let text = include_str!("../../../examples/winback.toml");
+        offerloop_domain::config::parse_use_case(text, "winback.toml").unwrap()
+    }
+
+    #[test]
+    fn the_decision_log_has_propensities_options_rewards_and_deliveries() {
+        let uc = use_case();
+        let store = SqliteStore::in_memory().unwrap();
+        let at: jiff::Timestamp = "2026-01-05T06:00:00Z".parse().unwrap();
+        let date = Date::constant(2026, 1, 5);
+        let run = store.begin_run(uc.name.as_str(), date, at).unwrap();
+        let decision = |customer: &str, action: u64, group: Group, p: f64| Decision {
+            id: format!("{}:{date}:{customer}", uc.name.as_str()),
+            use_case: uc.name.as_str().to_owned(),
+            customer_id: CustomerId::new(customer).unwrap(),
+            decided_at: at,
+            group,
+            action: ActionId(action),
+            propensity: Probability::new(p).unwrap(),
+            policy_version: "logistic_ts/1".into(),
+            planned_send_at: None,
+            cost: 0.5,
+        };
+        let (a, b) = (
+            decision("c-1", 3, Group::Treatment, 0.25),
+            decision("c-2", 0, Group::Control, 1.0),
+        );
+        store.record_decisions(run.id, &[a.clone(), b.clone()]).unwrap();
+        store
+            .upsert_rewards(&[Reward {
+                decision_id: a.id.clone(),
+                value: 12.5,
+                status: RewardStatus::Final,
+                attributed_outcomes: 1,
+            }])
+            .unwrap();
+        store
+            .record_deliveries(&[DeliveryRecord {
+                decision_id: b.id.clone(),
+                status: DeliveryStatus::Bounced,
+                noted_at: at,
+            }])
+            .unwrap();
+        let mut out = Vec::new();
+        let lines = export_jsonl(&store, &uc, None, None, &mut out).unwrap();
+        assert_eq!(lines, 2);
+        let rows: Vec<serde_json::Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let first = rows.iter().find(|r| r["customer_id"] == "c-1").unwrap();
+        assert_eq!(first["propensity"], 0.25);
+        assert_eq!(first["group"], "treatment");
+        assert_eq!(first["reward"], 12.5);
+        assert_eq!(first["reward_status"], "final");
+        let joint = uc.actions.decode(ActionId(3)).unwrap();
+        for (dim, &i) in uc.actions.dimensions().iter().zip(&joint.0) {
+            assert_eq!(first["options"][dim.name.as_str()], dim.options[i as usize].id.as_str());
+        }
+        let second = rows.iter().find(|r| r["customer_id"] == "c-2").unwrap();
+        assert_eq!(second["delivery"], "bounced");
+        assert!(second["reward"].is_null());
+        // A period without runs exports nothing.
+        let mut none = Vec::new();
+        let later = Date::constant(2026, 2, 1);
+        assert_eq!(export_jsonl(&store, &uc, Some(later), None, &mut none).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_failed_export_leaves_no_file() {
+        let uc = use_case();
+        let store = SqliteStore::in_memory().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let run = store
+            .begin_run(
+                uc.name.as_str(),
+                Date::constant(2026, 1, 5),
+                "2026-01-05T06:00:00Z".parse().unwrap(),
+            )
+            .unwrap();
+        // An action id the use case cannot decode makes the export fail half-way.
+        let bad = Decision {
+            id: "x".into(),
+            use_case: uc.name.as_str().to_owned(),
+            customer_id: CustomerId::new("c").unwrap(),
+            decided_at: "2026-01-05T06:00:00Z".parse().unwrap(),
+            group: Group::Treatment,
+            action: ActionId(u64::MAX >> 1),
+            propensity: Probability::new(0.5).unwrap(),
+            policy_version: "v".into(),
+            planned_send_at: None,
+            cost: 0.0,
+        };
+        store.record_decisions(run.id, &[bad]).unwrap();
+        let path = dir.path().join("log.jsonl");
+        let err = export_to(&store, &uc, None, None, &path).unwrap_err();
+        assert!(format!("{err:#}").contains("decision x"), "{err:#}");
+        assert!(!path.exists() && !path.with_extension("jsonl.partial").exists());
+    }
+}
