@@ -80,15 +80,27 @@ async fn day(database: &str) -> Day {
 }
 
 impl Day {
-    /// `offerloop worker` for this day, its stderr piped; `pause_at` stops it at a point
-    /// (`OFFERLOOP_PAUSE_AT`).
+    /// `offerloop worker` for this day (2 batches in flight), its stderr piped; `pause_at` stops it
+    /// at a point (`OFFERLOOP_PAUSE_AT`).
     fn worker(&self, use_case: &std::path::Path, pause_at: Option<&str>) -> Child {
+        self.worker_sending(use_case, pause_at, 2)
+    }
+
+    /// [`Day::worker`] with `concurrency` batches in flight.
+    fn worker_sending(&self, use_case: &std::path::Path, pause_at: Option<&str>, concurrency: usize) -> Child {
         let mut command = Command::new(env!("CARGO_BIN_EXE_offerloop"));
         command
             .args(["worker", "--use-case"])
             .arg(use_case)
             .args(["--store", &self.store, "--date", &self.date.to_string()])
-            .args(["--shard-size", "150", "--lease-ttl", "2s", "--concurrency", "2"])
+            .args([
+                "--shard-size",
+                "150",
+                "--lease-ttl",
+                "2s",
+                "--concurrency",
+                &concurrency.to_string(),
+            ])
             .args(["--processes", "4", "--sim-clock", &self.sim.base_url()])
             .current_dir(self.dir.path())
             .env("OFFERLOOP_BRAZE_API_KEY", offerloop_sim::state::DEFAULT_API_KEY)
@@ -260,11 +272,12 @@ async fn four_worker_processes_send_every_decision_once() {
     workers_finish_a_day(4).await;
 }
 
-/// Kills a worker with SIGKILL at `point`; two more finish the day.
-async fn a_worker_killed_at(point: &str) -> usize {
+/// Kills a worker sending `concurrency` batches at a time with SIGKILL at `point`; two more finish
+/// the day. Returns the day's unknown batches.
+async fn a_worker_killed_at(point: &str, concurrency: usize) -> usize {
     let Some(database) = postgres() else { return 0 };
     let day = day(&database).await;
-    let mut doomed = day.worker(&day.use_case, Some(point));
+    let mut doomed = day.worker_sending(&day.use_case, Some(point), concurrency);
     wait_for_pause(&mut doomed);
     doomed.kill().unwrap(); // SIGKILL on Unix
     doomed.wait().unwrap();
@@ -296,12 +309,13 @@ async fn a_worker_killed_at(point: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_after_deciding_loses_nothing() {
-    assert_eq!(a_worker_killed_at("decide-slice").await, 0);
+    assert_eq!(a_worker_killed_at("decide-slice", 2).await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_between_batches_loses_nothing_and_sends_nothing_twice() {
-    assert_eq!(a_worker_killed_at("batch-sent:2").await, 0);
+    // One batch at a time, so that nothing else is in flight when it stops after its second batch.
+    assert_eq!(a_worker_killed_at("batch-sent:2", 1).await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -309,7 +323,7 @@ async fn a_worker_killed_inside_a_send_leaves_one_unknown_batch_never_resent() {
     let Some(_) = postgres() else { return };
     // The batch paused inside its send, and at most one more in flight beside it (`--concurrency 2`):
     // their fate is unknown, they are reported and never resent (`check_done`).
-    let unknown = a_worker_killed_at("batch-sending:2").await;
+    let unknown = a_worker_killed_at("batch-sending:2", 2).await;
     assert!((1..=2).contains(&unknown), "{unknown} unknown batches");
 }
 
