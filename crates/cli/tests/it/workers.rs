@@ -80,8 +80,9 @@ async fn day(database: &str) -> Day {
 }
 
 impl Day {
-    /// `offerloop worker` for this day (2 batches in flight), its stderr piped; `pause_at` stops it
-    /// at a point (`OFFERLOOP_PAUSE_AT`).
+    /// `offerloop worker` for this day (2 batches in flight, leases of 5 s: a dead worker's shard is
+    /// taken over soon, and a live one, renewing every 1.7 s, has slack on a loaded machine), its
+    /// stderr piped; `pause_at` stops it at a point (`OFFERLOOP_PAUSE_AT`).
     fn worker(&self, use_case: &std::path::Path, pause_at: Option<&str>) -> Child {
         self.worker_sending(use_case, pause_at, 2)
     }
