@@ -340,8 +340,10 @@ impl DailyRun {
         }
     }
 
-    /// Works one leased shard while keeping its lease, and completes it. When the lease is lost the
-    /// work stops where it is (a batch being sent stays `sending`: its next holder finds it unknown).
+    /// Works one leased shard while keeping its lease, and completes it. The lease is renewed by a
+    /// task of its own ([`keep_lease`]), so the shard's blocking work (deciding, reading the
+    /// audience) never delays a renewal. When the lease is lost the work stops where it is (a batch
+    /// being sent stays `sending`: its next holder finds it unknown).
     async fn run_shard(
         &self,
         worker: &WorkerOptions,
@@ -350,32 +352,24 @@ impl DailyRun {
         lease: &ShardLease,
         policy: &dyn Policy,
     ) -> Result<()> {
+        let (lost_tx, lost_rx) = tokio::sync::oneshot::channel();
+        let keeper = tokio::spawn(keep_lease(
+            self.store.clone(),
+            self.clock.clone(),
+            lease.clone(),
+            worker.lease_ttl,
+            lost_tx,
+        ));
         let summary = tokio::select! {
-            summary = self.shard_work(worker, run, plan, lease, policy) => summary?,
-            lost = self.keep_lease(worker, lease.clone()) => return Err(lost),
+            summary = self.shard_work(worker, run, plan, lease, policy) => summary,
+            lost = lost_rx => Err(lost.unwrap_or_else(|_| Error::Task("the lease keeper stopped".to_owned()))),
         };
-        let summary = summary.to_json();
+        keeper.abort();
+        let summary = summary?.to_json();
         let lease = lease.clone();
         self.store_call(move |store, now| store.complete_shard(&lease, &summary, now))
             .await?;
         Ok(())
-    }
-
-    /// Renews `lease` every third of its time to live, for ever; returns the error that ended it
-    /// (the lease was lost, or the store failed).
-    async fn keep_lease(&self, worker: &WorkerOptions, mut lease: ShardLease) -> Error {
-        let ttl = worker.lease_ttl;
-        loop {
-            tokio::time::sleep(ttl / 3).await;
-            let current = lease.clone();
-            match self
-                .store_call(move |store, now| store.renew_shard(&current, ttl, now))
-                .await
-            {
-                Ok(renewed) => lease = renewed,
-                Err(e) => return e,
-            }
-        }
     }
 
     /// Decides (unless already decided) and activates one shard; returns its part of the summary.
@@ -498,6 +492,35 @@ impl DailyRun {
             });
         }
         Ok(())
+    }
+}
+
+/// Renews `lease` every third of its time to live, for ever (until aborted); sends the error that
+/// ended it (the lease was lost, or the store failed) on `lost`.
+async fn keep_lease(
+    store: std::sync::Arc<dyn offerloop_store::Store>,
+    clock: std::sync::Arc<dyn crate::Clock>,
+    mut lease: ShardLease,
+    ttl: Duration,
+    lost: tokio::sync::oneshot::Sender<Error>,
+) {
+    loop {
+        tokio::time::sleep(ttl / 3).await;
+        let current = lease.clone();
+        let store = store.clone();
+        let now = clock.now();
+        let renewed = tokio::task::spawn_blocking(move || store.renew_shard(&current, ttl, now)).await;
+        match renewed {
+            Ok(Ok(renewed)) => lease = renewed,
+            Ok(Err(e)) => {
+                let _ = lost.send(e.into());
+                return;
+            }
+            Err(e) => {
+                let _ = lost.send(Error::Task(format!("renewing a shard's lease: {e}")));
+                return;
+            }
+        }
     }
 }
 
